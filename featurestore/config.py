@@ -1,0 +1,61 @@
+"""featurestore.yaml: the repo's settings. Only ``project`` is required."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from featurestore.definitions.base import check_identifier
+from featurestore.errors import ConfigError
+
+CONFIG_FILE = "featurestore.yaml"
+
+
+class OfflineStoreConfig(BaseModel):
+    """DuckDB settings for training sets; unset values keep DuckDB's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["duckdb"] = "duckdb"
+    threads: int | None = Field(default=None, ge=1)
+    memory_limit: str | None = None
+
+
+class RepoConfig(BaseModel):
+    """The parsed featurestore.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str
+    data_dir: str = ".featurestore"
+    offline_store: OfflineStoreConfig = Field(default_factory=OfflineStoreConfig)
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        return check_identifier(v, "project")
+
+
+def load_config(repo_dir: Path) -> RepoConfig:
+    """Read and validate ``repo_dir/featurestore.yaml``."""
+    path = repo_dir / CONFIG_FILE
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} does not exist; create it with at least 'project: NAME'"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping such as 'project: fraud', found {raw!r:.60}")
+    try:
+        return RepoConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None

@@ -1,0 +1,19 @@
+"""Pure definitions: frozen pydantic models with no IO and no engine imports."""
+
+from featurestore.definitions.entity import Entity
+from featurestore.definitions.feature import Feature
+from featurestore.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
+from featurestore.definitions.service import FeatureService
+from featurestore.definitions.sources import FileSource, RequestSource
+from featurestore.definitions.view import FeatureView
+
+__all__ = [
+    "Entity",
+    "Feature",
+    "FeatureService",
+    "FeatureView",
+    "FileSource",
+    "OnDemandFeatureView",
+    "RequestSource",
+    "on_demand_feature_view",
+]

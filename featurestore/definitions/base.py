@@ -1,0 +1,76 @@
+"""The base of every definition: a frozen pydantic model whose errors name the definition."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from featurestore.errors import DefinitionError
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_identifier(value: str, what: str = "name") -> str:
+    """Names become column and table names, so they must be plain identifiers."""
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{what} {value!r} must start with a letter or underscore and contain only "
+            "letters, digits and underscores"
+        )
+    if value.startswith("__fs"):
+        raise ValueError(f"{what} {value!r} uses the reserved prefix '__fs'")
+    return value
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """' Did you mean 'x'?' for the closest known name, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class Definition(BaseModel):
+    """Frozen model; positional arguments fill ``_positional`` fields in order."""
+
+    model_config = ConfigDict(
+        frozen=True, arbitrary_types_allowed=True, extra="forbid", validate_by_name=True
+    )
+    _positional: ClassVar[tuple[str, ...]] = ("name",)
+
+    def __init__(self, *args: Any, **data: Any) -> None:
+        kind = type(self).__name__
+        if len(args) > len(self._positional):
+            raise DefinitionError(
+                f"{kind} takes at most {len(self._positional)} positional argument(s) "
+                f"({', '.join(self._positional)}); pass the rest by keyword"
+            )
+        for field, value in zip(self._positional, args, strict=False):
+            if field in data:
+                raise DefinitionError(f"{kind}: {field!r} given both by position and keyword")
+            data[field] = value
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            name = data.get("name")
+            label = f"{kind} {name!r}" if isinstance(name, str) else kind
+            problems = []
+            for err in exc.errors():
+                msg = err["msg"].removeprefix("Value error, ")
+                where = _location(err["loc"])
+                found = err.get("input")
+                shown = "" if err["type"] == "value_error" else f" (found {found!r:.80})"
+                problems.append(f"field {where!r}: {msg}{shown}" if where else f"{msg}{shown}")
+            raise DefinitionError(f"{label}: " + "; ".join(problems)) from None
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, getattr(self, "name", None)))

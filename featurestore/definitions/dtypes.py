@@ -1,0 +1,108 @@
+"""Feature dtypes: which Polars dtypes a feature may declare and how they map to DuckDB.
+
+One table, so the offline engine, the validators and the registry agree on every type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+__all__ = ["dtype_kind", "dtype_name", "duckdb_type", "is_castable", "parse_dtype"]
+
+# canonical name -> (Polars dtype, DuckDB type, kind)
+_TABLE: dict[str, tuple[pl.DataType, str, str]] = {
+    "Int8": (pl.Int8(), "TINYINT", "int"),
+    "Int16": (pl.Int16(), "SMALLINT", "int"),
+    "Int32": (pl.Int32(), "INTEGER", "int"),
+    "Int64": (pl.Int64(), "BIGINT", "int"),
+    "UInt8": (pl.UInt8(), "UTINYINT", "int"),
+    "UInt16": (pl.UInt16(), "USMALLINT", "int"),
+    "UInt32": (pl.UInt32(), "UINTEGER", "int"),
+    "UInt64": (pl.UInt64(), "UBIGINT", "int"),
+    "Float32": (pl.Float32(), "FLOAT", "float"),
+    "Float64": (pl.Float64(), "DOUBLE", "float"),
+    "Boolean": (pl.Boolean(), "BOOLEAN", "bool"),
+    "String": (pl.String(), "VARCHAR", "string"),
+    "Date": (pl.Date(), "DATE", "date"),
+    "Datetime": (pl.Datetime("us"), "TIMESTAMP", "datetime"),
+}
+
+_ALIASES = {
+    "int": "Int64",
+    "integer": "Int64",
+    "float": "Float64",
+    "double": "Float64",
+    "bool": "Boolean",
+    "str": "String",
+    "utf8": "String",
+    "varchar": "String",
+}
+
+# kinds a source column may be cast from, per declared kind
+_CASTABLE_FROM = {
+    "int": {"int"},
+    "float": {"int", "float", "decimal"},
+    "bool": {"bool"},
+    "string": {"string", "categorical"},
+    "date": {"date", "datetime"},
+    "datetime": {"date", "datetime"},
+}
+
+SUPPORTED = ", ".join(_TABLE)
+
+
+def parse_dtype(value: Any) -> pl.DataType:
+    """Turn a Polars dtype (class or instance) or its name into a supported dtype instance."""
+    if isinstance(value, str):
+        name = _ALIASES.get(value.lower(), value)
+        match = {k.lower(): k for k in _TABLE}.get(name.lower())
+        if match is None:
+            raise ValueError(f"unknown dtype {value!r}; supported: {SUPPORTED}")
+        return _TABLE[match][0]
+    if isinstance(value, type) and issubclass(value, pl.DataType):
+        value = value()
+    if not isinstance(value, pl.DataType):
+        raise ValueError(f"expected a Polars dtype such as pl.Int64, found {value!r}")
+    if isinstance(value, pl.Datetime):
+        return pl.Datetime("us", value.time_zone and "UTC")
+    name = _base_name(value)
+    if name not in _TABLE:
+        raise ValueError(f"dtype {value} is not supported for features; supported: {SUPPORTED}")
+    return _TABLE[name][0]
+
+
+def _base_name(dtype: pl.DataType) -> str:
+    return type(dtype).__name__
+
+
+def dtype_name(dtype: pl.DataType) -> str:
+    """Stable text for a dtype, used in fingerprints, the registry and messages."""
+    if isinstance(dtype, pl.Datetime):
+        return "Datetime(UTC)" if dtype.time_zone else "Datetime"
+    return _base_name(dtype)
+
+
+def dtype_kind(dtype: pl.DataType) -> str:
+    """One of int, float, bool, string, date, datetime, decimal, categorical or other."""
+    name = _base_name(dtype)
+    if name in _TABLE:
+        return _TABLE[name][2]
+    if isinstance(dtype, pl.Decimal):
+        return "decimal"
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return "categorical"
+    return "other"
+
+
+def duckdb_type(dtype: pl.DataType) -> str:
+    """The DuckDB type a value of this dtype is cast to in SQL."""
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    return _TABLE[_base_name(dtype)][1]
+
+
+def is_castable(found: pl.DataType, declared: pl.DataType) -> bool:
+    """Whether a source column of dtype ``found`` may feed a feature declared ``declared``."""
+    return dtype_kind(found) in _CASTABLE_FROM.get(dtype_kind(declared), set())

@@ -1,0 +1,122 @@
+"""A feature: a typed value with declared bounds, allowed values, nullability and default."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+from pydantic import field_validator, model_validator
+
+from featurestore.definitions.base import Definition, check_identifier
+from featurestore.definitions.dtypes import dtype_kind, dtype_name, parse_dtype
+
+_PY_TYPES = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "string": (str,),
+    "date": (dt.date,),
+    "datetime": (dt.datetime,),
+}
+
+
+class Feature(Definition):
+    """A source column (``expr=None``) or a row-wise Polars expression over source columns."""
+
+    _positional = ("name", "dtype")
+
+    name: str
+    dtype: Any
+    expr: pl.Expr | None = None
+    ge: float | int | dt.date | dt.datetime | None = None
+    le: float | int | dt.date | dt.datetime | None = None
+    allowed: tuple[Any, ...] | None = None
+    nullable: bool = True
+    default: Any = None
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v, "feature name")
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _dtype(cls, v: Any) -> pl.DataType:
+        return parse_dtype(v)
+
+    @field_validator("expr")
+    @classmethod
+    def _expr(cls, v: pl.Expr | None) -> pl.Expr | None:
+        if v is None:
+            return v
+        if not (v.meta.is_row_separable() and v.meta.is_length_preserving()):
+            raise ValueError(
+                f"expression {v} is not row-wise (it aggregates, shifts or windows over rows), "
+                "so it would compute different values on a training frame and on one request; "
+                "use a row-wise expression, or an aggregation feature"
+            )
+        if not v.meta.root_names():
+            raise ValueError(f"expression {v} reads no source column")
+        return v
+
+    @model_validator(mode="after")
+    def _constraints(self) -> Feature:
+        kind = dtype_kind(self.dtype)
+        if (self.ge is not None or self.le is not None) and kind not in (
+            "int",
+            "float",
+            "date",
+            "datetime",
+        ):
+            raise ValueError(
+                f"ge/le need a numeric or temporal dtype, not {dtype_name(self.dtype)}"
+            )
+        if self.ge is not None and self.le is not None and self.ge > self.le:
+            raise ValueError(f"ge ({self.ge}) is greater than le ({self.le})")
+        if self.allowed is not None:
+            if not self.allowed:
+                raise ValueError("allowed must list at least one value")
+            for value in self.allowed:
+                self._check_value(value, "allowed value")
+        if self.default is not None:
+            self._check_value(self.default, "default")
+            if not self.is_valid(self.default):
+                raise ValueError(f"default {self.default!r} violates the feature's own bounds")
+        return self
+
+    def _check_value(self, value: Any, what: str) -> None:
+        types = _PY_TYPES[dtype_kind(self.dtype)]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise ValueError(
+                f"{what} {value!r} is a {type(value).__name__}, "
+                f"which does not fit dtype {dtype_name(self.dtype)}"
+            )
+
+    def is_valid(self, value: Any) -> bool:
+        """Whether one non-null value meets the bounds and allowed values."""
+        if self.ge is not None and value < self.ge:
+            return False
+        if self.le is not None and value > self.le:
+            return False
+        return self.allowed is None or value in self.allowed
+
+    @property
+    def source_columns(self) -> list[str]:
+        """Source columns this feature reads."""
+        return self.expr.meta.root_names() if self.expr is not None else [self.name]
+
+    def __eq__(self, other: object) -> bool:  # pl.Expr's == builds an expression
+        if not isinstance(other, Feature):
+            return NotImplemented
+        return (
+            self.name == other.name
+            and str(self.expr) == str(other.expr)
+            and all(
+                getattr(self, f) == getattr(other, f)
+                for f in ("dtype", "ge", "le", "allowed", "nullable", "default", "description")
+            )
+        )
+
+    __hash__ = Definition.__hash__

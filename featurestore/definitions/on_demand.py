@@ -1,0 +1,135 @@
+"""On-demand feature views: a Python function of a Polars frame, run at training and at serving.
+
+The decorator leaves the function callable: ``txn_risk(df)`` still runs the user's code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from featurestore.definitions.base import Definition, check_identifier, did_you_mean
+from featurestore.definitions.feature import Feature
+from featurestore.definitions.sources import RequestSource
+from featurestore.definitions.view import FeatureView
+from featurestore.errors import DefinitionError, FeatureReferenceError
+
+Udf = Callable[[pl.DataFrame], "pl.DataFrame | list[pl.Expr] | dict[str, pl.Expr]"]
+
+
+class OnDemandFeatureView(Definition):
+    """Features computed from request columns and other views' features by ``udf``."""
+
+    name: str
+    sources: list[RequestSource | FeatureView]
+    features: list[Feature]
+    udf: Callable[..., Any]
+    owner: str | None = None
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v)
+
+    @model_validator(mode="after")
+    def _shape(self) -> OnDemandFeatureView:
+        if not self.sources:
+            raise ValueError("sources must list at least one RequestSource or FeatureView")
+        if not self.features:
+            raise ValueError("schema must declare at least one output column")
+        seen: dict[str, str] = {}
+        for src in self.sources:
+            for col in self._columns_of(src):
+                if col in seen:
+                    raise ValueError(
+                        f"input column {col!r} comes from both {seen[col]!r} and {src.name!r}; "
+                        "rename one of them"
+                    )
+                seen[col] = src.name
+        params = [
+            p
+            for p in inspect.signature(self.udf).parameters.values()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(params) != 1:
+            raise ValueError(
+                f"function {self.udf.__name__} must take exactly one argument (a Polars "
+                f"DataFrame of its inputs), found {len(params)}"
+            )
+        return self
+
+    @staticmethod
+    def _columns_of(src: RequestSource | FeatureView) -> list[str]:
+        return list(src.fields) if isinstance(src, RequestSource) else src.feature_names
+
+    @property
+    def input_columns(self) -> dict[str, str]:
+        """Each input column the function sees, mapped to the source it comes from."""
+        return {col: src.name for src in self.sources for col in self._columns_of(src)}
+
+    @property
+    def request_sources(self) -> list[RequestSource]:
+        return [s for s in self.sources if isinstance(s, RequestSource)]
+
+    @property
+    def view_sources(self) -> list[FeatureView]:
+        return [s for s in self.sources if isinstance(s, FeatureView)]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        names = self.feature_names
+        raise FeatureReferenceError(
+            f"Feature '{self.name}:{name}' is not defined.{did_you_mean(name, names)} "
+            f"Known features of view '{self.name}': {', '.join(names)}."
+        )
+
+    def __call__(self, df: pl.DataFrame) -> Any:
+        """Run the user's function unchanged."""
+        return self.udf(df)
+
+
+def on_demand_feature_view(
+    *,
+    sources: list[RequestSource | FeatureView],
+    schema: dict[str, Any] | list[Feature],
+    name: str | None = None,
+    owner: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Callable[[Udf], OnDemandFeatureView]:
+    """Declare an on-demand view; ``schema`` maps output names to dtypes (or lists Features)."""
+
+    def wrap(fn: Udf) -> OnDemandFeatureView:
+        view_name = name or fn.__name__
+        try:
+            features = (
+                list(schema)
+                if isinstance(schema, list)
+                else [Feature(col, dtype) for col, dtype in schema.items()]
+            )
+        except DefinitionError as exc:
+            raise DefinitionError(f"OnDemandFeatureView {view_name!r}: schema: {exc}") from None
+        return OnDemandFeatureView(
+            name=view_name,
+            sources=sources,
+            features=features,
+            udf=fn,
+            owner=owner,
+            description=description if description is not None else inspect.getdoc(fn) or "",
+            tags=tags or {},
+        )
+
+    return wrap

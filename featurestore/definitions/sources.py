@@ -1,0 +1,70 @@
+"""Data sources: where feature rows come from (files) and what a request carries."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from featurestore.definitions.base import Definition, check_identifier
+from featurestore.definitions.dtypes import parse_dtype
+
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv"}
+
+
+class FileSource(Definition):
+    """Parquet or CSV rows at a path or glob; relative paths resolve against the repo."""
+
+    name: str
+    path: str
+    timestamp_field: str
+    created_timestamp_field: str | None = None
+    file_format: Literal["parquet", "csv"] | None = None
+    description: str = ""
+    owner: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v)
+
+    @model_validator(mode="after")
+    def _format(self) -> FileSource:
+        if self.file_format is None:
+            lowered = self.path.lower()
+            fmt = next((f for s, f in _FORMATS.items() if lowered.endswith(s)), None)
+            if fmt is None:
+                raise ValueError(
+                    f"cannot tell the format of path {self.path!r} from its suffix; "
+                    "set file_format='parquet' or 'csv'"
+                )
+            object.__setattr__(self, "file_format", fmt)
+        if self.created_timestamp_field == self.timestamp_field:
+            raise ValueError("created_timestamp_field must differ from timestamp_field")
+        return self
+
+
+class RequestSource(Definition):
+    """Columns supplied with each request (and by the spine when building training sets)."""
+
+    name: str
+    fields: dict[str, Any] = Field(alias="schema")
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, Any]) -> dict[str, pl.DataType]:
+        if not v:
+            raise ValueError("schema must name at least one column")
+        out = {}
+        for col, dtype in v.items():
+            check_identifier(col, "request column")
+            out[col] = parse_dtype(dtype)
+        return out

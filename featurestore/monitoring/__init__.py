@@ -1,0 +1,1 @@
+"""Monitoring: feature profiles now; drift and skew reports build on them."""

@@ -1,0 +1,1 @@
+"""The offline engine: DuckDB reads sources and runs point-in-time joins."""

@@ -1,0 +1,264 @@
+"""Spine -> training frame: checks the spine, runs the point-in-time join in DuckDB, then the
+shared transforms and validation in Polars. No Python loop over rows."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from featurestore.definitions import FeatureView
+from featurestore.definitions.base import did_you_mean
+from featurestore.definitions.dtypes import dtype_kind, is_castable
+from featurestore.errors import SpineError
+from featurestore.offline.sources import check_view, read_schema, scan_sql
+from featurestore.offline.sql import SPINE_ROW, SPINE_TS, ViewScan, point_in_time_sql, timestamp_sql
+from featurestore.plan import RetrievalPlan
+from featurestore.repo import RepoContents
+from featurestore.transforms import feature_expr, run_on_demand
+from featurestore.validation import MATCH_FOUND, resolve
+
+__all__ = ["OfflineEngine", "SpineLike", "read_spine"]
+
+log = logging.getLogger(__name__)
+
+SpineLike = Any  # pl.DataFrame | pl.LazyFrame | pa.Table | pandas.DataFrame | str | Path
+Progress = Callable[[str], None]
+
+
+def read_spine(spine: SpineLike) -> pl.DataFrame:
+    """Accept a Polars, pandas or Arrow table, or a Parquet/CSV path, as a Polars frame."""
+    if isinstance(spine, pl.DataFrame):
+        return spine
+    if isinstance(spine, pl.LazyFrame):
+        return spine.collect()
+    if isinstance(spine, pa.Table | pa.RecordBatch):
+        return pl.from_arrow(spine)  # type: ignore[return-value]
+    if isinstance(spine, str | Path):
+        path = Path(spine)
+        if not path.exists():
+            raise SpineError(f"spine file {path} does not exist")
+        return (
+            pl.read_csv(path, try_parse_dates=True)
+            if path.suffix == ".csv"
+            else pl.read_parquet(path)
+        )
+    if type(spine).__module__.startswith("pandas"):
+        return pl.from_pandas(spine)
+    raise SpineError(
+        "spine must be a Polars, pandas or Arrow table or a Parquet path, "
+        f"found {type(spine).__name__}"
+    )
+
+
+def _utc_naive(column: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return col.cast(pl.Datetime("us"))
+
+
+class OfflineEngine:
+    """Builds training frames for one repo with one DuckDB connection."""
+
+    def __init__(self, repo: RepoContents) -> None:
+        self.repo = repo
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        cfg = repo.config.offline_store
+        if cfg.threads:
+            self.con.execute(f"SET threads = {int(cfg.threads)}")
+        if cfg.memory_limit:
+            self.con.execute("SET memory_limit = ?", [cfg.memory_limit])
+
+    def close(self) -> None:
+        self.con.close()
+
+    def source_schema(self, view: FeatureView) -> dict[str, pl.DataType]:
+        return read_schema(self.con, view.source, self.repo.root)
+
+    def _check_spine(
+        self,
+        spine: pl.DataFrame,
+        plan: RetrievalPlan,
+        timestamp_column: str,
+        schemas: dict[str, dict[str, pl.DataType]],
+    ) -> None:
+        found = ", ".join(spine.columns)
+        if timestamp_column not in spine.columns:
+            hint = did_you_mean(timestamp_column, spine.columns)
+            raise SpineError(
+                f"spine has no timestamp column {timestamp_column!r}.{hint} Found columns: "
+                f"{found}. Rename the column or pass timestamp_column=..."
+            )
+        ts_dtype = spine.schema[timestamp_column]
+        if dtype_kind(ts_dtype) not in ("datetime", "date"):
+            raise SpineError(
+                f"spine timestamp column {timestamp_column!r} is {ts_dtype}; expected Datetime or "
+                "Date (parse strings first, e.g. pl.col(c).str.to_datetime())"
+            )
+        nulls = spine[timestamp_column].null_count()
+        if nulls:
+            raise SpineError(
+                f"spine timestamp column {timestamp_column!r} has {nulls} null value(s); "
+                "every spine row needs a time"
+            )
+        for name, view in plan.batch_views.items():
+            for key in view.join_keys:
+                if key not in spine.columns:
+                    raise SpineError(
+                        f"spine lacks join key {key!r} needed by view {name!r}; "
+                        f"found columns: {found}"
+                    )
+                want = schemas[name][key]
+                if (
+                    dtype_kind(spine.schema[key]) != dtype_kind(want)
+                    and spine.schema[key] != pl.Null
+                ):
+                    raise SpineError(
+                        f"spine join key {key!r} is {spine.schema[key]} but source "
+                        f"{view.source.name!r} stores it as {want}; cast the spine column"
+                    )
+        for col, dtype in plan.request_columns.items():
+            users = [
+                o.name
+                for o in plan.on_demand
+                if col in {c for r in o.request_sources for c in r.fields}
+            ]
+            if col not in spine.columns:
+                raise SpineError(
+                    f"spine lacks request column {col!r} needed by on-demand view(s) "
+                    f"{users}; found columns: {found}"
+                )
+            if not is_castable(spine.schema[col], dtype) and spine.schema[col] != pl.Null:
+                raise SpineError(
+                    f"spine request column {col!r} is {spine.schema[col]}; on-demand view(s) "
+                    f"{users} expect {dtype}"
+                )
+        clash = [r.column for r in plan.refs if r.column in spine.columns]
+        if clash:
+            raise SpineError(
+                f"spine already has column(s) {clash}, which the requested features would "
+                "overwrite; drop them from the spine or pass full_feature_names=True"
+            )
+
+    def training_frame(
+        self,
+        spine: pl.DataFrame,
+        plan: RetrievalPlan,
+        timestamp_column: str = "event_timestamp",
+        progress: Progress | None = None,
+    ) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
+        """The spine with one column per requested feature, and status counts per feature."""
+        step = progress or (lambda _msg: None)
+        schemas = {}
+        for name, view in plan.batch_views.items():
+            step(f"checking source {view.source.name}")
+            schemas[name] = self.source_schema(view)
+            check_view(view, schemas[name])
+        self._check_spine(spine, plan, timestamp_column, schemas)
+
+        keys = plan.join_keys
+        internal = spine.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias(SPINE_ROW),
+            *keys,
+            _utc_naive(timestamp_column, spine.schema[timestamp_column]).alias(SPINE_TS),
+        )
+        scans = []
+        for i, (name, wanted) in enumerate(plan.views.items()):
+            view = plan.batch_views[name]
+            schema = schemas[name]
+            cols: dict[str, None] = {}
+            for fname in wanted:
+                cols.update(dict.fromkeys(view.feature(fname).source_columns))
+            src = view.source
+            created = src.created_timestamp_field
+            scans.append(
+                ViewScan(
+                    alias=f"v{i}",
+                    scan=scan_sql(src, self.repo.root),
+                    join_keys=tuple(view.join_keys),
+                    timestamp=timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+                    created=timestamp_sql(created, schema[created]) if created else None,
+                    columns=tuple(cols),
+                    ttl_us=int(view.ttl.total_seconds() * 1_000_000) if view.ttl else None,
+                )
+            )
+        step(f"joining {len(scans)} view(s) onto {spine.height:,} spine rows")
+        started = time.perf_counter()
+        self.con.register("__fs_spine", internal.to_arrow())
+        try:
+            joined = self.con.sql(point_in_time_sql("__fs_spine", scans)).pl()
+        finally:
+            self.con.unregister("__fs_spine")
+        log.info(
+            "point-in-time join rows=%d views=%d seconds=%.3f",
+            spine.height,
+            len(scans),
+            time.perf_counter() - started,
+        )
+
+        step("computing features")
+        values: dict[str, pl.Series] = {}
+        statuses: dict[str, pl.Series] = {}
+        for scan, (name, wanted) in zip(scans, plan.views.items(), strict=True):
+            view = plan.batch_views[name]
+            frame = joined.select(
+                pl.col(f"__fs_match_{scan.alias}").alias("__fs_match"),
+                *(pl.col(f"{scan.alias}__{c}").alias(c) for c in scan.columns),
+            )
+            exprs = []
+            for fname in wanted:
+                feature = view.feature(fname)
+                exprs.extend(
+                    resolve(
+                        feature,
+                        feature_expr(view, feature),
+                        pl.col("__fs_match"),
+                        f"{name}:{fname}",
+                    )
+                )
+            out = frame.select(exprs)
+            for fname in wanted:
+                values[f"{name}:{fname}"] = out[f"{name}:{fname}"]
+                statuses[f"{name}:{fname}"] = out[f"{name}:{fname}__status"]
+
+        for odfv in plan.on_demand:
+            step(f"running on-demand view {odfv.name}")
+            inputs = pl.DataFrame(
+                [
+                    *(spine[c].cast(d).alias(c) for c, d in self._request_cols(odfv).items()),
+                    *(
+                        values[f"{v.name}:{f}"].alias(f)
+                        for v in odfv.view_sources
+                        for f in v.feature_names
+                    ),
+                ]
+            )
+            result = run_on_demand(odfv, inputs)
+            exprs = []
+            for f in odfv.features:
+                exprs.extend(
+                    resolve(f, pl.col(f.name), pl.lit(MATCH_FOUND), f"{odfv.name}:{f.name}")
+                )
+            out = result.select(exprs)
+            for f in odfv.features:
+                values[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}"]
+                statuses[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}__status"]
+
+        columns = [values[r.ref].alias(r.column) for r in plan.refs]
+        counts = {
+            r.ref: {str(k): int(v) for k, v in statuses[r.ref].value_counts().iter_rows()}
+            for r in plan.refs
+        }
+        return spine.hstack(columns), counts
+
+    @staticmethod
+    def _request_cols(odfv: Any) -> dict[str, pl.DataType]:
+        return {c: d for r in odfv.request_sources for c, d in r.fields.items()}

@@ -1,0 +1,111 @@
+"""Reading file sources in DuckDB and checking them against the declarations."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from featurestore.definitions import FeatureView, FileSource
+from featurestore.definitions.dtypes import dtype_kind, dtype_name, is_castable
+from featurestore.errors import SchemaMismatchError, SourceError, SourceNotFoundError
+from featurestore.transforms import expression_dtype, feature_expr
+
+__all__ = ["check_view", "read_schema", "resolve_path", "scan_sql", "sql_string", "view_problems"]
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def resolve_path(source: FileSource, root: Path) -> str:
+    """The absolute path or glob of a source; relative paths are relative to the repo."""
+    path = Path(source.path).expanduser()
+    return str(path if path.is_absolute() else root / path)
+
+
+def scan_sql(source: FileSource, root: Path) -> str:
+    """A DuckDB table function reading every file the source names."""
+    path = resolve_path(source, root)
+    if not glob.glob(path):
+        raise SourceNotFoundError(
+            f"source {source.name!r}: path {path!r} matches no file; "
+            "generate or copy the data there, or fix the path in the definition"
+        )
+    if source.file_format == "csv":
+        return f"read_csv({sql_string(path)}, union_by_name = true)"
+    return f"read_parquet({sql_string(path)}, union_by_name = true)"
+
+
+def read_schema(
+    con: duckdb.DuckDBPyConnection, source: FileSource, root: Path
+) -> dict[str, pl.DataType]:
+    """Column names and Polars dtypes of a source, read from file metadata only."""
+    scan = scan_sql(source, root)
+    try:
+        return dict(con.sql(f"SELECT * FROM {scan} LIMIT 0").pl().schema)
+    except duckdb.Error as exc:
+        raise SourceError(
+            f"source {source.name!r}: cannot read {resolve_path(source, root)}: {exc}"
+        ) from exc
+
+
+def view_problems(view: FeatureView, schema: dict[str, pl.DataType]) -> list[str]:
+    """Every way ``view`` fails to fit its source's ``schema``; empty when it fits."""
+    src = view.source
+    where = f"source {src.name!r} (view {view.name!r})"
+    found_cols = ", ".join(schema)
+    problems = []
+    for field in (src.timestamp_field, src.created_timestamp_field):
+        if field is None:
+            continue
+        if field not in schema:
+            problems.append(
+                f"{where}: timestamp column {field!r} vanished; expected a Datetime or Date "
+                f"column, found columns: {found_cols}"
+            )
+        elif dtype_kind(schema[field]) not in ("datetime", "date"):
+            problems.append(
+                f"{where}: timestamp column {field!r} is {schema[field]}; "
+                "expected a Datetime or Date"
+            )
+    for key in view.join_keys:
+        if key not in schema:
+            problems.append(
+                f"{where}: join key column {key!r} vanished; found columns: {found_cols}"
+            )
+        elif dtype_kind(schema[key]) not in ("int", "string"):
+            problems.append(
+                f"{where}: join key column {key!r} is {schema[key]}; expected an integer or string"
+            )
+    for feature in view.features:
+        ref = f"'{view.name}:{feature.name}'"
+        missing = [c for c in feature.source_columns if c not in schema]
+        if missing:
+            problems.append(
+                f"{where}: column(s) {missing} needed by feature {ref} vanished; "
+                f"found columns: {found_cols}"
+            )
+            continue
+        try:
+            found = expression_dtype(feature_expr(view, feature), schema)
+        except Exception as exc:
+            problems.append(f"{where}: expression of feature {ref} fails on the source: {exc}")
+            continue
+        if not is_castable(found, feature.dtype):
+            what = "expression" if feature.expr is not None else f"column {feature.name!r}"
+            problems.append(
+                f"{where}: {what} of feature {ref} is {found}; expected "
+                f"{dtype_name(feature.dtype)} or a type castable to it"
+            )
+    return problems
+
+
+def check_view(view: FeatureView, schema: dict[str, pl.DataType]) -> None:
+    """Raise :class:`SchemaMismatchError` when the source no longer fits the view."""
+    problems = view_problems(view, schema)
+    if problems:
+        raise SchemaMismatchError("; ".join(problems))

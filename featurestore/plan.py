@@ -1,0 +1,102 @@
+"""Feature references -> a retrieval plan: which views, features and request columns to read.
+
+Shared by the offline engine and online retrieval so both resolve references identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from featurestore.definitions import FeatureView, OnDemandFeatureView
+from featurestore.errors import FeatureReferenceError
+from featurestore.repo import RepoContents
+
+__all__ = ["FeatureRef", "RetrievalPlan", "build_plan", "parse_ref"]
+
+
+@dataclass(frozen=True)
+class FeatureRef:
+    """One requested feature and the column it becomes in the output."""
+
+    view: str
+    name: str
+    column: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.view}:{self.name}"
+
+
+@dataclass
+class RetrievalPlan:
+    """Everything a retrieval needs, in a deterministic order."""
+
+    refs: list[FeatureRef]
+    views: dict[str, list[str]] = field(default_factory=dict)  # batch view -> features to compute
+    on_demand: list[OnDemandFeatureView] = field(default_factory=list)
+    request_columns: dict[str, pl.DataType] = field(default_factory=dict)
+    batch_views: dict[str, FeatureView] = field(default_factory=dict)
+
+    @property
+    def join_keys(self) -> list[str]:
+        keys: dict[str, None] = {}
+        for view in self.batch_views.values():
+            keys.update(dict.fromkeys(view.join_keys))
+        return list(keys)
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """Split ``"view:feature"``; the error shows the expected form."""
+    if not isinstance(ref, str) or ref.count(":") != 1 or ref.startswith(":") or ref.endswith(":"):
+        raise FeatureReferenceError(
+            f"feature reference {ref!r} must look like 'view:feature', e.g. 'user_profile:age'"
+        )
+    view, name = ref.split(":")
+    return view, name
+
+
+def build_plan(
+    repo: RepoContents,
+    features: list[str] | None = None,
+    feature_service: str | None = None,
+    full_feature_names: bool = False,
+) -> RetrievalPlan:
+    """Resolve references (or a service) against the repo's definitions."""
+    if (features is None) == (feature_service is None):
+        raise FeatureReferenceError("pass exactly one of features=[...] or feature_service=...")
+    refs = repo.service(feature_service).references() if feature_service else list(features or [])
+    if not refs:
+        raise FeatureReferenceError("no features requested; pass at least one 'view:feature'")
+    plan = RetrievalPlan(refs=[])
+    seen_columns: dict[str, str] = {}
+    for ref in dict.fromkeys(refs):
+        view_name, name = parse_ref(ref)
+        view = repo.any_view(view_name)
+        view.feature(name)
+        column = f"{view_name}__{name}" if full_feature_names else name
+        if column in seen_columns:
+            raise FeatureReferenceError(
+                f"features '{seen_columns[column]}' and '{ref}' would both be named {column!r}; "
+                "pass full_feature_names=True to name columns 'view__feature'"
+            )
+        seen_columns[column] = ref
+        plan.refs.append(FeatureRef(view_name, name, column))
+        if isinstance(view, FeatureView):
+            _need(plan, view, [name])
+        elif view not in plan.on_demand:
+            plan.on_demand.append(view)
+    for odfv in plan.on_demand:
+        for src in odfv.view_sources:
+            _need(plan, repo.views.get(src.name, src), src.feature_names)
+        for req in odfv.request_sources:
+            for col, dtype in req.fields.items():
+                plan.request_columns[col] = dtype
+    return plan
+
+
+def _need(plan: RetrievalPlan, view: FeatureView, names: list[str]) -> None:
+    plan.batch_views.setdefault(view.name, view)
+    wanted = plan.views.setdefault(view.name, [])
+    wanted.extend(n for n in names if n not in wanted)

@@ -1,0 +1,229 @@
+"""The registry: what was applied, with a fingerprint per feature, and the diff behind plan.
+
+Stored as one JSON file under the data directory, replaced atomically (write to a temporary
+name, then rename), so a failed or interrupted apply never leaves a half-written registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from featurestore.definitions.dtypes import dtype_name
+from featurestore.definitions.fingerprint import (
+    feature_definition,
+    fingerprint,
+    on_demand_definition,
+)
+from featurestore.errors import RegistryError
+from featurestore.repo import RepoContents
+
+__all__ = ["FeatureRecord", "PlanDiff", "Registry", "RegistryState", "build_state", "diff"]
+
+REGISTRY_FILE = "registry.json"
+
+
+class FeatureRecord(BaseModel):
+    """One applied feature: its definition, fingerprint and metadata."""
+
+    ref: str
+    view: str
+    name: str
+    kind: str
+    dtype: str
+    fingerprint: str
+    owner: str | None
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    definition: dict[str, Any]
+
+
+class ViewRecord(BaseModel):
+    """One applied view: keys with the dtypes found in its source, ttl, source and owner."""
+
+    name: str
+    kind: str
+    entities: list[str] = Field(default_factory=list)
+    join_keys: dict[str, str] = Field(default_factory=dict)
+    ttl_seconds: float | None = None
+    source: str | None = None
+    owner: str | None = None
+    features: list[str]
+
+
+class RegistryState(BaseModel):
+    """The whole registry file."""
+
+    project: str
+    applied_at: dt.datetime
+    features: dict[str, FeatureRecord]
+    views: dict[str, ViewRecord]
+    services: dict[str, list[str]]
+
+
+class Change(BaseModel):
+    """A changed feature and why; ``fingerprint_changed`` is False for metadata-only edits."""
+
+    ref: str
+    reasons: list[str]
+    fingerprint_changed: bool
+    old_fingerprint: str
+    new_fingerprint: str
+
+
+class PlanDiff(BaseModel):
+    """What apply would change (or changed) in the registry."""
+
+    added: list[str] = Field(default_factory=list)
+    changed: list[Change] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
+def build_state(repo: RepoContents, key_dtypes: dict[str, dict[str, str]]) -> RegistryState:
+    """Registry records for everything the repo defines; ``key_dtypes`` come from the sources."""
+    features: dict[str, FeatureRecord] = {}
+    views: dict[str, ViewRecord] = {}
+    for view in repo.views.values():
+        for f in view.features:
+            definition = feature_definition(view, f)
+            features[f"{view.name}:{f.name}"] = FeatureRecord(
+                ref=f"{view.name}:{f.name}",
+                view=view.name,
+                name=f.name,
+                kind="feature",
+                dtype=dtype_name(f.dtype),
+                fingerprint=fingerprint(definition),
+                owner=view.owner,
+                description=f.description,
+                tags=view.tags,
+                definition=definition,
+            )
+        views[view.name] = ViewRecord(
+            name=view.name,
+            kind="batch",
+            entities=[e.name for e in view.entities],
+            join_keys=key_dtypes.get(view.name, {}),
+            ttl_seconds=view.ttl.total_seconds() if view.ttl else None,
+            source=view.source.name,
+            owner=view.owner,
+            features=view.feature_names,
+        )
+    upstream = {ref: rec.fingerprint for ref, rec in features.items()}
+    for odfv in repo.on_demand_views.values():
+        for f in odfv.features:
+            definition = on_demand_definition(odfv, f, upstream)
+            features[f"{odfv.name}:{f.name}"] = FeatureRecord(
+                ref=f"{odfv.name}:{f.name}",
+                view=odfv.name,
+                name=f.name,
+                kind="on_demand",
+                dtype=dtype_name(f.dtype),
+                fingerprint=fingerprint(definition),
+                owner=odfv.owner,
+                description=f.description or odfv.description,
+                tags=odfv.tags,
+                definition=definition,
+            )
+        views[odfv.name] = ViewRecord(
+            name=odfv.name, kind="on_demand", owner=odfv.owner, features=odfv.feature_names
+        )
+    return RegistryState(
+        project=repo.config.project,
+        applied_at=dt.datetime.now(dt.UTC),
+        features=features,
+        views=views,
+        services={name: svc.references() for name, svc in repo.services.items()},
+    )
+
+
+def _reasons(old: FeatureRecord, new: FeatureRecord) -> tuple[list[str], bool]:
+    reasons = []
+    for key in sorted(set(old.definition) | set(new.definition)):
+        a, b = old.definition.get(key), new.definition.get(key)
+        if a != b:
+            reasons.append(f"{key}: {json.dumps(a, default=str)} -> {json.dumps(b, default=str)}")
+    for key in ("owner", "description", "tags"):
+        a, b = getattr(old, key), getattr(new, key)
+        if a != b:
+            reasons.append(f"{key}: {json.dumps(a)} -> {json.dumps(b)}")
+    return reasons, old.fingerprint != new.fingerprint
+
+
+def diff(old: RegistryState | None, new: RegistryState) -> PlanDiff:
+    """Added, changed (with reasons) and removed features between two registry states."""
+    before = old.features if old else {}
+    out = PlanDiff()
+    for ref, rec in new.features.items():
+        if ref not in before:
+            out.added.append(ref)
+            continue
+        reasons, changed_fp = _reasons(before[ref], rec)
+        if reasons:
+            out.changed.append(
+                Change(
+                    ref=ref,
+                    reasons=reasons,
+                    fingerprint_changed=changed_fp,
+                    old_fingerprint=before[ref].fingerprint,
+                    new_fingerprint=rec.fingerprint,
+                )
+            )
+        else:
+            out.unchanged.append(ref)
+    out.removed = [ref for ref in before if ref not in new.features]
+    return out
+
+
+class Registry:
+    """The registry file of one repo."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / REGISTRY_FILE
+
+    def load(self) -> RegistryState | None:
+        """The applied state, or None if nothing was applied yet."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            return RegistryState.model_validate_json(text)
+        except ValidationError as exc:
+            raise RegistryError(
+                f"registry {self.path} is unreadable ({exc.error_count()} problem(s)); "
+                "run 'featurestore apply' to rewrite it"
+            ) from exc
+
+    def require(self) -> RegistryState:
+        state = self.load()
+        if state is None:
+            raise RegistryError(
+                f"nothing has been applied yet ({self.path} does not exist); "
+                "run 'featurestore apply'"
+            )
+        return state
+
+    def save(self, state: RegistryState) -> None:
+        """Replace the registry atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(state.model_dump_json(indent=2))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,211 @@
+"""FeatureStore: the library's front door. One short method per verb, delegating to the
+module that owns the idea; the CLI and the server call only this."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from featurestore.errors import ApplyError, RegistryError, SourceError
+from featurestore.offline.engine import OfflineEngine, SpineLike, read_spine
+from featurestore.offline.sources import read_schema, view_problems
+from featurestore.offline.training_set import TrainingSet, TrainingSetFeature, TrainingSetMetadata
+from featurestore.plan import build_plan
+from featurestore.registry import (
+    FeatureRecord,
+    PlanDiff,
+    Registry,
+    RegistryState,
+    build_state,
+    diff,
+)
+from featurestore.repo import RepoContents, load_repo
+from featurestore.transforms import run_on_demand
+
+__all__ = ["FeatureStore", "SourceReport"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceReport:
+    """The result of checking one view's source against its declarations."""
+
+    view: str
+    source: str
+    path: str
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class FeatureStore:
+    """A feature repo's definitions, registry and engines."""
+
+    def __init__(self, repo: str | Path | None = None) -> None:
+        self.repo: RepoContents = load_repo(repo)
+        self.registry = Registry(self.repo.data_dir)
+        self._offline: OfflineEngine | None = None
+
+    @property
+    def project(self) -> str:
+        return self.repo.config.project
+
+    @property
+    def offline(self) -> OfflineEngine:
+        if self._offline is None:
+            self._offline = OfflineEngine(self.repo)
+        return self._offline
+
+    def _checked_state(self) -> RegistryState:
+        """Validate every definition against its source; the registry state it would record."""
+        problems: list[str] = []
+        key_dtypes: dict[str, dict[str, str]] = {}
+        for view in self.repo.views.values():
+            try:
+                schema = self.offline.source_schema(view)
+            except SourceError as exc:
+                problems.append(str(exc))
+                continue
+            problems += view_problems(view, schema)
+            key_dtypes[view.name] = {k: str(schema[k]) for k in view.join_keys if k in schema}
+        problems += self._on_demand_problems()
+        problems += self._service_problems()
+        if problems:
+            raise ApplyError(problems)
+        return build_state(self.repo, key_dtypes)
+
+    def _on_demand_problems(self) -> list[str]:
+        problems = []
+        for odfv in self.repo.on_demand_views.values():
+            for src in odfv.view_sources:
+                known = self.repo.views.get(src.name)
+                if known is None:
+                    problems.append(
+                        f"on-demand view {odfv.name!r}: source view {src.name!r} is not defined "
+                        "in the repo; define it at module level"
+                    )
+                elif known != src:
+                    problems.append(
+                        f"on-demand view {odfv.name!r}: source view {src.name!r} differs from "
+                        "the repo's view of that name"
+                    )
+            columns = {c: d for r in odfv.request_sources for c, d in r.fields.items()}
+            for view in odfv.view_sources:
+                columns.update({f.name: f.dtype for f in view.features})
+            try:
+                run_on_demand(odfv, pl.DataFrame(schema=columns))
+            except Exception as exc:
+                problems.append(f"{exc} (when run on an empty frame of its inputs)")
+        return problems
+
+    def _service_problems(self) -> list[str]:
+        problems = []
+        for svc in self.repo.services.values():
+            try:
+                build_plan(self.repo, feature_service=svc.name)
+            except Exception as exc:
+                problems.append(f"feature service {svc.name!r}: {exc}")
+        return problems
+
+    def plan(self) -> PlanDiff:
+        """What apply would change, without writing anything."""
+        return diff(self.registry.load(), self._checked_state())
+
+    def apply(self) -> PlanDiff:
+        """Validate the definitions against their sources and record them in the registry."""
+        state = self._checked_state()
+        changes = diff(self.registry.load(), state)
+        self.registry.save(state)
+        log.info(
+            "applied project=%s added=%d changed=%d removed=%d",
+            self.project,
+            len(changes.added),
+            len(changes.changed),
+            len(changes.removed),
+        )
+        return changes
+
+    def list_features(self) -> list[FeatureRecord]:
+        """Applied features with dtype, owner and fingerprint."""
+        return list(self.registry.require().features.values())
+
+    def validate(self) -> list[SourceReport]:
+        """Read each view's source and check it against the declarations."""
+        reports = []
+        for view in self.repo.views.values():
+            try:
+                problems = view_problems(
+                    view, read_schema(self.offline.con, view.source, self.repo.root)
+                )
+            except SourceError as exc:
+                problems = [str(exc)]
+            reports.append(SourceReport(view.name, view.source.name, view.source.path, problems))
+        return reports
+
+    def _applied_fingerprints(self, refs: list[str]) -> dict[str, str]:
+        """Fingerprints of ``refs``; fails if the code no longer matches what was applied."""
+        applied = self.registry.require()
+        current = build_state(self.repo, {}).features
+        out = {}
+        for ref in refs:
+            record = applied.features.get(ref)
+            if record is None:
+                raise RegistryError(
+                    f"feature {ref!r} is defined but not applied; run 'featurestore apply'"
+                )
+            if record.fingerprint != current[ref].fingerprint:
+                raise RegistryError(
+                    f"feature {ref!r} changed since the last apply (fingerprint "
+                    f"{record.fingerprint} -> {current[ref].fingerprint}); run 'featurestore apply'"
+                )
+            out[ref] = record.fingerprint
+        return out
+
+    def get_training_set(
+        self,
+        spine: SpineLike,
+        features: list[str] | None = None,
+        feature_service: str | None = None,
+        *,
+        full_feature_names: bool = False,
+        timestamp_column: str = "event_timestamp",
+        progress: Callable[[str], None] | None = None,
+    ) -> TrainingSet:
+        """Point-in-time correct features for every spine row, in spine order."""
+        plan = build_plan(self.repo, features, feature_service, full_feature_names)
+        fingerprints = self._applied_fingerprints([r.ref for r in plan.refs])
+        frame = read_spine(spine)
+        out, statuses = self.offline.training_frame(frame, plan, timestamp_column, progress)
+        ts = frame[timestamp_column]
+        metadata = TrainingSetMetadata(
+            project=self.project,
+            created_at=dt.datetime.now(dt.UTC),
+            row_count=out.height,
+            timestamp_column=timestamp_column,
+            spine_start=ts.min() if frame.height else None,  # type: ignore[arg-type]
+            spine_end=ts.max() if frame.height else None,  # type: ignore[arg-type]
+            features=[
+                TrainingSetFeature(
+                    ref=r.ref,
+                    column=r.column,
+                    dtype=str(out.schema[r.column]),
+                    fingerprint=fingerprints[r.ref],
+                    statuses=statuses[r.ref],
+                )
+                for r in plan.refs
+            ],
+        )
+        return TrainingSet(out, metadata)
+
+    def close(self) -> None:
+        if self._offline is not None:
+            self._offline.close()
+            self._offline = None
