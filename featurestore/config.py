@@ -24,6 +24,29 @@ class OfflineStoreConfig(BaseModel):
     memory_limit: str | None = None
 
 
+class OnlineStoreConfig(BaseModel):
+    """Where materialized values live: ``sqlite`` (embedded default) or ``redis``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["sqlite", "redis"] = "sqlite"
+    path: str = "online.db"  # sqlite: relative to data_dir
+    url: str = "redis://127.0.0.1:6379/0"  # redis
+    key_prefix: str = "fs:"  # redis: keys are {key_prefix}{project}:{view}
+    timeout_seconds: float = Field(default=0.5, gt=0)
+    fallback: Literal["error", "defaults"] = "error"
+
+
+class MaterializationConfig(BaseModel):
+    """Limits of the guard that checks a batch before it is published online."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_invalid_rate: float = Field(default=0.01, ge=0, le=1)
+    min_row_ratio: float = Field(default=0.5, ge=0, le=1)
+    max_null_rate_increase: float = Field(default=0.2, ge=0, le=1)
+
+
 class RepoConfig(BaseModel):
     """The parsed featurestore.yaml."""
 
@@ -32,6 +55,8 @@ class RepoConfig(BaseModel):
     project: str
     data_dir: str = ".featurestore"
     offline_store: OfflineStoreConfig = Field(default_factory=OfflineStoreConfig)
+    online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
+    materialization: MaterializationConfig = Field(default_factory=MaterializationConfig)
 
     @field_validator("project")
     @classmethod

@@ -14,10 +14,16 @@ where it helps, how to fix it. ``transient`` tells a caller whether retrying may
     │   ├── SourceNotFoundError  the source path matches no file
     │   └── SchemaMismatchError  a column vanished or changed type
     ├── SpineError               the entity spine lacks a key or timestamp, or has bad types
-    └── TransformError           a feature expression or on-demand function misbehaved
+    ├── TransformError           a feature expression or on-demand function misbehaved
+    ├── OnlineRequestError       an online request lacks a key, has a wrong type or length
+    ├── MaterializationGuardError  a batch failed the publish guard; ``report`` says why
+    └── OnlineStoreError         the online store failed a read or write
+        └── OnlineStoreUnavailableError   unreachable or timed out (transient)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "ApplyError",
@@ -25,6 +31,10 @@ __all__ = [
     "DefinitionError",
     "FeatureReferenceError",
     "FeatureStoreError",
+    "MaterializationGuardError",
+    "OnlineRequestError",
+    "OnlineStoreError",
+    "OnlineStoreUnavailableError",
     "RegistryError",
     "RepoError",
     "SchemaMismatchError",
@@ -93,3 +103,28 @@ class SpineError(FeatureStoreError):
 
 class TransformError(FeatureStoreError):
     """A feature expression or on-demand function failed or returned the wrong shape."""
+
+
+class OnlineStoreError(FeatureStoreError):
+    """The online store failed a read or a write."""
+
+
+class OnlineStoreUnavailableError(OnlineStoreError):
+    """The online store could not be reached within the configured timeout."""
+
+    transient = True
+
+
+class OnlineRequestError(FeatureStoreError, ValueError):
+    """An online request is malformed: a missing join key, a wrong type or unequal lengths."""
+
+
+class MaterializationGuardError(FeatureStoreError):
+    """A batch failed the guard and was not published; ``report`` holds every check."""
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        super().__init__(
+            f"refused to publish a batch for view {report.view!r}; the previously published "
+            f"values stay online. Pass force=True (--force) to publish anyway.\n{report.summary()}"
+        )

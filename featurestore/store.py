@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from featurestore.errors import ApplyError, RegistryError, SourceError
+from featurestore.errors import ApplyError, FeatureReferenceError, RegistryError, SourceError
 from featurestore.offline.engine import OfflineEngine, SpineLike, read_spine
 from featurestore.offline.sources import read_schema, view_problems
 from featurestore.offline.training_set import TrainingSet, TrainingSetFeature, TrainingSetMetadata
+from featurestore.online.base import OnlineStore, open_online_store
+from featurestore.online.materialize import (
+    MaterializationResult,
+    MaterializationState,
+    publish_batch,
+)
 from featurestore.plan import build_plan
 from featurestore.registry import (
     FeatureRecord,
@@ -25,6 +32,8 @@ from featurestore.registry import (
     diff,
 )
 from featurestore.repo import RepoContents, load_repo
+from featurestore.serving.response import OnlineResponse
+from featurestore.serving.retrieval import OnlineRetriever
 from featurestore.transforms import run_on_demand
 
 __all__ = ["FeatureStore", "SourceReport"]
@@ -53,6 +62,8 @@ class FeatureStore:
         self.repo: RepoContents = load_repo(repo)
         self.registry = Registry(self.repo.data_dir)
         self._offline: OfflineEngine | None = None
+        self._online: OnlineStore | None = None
+        self._retriever: OnlineRetriever | None = None
 
     @property
     def project(self) -> str:
@@ -205,7 +216,134 @@ class FeatureStore:
         )
         return TrainingSet(out, metadata)
 
+    @property
+    def online(self) -> OnlineStore:
+        """The configured online store, opened on first use."""
+        if self._online is None:
+            self._online = open_online_store(
+                self.repo.config.online_store, self.project, self.repo.data_dir
+            )
+        return self._online
+
+    def materialize(
+        self,
+        end: dt.datetime,
+        start: dt.datetime | None = None,
+        views: list[str] | None = None,
+        *,
+        force: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[MaterializationResult]:
+        """Publish each online view's latest values as of ``end``.
+
+        Without ``start`` a view's online rows are replaced by a full snapshot; with it, only
+        entities with rows in ``[start, end]`` are upserted. See :mod:`featurestore.online`.
+        """
+        return [
+            self._materialize_view(name, start, end, force, progress)
+            for name in self._online_views(views)
+        ]
+
+    def materialize_incremental(
+        self,
+        end: dt.datetime,
+        views: list[str] | None = None,
+        *,
+        force: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[MaterializationResult]:
+        """Like :meth:`materialize`, from each view's last materialized time (full if none)."""
+        state = MaterializationState.load(self.repo.data_dir)
+        results = []
+        for name in self._online_views(views):
+            previous = state.views.get(name)
+            start = previous.watermark if previous else None
+            results.append(self._materialize_view(name, start, end, force, progress))
+        return results
+
+    def _online_views(self, views: list[str] | None) -> list[str]:
+        names = (
+            views if views is not None else [v.name for v in self.repo.views.values() if v.online]
+        )
+        for name in names:
+            if name not in self.repo.views:
+                self.repo.any_view(name)  # raises with the known names
+                raise FeatureReferenceError(
+                    f"{name!r} is an on-demand view; it is computed at request time"
+                )
+        return names
+
+    def _materialize_view(
+        self,
+        name: str,
+        start: dt.datetime | None,
+        end: dt.datetime,
+        force: bool,
+        progress: Callable[[str], None] | None,
+    ) -> MaterializationResult:
+        view = self.repo.views[name]
+        fingerprints = self._applied_fingerprints([f"{name}:{f}" for f in view.feature_names])
+        if progress:
+            progress(f"reading {name}")
+        frame = self.offline.latest_rows(view, end, start)
+        if progress:
+            progress(f"publishing {name} ({frame.height:,} rows)")
+        return publish_batch(
+            self.online,
+            view,
+            frame,
+            start=start,
+            end=end,
+            state=MaterializationState.load(self.repo.data_dir),
+            data_dir=self.repo.data_dir,
+            config=self.repo.config.materialization,
+            fingerprints=fingerprints,
+            force=force,
+        )
+
+    @property
+    def retriever(self) -> OnlineRetriever:
+        """Online retrieval over the applied definitions (built on first use)."""
+        if self._retriever is None:
+            applied = self.registry.require()
+            self._retriever = OnlineRetriever(
+                self.repo,
+                self.online,
+                key_dtypes={v.name: v.join_keys for v in applied.views.values()},
+                fingerprints=self._applied_fingerprints,
+                fallback_to_defaults=self.repo.config.online_store.fallback == "defaults",
+            )
+        return self._retriever
+
+    def get_online_features(
+        self,
+        features: list[str] | None = None,
+        feature_service: str | None = None,
+        entities: Mapping[str, Sequence[Any]] | None = None,
+        request_data: Mapping[str, Sequence[Any]] | None = None,
+        *,
+        full_feature_names: bool = False,
+        request_time: dt.datetime | None = None,
+    ) -> OnlineResponse:
+        """Latest values for each entity row, with a status per value and fingerprints.
+
+        Values older than the view's ttl at ``request_time`` (default: now) are withheld
+        (STALE); missing ones are null or the declared default; on-demand views run on the
+        request through the same code as training sets.
+        """
+        return self.retriever.get(
+            features,
+            feature_service,
+            entities,
+            request_data,
+            full_feature_names=full_feature_names,
+            request_time=request_time,
+        )
+
     def close(self) -> None:
         if self._offline is not None:
             self._offline.close()
             self._offline = None
+        if self._online is not None:
+            self._online.close()
+            self._online = None

@@ -2,7 +2,8 @@
 
 Written as Polars expressions so that one rule set runs on a million-row training frame and
 on a one-row request alike. A value that breaks a rule is never passed on: it is replaced
-by the feature's default (or null) and marked ``INVALID``.
+by the feature's default (or null) and marked ``INVALID``. NaN and infinite floats count as
+invalid: they cannot be stored or served faithfully, so neither path passes them on.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from enum import StrEnum
 import polars as pl
 
 from featurestore.definitions import Feature
+from featurestore.definitions.dtypes import dtype_kind
 
-__all__ = ["MATCH_FOUND", "MATCH_NONE", "MATCH_STALE", "FeatureStatus", "resolve"]
+__all__ = ["MATCH_FOUND", "MATCH_NONE", "MATCH_STALE", "FeatureStatus", "has_rules", "resolve"]
 
 # How a view's row was found for a key and time: the "match" code the engines emit.
 MATCH_NONE, MATCH_STALE, MATCH_FOUND = 0, 1, 2
@@ -32,8 +34,19 @@ class FeatureStatus(StrEnum):
 STATUS_DTYPE = pl.Enum([s.value for s in FeatureStatus])
 
 
+def has_rules(feature: Feature) -> bool:
+    """Whether any declared rule or default can change a valid-typed value or its status."""
+    return (
+        feature.ge is not None
+        or feature.le is not None
+        or feature.allowed is not None
+        or not feature.nullable
+        or feature.default is not None
+    )
+
+
 def _rules_ok(feature: Feature, value: pl.Expr) -> pl.Expr:
-    ok = pl.lit(True)
+    ok = value.is_finite() if dtype_kind(feature.dtype) == "float" else pl.lit(True)
     if feature.ge is not None:
         ok = ok & (value >= pl.lit(feature.ge))
     if feature.le is not None:

@@ -3,6 +3,7 @@ shared transforms and validation in Polars. No Python loop over rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,14 @@ from featurestore.definitions.base import did_you_mean
 from featurestore.definitions.dtypes import dtype_kind, is_castable
 from featurestore.errors import SpineError
 from featurestore.offline.sources import check_view, read_schema, scan_sql
-from featurestore.offline.sql import SPINE_ROW, SPINE_TS, ViewScan, point_in_time_sql, timestamp_sql
+from featurestore.offline.sql import (
+    SPINE_ROW,
+    SPINE_TS,
+    ViewScan,
+    ident,
+    point_in_time_sql,
+    timestamp_sql,
+)
 from featurestore.plan import RetrievalPlan
 from featurestore.repo import RepoContents
 from featurestore.transforms import feature_expr, run_on_demand
@@ -55,6 +63,11 @@ def read_spine(spine: SpineLike) -> pl.DataFrame:
         "spine must be a Polars, pandas or Arrow table or a Parquet path, "
         f"found {type(spine).__name__}"
     )
+
+
+def _utc_naive_datetime(t: dt.datetime) -> dt.datetime:
+    """A datetime as naive UTC (naive input is taken to be UTC already)."""
+    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _utc_naive(column: str, dtype: pl.DataType) -> pl.Expr:
@@ -170,26 +183,10 @@ class OfflineEngine:
             *keys,
             _utc_naive(timestamp_column, spine.schema[timestamp_column]).alias(SPINE_TS),
         )
-        scans = []
-        for i, (name, wanted) in enumerate(plan.views.items()):
-            view = plan.batch_views[name]
-            schema = schemas[name]
-            cols: dict[str, None] = {}
-            for fname in wanted:
-                cols.update(dict.fromkeys(view.feature(fname).source_columns))
-            src = view.source
-            created = src.created_timestamp_field
-            scans.append(
-                ViewScan(
-                    alias=f"v{i}",
-                    scan=scan_sql(src, self.repo.root),
-                    join_keys=tuple(view.join_keys),
-                    timestamp=timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
-                    created=timestamp_sql(created, schema[created]) if created else None,
-                    columns=tuple(cols),
-                    ttl_us=int(view.ttl.total_seconds() * 1_000_000) if view.ttl else None,
-                )
-            )
+        scans = [
+            self._scan(f"v{i}", plan.batch_views[name], wanted, schemas[name])
+            for i, (name, wanted) in enumerate(plan.views.items())
+        ]
         step(f"joining {len(scans)} view(s) onto {spine.height:,} spine rows")
         started = time.perf_counter()
         self.con.register("__fs_spine", internal.to_arrow())
@@ -208,23 +205,7 @@ class OfflineEngine:
         values: dict[str, pl.Series] = {}
         statuses: dict[str, pl.Series] = {}
         for scan, (name, wanted) in zip(scans, plan.views.items(), strict=True):
-            view = plan.batch_views[name]
-            frame = joined.select(
-                pl.col(f"__fs_match_{scan.alias}").alias("__fs_match"),
-                *(pl.col(f"{scan.alias}__{c}").alias(c) for c in scan.columns),
-            )
-            exprs = []
-            for fname in wanted:
-                feature = view.feature(fname)
-                exprs.extend(
-                    resolve(
-                        feature,
-                        feature_expr(view, feature),
-                        pl.col("__fs_match"),
-                        f"{name}:{fname}",
-                    )
-                )
-            out = frame.select(exprs)
+            out = self._compute_view(joined, scan, plan.batch_views[name], wanted, f"{name}:")
             for fname in wanted:
                 values[f"{name}:{fname}"] = out[f"{name}:{fname}"]
                 statuses[f"{name}:{fname}"] = out[f"{name}:{fname}__status"]
@@ -258,6 +239,79 @@ class OfflineEngine:
             for r in plan.refs
         }
         return spine.hstack(columns), counts
+
+    def _scan(
+        self, alias: str, view: FeatureView, wanted: list[str], schema: dict[str, pl.DataType]
+    ) -> ViewScan:
+        cols: dict[str, None] = {}
+        for fname in wanted:
+            cols.update(dict.fromkeys(view.feature(fname).source_columns))
+        src = view.source
+        created = src.created_timestamp_field
+        return ViewScan(
+            alias=alias,
+            scan=scan_sql(src, self.repo.root),
+            join_keys=tuple(view.join_keys),
+            timestamp=timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+            created=timestamp_sql(created, schema[created]) if created else None,
+            columns=tuple(cols),
+            ttl_us=int(view.ttl.total_seconds() * 1_000_000) if view.ttl else None,
+        )
+
+    @staticmethod
+    def _compute_view(
+        joined: pl.DataFrame, scan: ViewScan, view: FeatureView, wanted: list[str], prefix: str
+    ) -> pl.DataFrame:
+        """Feature values and statuses of one view from its joined source columns."""
+        frame = joined.select(
+            pl.col(f"__fs_match_{scan.alias}").alias("__fs_match"),
+            *(pl.col(f"{scan.alias}__{c}").alias(c) for c in scan.columns),
+        )
+        exprs = []
+        for fname in wanted:
+            feature = view.feature(fname)
+            exprs.extend(
+                resolve(feature, feature_expr(view, feature), pl.col("__fs_match"), prefix + fname)
+            )
+        return frame.select(exprs)
+
+    def latest_rows(
+        self, view: FeatureView, end: dt.datetime, start: dt.datetime | None = None
+    ) -> pl.DataFrame:
+        """Per entity with a row at or before ``end`` (and at or after ``start``): its join keys,
+        the event time of its latest row (``__fs_event_ts``), and each feature's value and
+        status exactly as a training set with spine time ``end`` would compute them."""
+        schema = self.source_schema(view)
+        check_view(view, schema)
+        scan = self._scan("v0", view, view.feature_names, schema)
+        keys = ", ".join(ident(k) for k in view.join_keys)
+        not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
+        window = f"{scan.timestamp} <= $end"
+        params = {"end": _utc_naive_datetime(end)}
+        if start is not None:
+            window += f" AND {scan.timestamp} >= $start"
+            params["start"] = _utc_naive_datetime(start)
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __fs_entities AS SELECT "
+            f"CAST(row_number() OVER () - 1 AS UINTEGER) AS {SPINE_ROW}, {keys}, "
+            f"CAST($end AS TIMESTAMP) AS {SPINE_TS} "
+            f"FROM (SELECT DISTINCT {keys} FROM {scan.scan} WHERE {window} AND {not_null})",
+            params,
+        )
+        try:
+            joined = self.con.sql(
+                point_in_time_sql("__fs_entities", [scan], tuple(view.join_keys), event_times=True)
+            ).pl()
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS __fs_entities")
+        values = self._compute_view(joined, scan, view, view.feature_names, "")
+        return pl.concat(
+            [
+                joined.select(*view.join_keys, pl.col("__fs_event_ts_v0").alias("__fs_event_ts")),
+                values,
+            ],
+            how="horizontal",
+        )
 
     @staticmethod
     def _request_cols(odfv: Any) -> dict[str, pl.DataType]:

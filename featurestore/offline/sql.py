@@ -79,12 +79,23 @@ class ViewScan:
         return [f"__fs_match_{self.alias}", *(f"{self.alias}__{c}" for c in self.columns)]
 
 
-def point_in_time_sql(spine_table: str, views: list[ViewScan]) -> str:
-    """One query joining every view onto the spine, in spine order."""
+def point_in_time_sql(
+    spine_table: str,
+    views: list[ViewScan],
+    spine_columns: tuple[str, ...] = (),
+    event_times: bool = False,
+) -> str:
+    """One query joining every view onto the spine, in spine order.
+
+    ``spine_columns`` are passed through; ``event_times`` adds each view's matched event time
+    as ``__fs_event_ts_<alias>``.
+    """
     ctes = ",\n".join(f"{v.alias} AS ({v.subquery()})" for v in views)
-    select = [f"s.{SPINE_ROW}"]
+    select = [f"s.{SPINE_ROW}", *(f"s.{ident(c)}" for c in spine_columns)]
     for v in views:
         select.append(v.match("s"))
+        if event_times:
+            select.append(f"{v.alias}.__fs_ts AS __fs_event_ts_{v.alias}")
         select += [f"{v.alias}.{ident(f'{v.alias}__{c}')}" for c in v.columns]
     joins = "\n".join(f"ASOF LEFT JOIN {v.alias} ON {v.condition('s')}" for v in views)
     return (

@@ -1,0 +1,1 @@
+"""The online store: latest feature values per entity, for low-latency retrieval."""

@@ -1,0 +1,57 @@
+"""The OnlineStore interface, as small as a transport: publish a batch atomically, read many
+keys of one view, delete a view, check reachability, close. Backends are chosen by the
+config's ``type`` and imported only when configured."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from featurestore.config import OnlineStoreConfig
+
+__all__ = ["OnlineStore", "open_online_store"]
+
+
+class OnlineStore(Protocol):
+    """Rows are opaque bytes under a string entity key, grouped by view."""
+
+    def publish(
+        self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
+    ) -> None:
+        """Write a batch so readers see all of it or none of it.
+
+        ``replace=True`` also drops every other entity of the view (a full snapshot);
+        ``replace=False`` upserts. A failure part-way leaves the previous values readable.
+        """
+        ...
+
+    def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
+        """The stored value for each key, in order (None where absent), in one round trip."""
+        ...
+
+    def count(self, view: str) -> int:
+        """How many entities the view holds."""
+        ...
+
+    def delete_view(self, view: str) -> None:
+        """Drop every row of the view."""
+        ...
+
+    def ping(self) -> None:
+        """Raise OnlineStoreUnavailableError if the store cannot be reached."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_online_store(config: OnlineStoreConfig, project: str, data_dir: Path) -> OnlineStore:
+    """The configured backend; each backend module is imported only here."""
+    if config.type == "redis":
+        from featurestore.online.redis import RedisOnlineStore
+
+        return RedisOnlineStore(config, project)
+    from featurestore.online.sqlite import SqliteOnlineStore
+
+    return SqliteOnlineStore(data_dir / config.path)

@@ -1,0 +1,260 @@
+"""Materialization: the latest row per entity as of ``end`` -> guard -> atomic publish -> state.
+
+The rows come from the offline engine's point-in-time join (spine time = ``end``), so the
+online value of an entity is, by construction, what a training set at ``end`` would hold.
+Before publishing, a guard compares the batch with the declarations and with the last
+published batch of the view, and refuses a batch that looks broken unless forced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+from pydantic import BaseModel, Field
+
+from featurestore.config import MaterializationConfig
+from featurestore.definitions import FeatureView
+from featurestore.errors import MaterializationGuardError
+from featurestore.online.base import OnlineStore
+from featurestore.online.rows import key_expr, value_expr
+
+__all__ = [
+    "GuardCheck",
+    "GuardReport",
+    "MaterializationResult",
+    "MaterializationState",
+    "guard_batch",
+    "publish_batch",
+]
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "materialization.json"
+EVENT_TS = "__fs_event_ts"
+
+
+class BatchStats(BaseModel):
+    """What the guard remembers of a published batch."""
+
+    rows: int
+    full_snapshot: bool
+    null_rates: dict[str, float]
+    invalid_rates: dict[str, float]
+
+
+class ViewState(BaseModel):
+    """Materialization state of one view."""
+
+    watermark: dt.datetime
+    published_at: dt.datetime
+    last_batch: BatchStats
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+
+
+class MaterializationState(BaseModel):
+    """Per view: the end of the last published window and the last batch's stats."""
+
+    views: dict[str, ViewState] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> MaterializationState:
+        path = data_dir / STATE_FILE
+        return cls.model_validate_json(path.read_text()) if path.exists() else cls()
+
+    def save(self, data_dir: Path) -> None:
+        """Replace the state file atomically."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".materialization-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.model_dump_json(indent=2))
+            os.replace(tmp, data_dir / STATE_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class GuardCheck(BaseModel):
+    """One guard check and its outcome."""
+
+    check: str
+    feature: str | None = None
+    passed: bool
+    detail: str
+
+
+class GuardReport(BaseModel):
+    """Every check the guard ran on one view's batch."""
+
+    view: str
+    rows: int
+    previous_rows: int | None
+    checks: list[GuardCheck]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[GuardCheck]:
+        return [c for c in self.checks if not c.passed]
+
+    def summary(self) -> str:
+        lines = [f"view {self.view!r}: {self.rows} rows (previous: {self.previous_rows})"]
+        lines += [
+            f"  FAILED {c.check}" + (f" [{c.feature}]" if c.feature else "") + f": {c.detail}"
+            for c in self.failures
+        ]
+        return "\n".join(lines)
+
+
+class MaterializationResult(BaseModel):
+    """The outcome of materializing one view."""
+
+    view: str
+    start: dt.datetime | None
+    end: dt.datetime
+    rows: int
+    seconds: float
+    published: bool
+    forced: bool = False
+    guard: GuardReport
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+def batch_stats(frame: pl.DataFrame, view: FeatureView, full_snapshot: bool) -> BatchStats:
+    """Null rates (over rows within the ttl) and invalid rates per feature, in one pass."""
+    n = frame.height
+    if n == 0:
+        return BatchStats(rows=0, full_snapshot=full_snapshot, null_rates={}, invalid_rates={})
+    names = view.feature_names
+    fresh = [pl.col(f"{f}__status") != "STALE" for f in names]  # stale rows are null by design
+    row = frame.select(
+        *(pl.col(f).is_null().and_(ok).sum().alias(f"n:{f}") for f, ok in zip(names, fresh)),
+        *(ok.sum().alias(f"m:{f}") for f, ok in zip(names, fresh)),
+        *((pl.col(f"{f}__status") == "INVALID").sum().alias(f"i:{f}") for f in names),
+    ).row(0, named=True)
+    return BatchStats(
+        rows=n,
+        full_snapshot=full_snapshot,
+        null_rates={f: row[f"n:{f}"] / row[f"m:{f}"] for f in names if row[f"m:{f}"]},
+        invalid_rates={f: row[f"i:{f}"] / n for f in names},
+    )
+
+
+def guard_batch(
+    view: FeatureView,
+    stats: BatchStats,
+    previous: BatchStats | None,
+    config: MaterializationConfig,
+) -> GuardReport:
+    """Check a batch against the declarations and the last published batch."""
+    checks: list[GuardCheck] = []
+    for f, rate in stats.invalid_rates.items():
+        checks.append(
+            GuardCheck(
+                check="declared rules",
+                feature=f,
+                passed=rate <= config.max_invalid_rate,
+                detail=f"{rate:.2%} of values break the declared dtype, bounds or allowed values "
+                f"(limit {config.max_invalid_rate:.2%})",
+            )
+        )
+    if previous is not None and previous.full_snapshot and stats.full_snapshot:
+        floor = previous.rows * config.min_row_ratio
+        checks.append(
+            GuardCheck(
+                check="row count",
+                passed=stats.rows >= floor,
+                detail=f"{stats.rows} rows vs {previous.rows} last time "
+                f"(at least {config.min_row_ratio:.0%} required)",
+            )
+        )
+    if previous is not None and stats.rows:
+        for f, rate in stats.null_rates.items():
+            before = previous.null_rates.get(f)
+            if before is None:
+                continue
+            checks.append(
+                GuardCheck(
+                    check="null rate",
+                    feature=f,
+                    passed=rate - before <= config.max_null_rate_increase,
+                    detail=f"null rate {rate:.2%} vs {before:.2%} last time "
+                    f"(increase limit {config.max_null_rate_increase:.0%})",
+                )
+            )
+    return GuardReport(
+        view=view.name,
+        rows=stats.rows,
+        previous_rows=previous.rows if previous else None,
+        checks=checks,
+    )
+
+
+def publish_batch(
+    store: OnlineStore,
+    view: FeatureView,
+    frame: pl.DataFrame,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime,
+    state: MaterializationState,
+    data_dir: Path,
+    config: MaterializationConfig,
+    fingerprints: dict[str, str],
+    force: bool = False,
+) -> MaterializationResult:
+    """Guard, then publish ``frame`` (keys, event time, values, statuses) and record the state.
+
+    ``start=None`` publishes a full snapshot that replaces the view; otherwise rows are upserted.
+    """
+    started = time.perf_counter()
+    full = start is None
+    stats = batch_stats(frame, view, full)
+    previous = state.views.get(view.name)
+    report = guard_batch(view, stats, previous.last_batch if previous else None, config)
+    if not report.passed and not force:
+        raise MaterializationGuardError(report)
+    if not report.passed:
+        log.warning("guard overridden view=%s failures=%d", view.name, len(report.failures))
+    encoded = frame.select(
+        key_expr(view.join_keys).alias("key"),
+        value_expr(EVENT_TS, {f: f"{f}__status" for f in view.feature_names}).alias("value"),
+    )
+    store.publish(
+        view.name,
+        encoded["key"].to_list(),
+        encoded["value"].cast(pl.Binary).to_list(),
+        replace=full,
+    )
+    state.views[view.name] = ViewState(
+        watermark=end,
+        published_at=dt.datetime.now(dt.UTC),
+        last_batch=stats,
+        fingerprints=fingerprints,
+    )
+    state.save(data_dir)
+    seconds = time.perf_counter() - started
+    log.info(
+        "materialized view=%s rows=%d seconds=%.3f full=%s", view.name, frame.height, seconds, full
+    )
+    return MaterializationResult(
+        view=view.name,
+        start=start,
+        end=end,
+        rows=frame.height,
+        seconds=seconds,
+        published=True,
+        forced=force and not report.passed,
+        guard=report,
+    )

@@ -1,0 +1,105 @@
+"""Redis online store: for a fleet of serving replicas sharing one store.
+
+Each view is one hash, ``{key_prefix}{project}:{view}``, field = entity key, so two projects
+share a Redis without collisions and a read of many entities is one HMGET. A full snapshot is
+built under a temporary key and swapped in with RENAME; an upsert runs in MULTI/EXEC. Either
+way readers see the old batch or the new one, and a failure part-way publishes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from featurestore.errors import OnlineStoreUnavailableError
+
+if TYPE_CHECKING:
+    from featurestore.config import OnlineStoreConfig
+
+try:
+    import redis
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the redis online store needs the redis client: pip install 'featurestore[redis]'"
+    ) from exc
+
+__all__ = ["RedisOnlineStore"]
+
+_CHUNK = 2_000  # field/value pairs per HSET command
+_STAGING_TTL_SECONDS = 24 * 3600
+
+
+class RedisOnlineStore:
+    """Feature rows in Redis hashes, namespaced by project and view."""
+
+    def __init__(self, config: OnlineStoreConfig, project: str) -> None:
+        self.url = config.url
+        self.prefix = f"{config.key_prefix}{project}:"
+        self.client = redis.Redis.from_url(
+            config.url,
+            socket_timeout=config.timeout_seconds,
+            socket_connect_timeout=config.timeout_seconds,
+            retry_on_timeout=False,
+        )
+
+    def _key(self, view: str) -> str:
+        return f"{self.prefix}{view}"
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise OnlineStoreUnavailableError(
+                f"redis online store at {self.url} is unreachable while {action}: {exc}"
+            ) from exc
+
+    def publish(
+        self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
+    ) -> None:
+        live = self._key(view)
+        target = f"{live}:staging:{uuid.uuid4().hex}" if replace else live
+        with self._errors(f"publishing view {view!r}"):
+            pipe = self.client.pipeline(transaction=not replace)
+            if replace:  # a staging key left by a crash expires by itself
+                pipe.expire(target, _STAGING_TTL_SECONDS)
+            for start in range(0, len(keys), _CHUNK):
+                mapping = dict(
+                    zip(keys[start : start + _CHUNK], values[start : start + _CHUNK], strict=True)
+                )
+                pipe.hset(target, mapping=mapping)
+            try:
+                pipe.execute()
+                if replace and keys:
+                    swap = self.client.pipeline(transaction=True)
+                    swap.rename(target, live)
+                    swap.persist(live)
+                    swap.execute()
+                elif replace:
+                    self.client.delete(live)
+            finally:
+                if replace:
+                    self.client.delete(target)
+
+    def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        with self._errors(f"reading view {view!r}"):
+            return self.client.hmget(self._key(view), list(keys))
+
+    def count(self, view: str) -> int:
+        with self._errors(f"counting view {view!r}"):
+            return int(self.client.hlen(self._key(view)))
+
+    def delete_view(self, view: str) -> None:
+        with self._errors(f"deleting view {view!r}"):
+            self.client.delete(self._key(view))
+
+    def ping(self) -> None:
+        with self._errors("pinging"):
+            self.client.ping()
+
+    def close(self) -> None:
+        self.client.close()

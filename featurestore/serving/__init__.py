@@ -1,0 +1,1 @@
+"""Online serving: retrieval from the online store, responses and the serving log."""

@@ -1,0 +1,54 @@
+"""OnlineResponse: served values with a status per value and the fingerprints that made them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from featurestore.validation import FeatureStatus
+
+__all__ = ["OnlineResponse"]
+
+
+@dataclass
+class OnlineResponse:
+    """Feature values for each requested entity row, in request order.
+
+    ``values`` and ``statuses`` map an output column (the feature name, or ``view__feature``)
+    to one entry per row; ``refs`` maps each output column to its ``view:feature`` reference.
+    """
+
+    entities: dict[str, list[Any]]
+    refs: dict[str, str]
+    values: dict[str, list[Any]]
+    statuses: dict[str, list[FeatureStatus]]
+    dtypes: dict[str, pl.DataType]
+    fingerprints: dict[str, str]
+    request_time: dt.datetime
+
+    @property
+    def row_count(self) -> int:
+        return len(next(iter(self.values.values()), []))
+
+    def to_dict(self, include_statuses: bool = False) -> dict[str, list[Any]]:
+        """Entity columns then feature columns; with statuses, ``<column>__status`` too."""
+        out: dict[str, list[Any]] = {k: list(v) for k, v in self.entities.items()}
+        for column, values in self.values.items():
+            out[column] = list(values)
+            if include_statuses:
+                out[f"{column}__status"] = [s.value for s in self.statuses[column]]
+        return out
+
+    def to_polars(self, include_statuses: bool = False) -> pl.DataFrame:
+        """The same table as :meth:`to_dict`, with the features' declared dtypes."""
+        columns = [pl.Series(k, v) for k, v in self.entities.items()]
+        for column, values in self.values.items():
+            columns.append(pl.Series(column, values, dtype=self.dtypes[column]))
+            if include_statuses:
+                columns.append(
+                    pl.Series(f"{column}__status", [s.value for s in self.statuses[column]])
+                )
+        return pl.DataFrame(columns)

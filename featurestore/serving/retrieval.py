@@ -1,0 +1,285 @@
+"""Online retrieval: read the online store, apply staleness and defaults, run on-demand views
+through the shared transform code. One store round trip per view, whatever the entity count."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from featurestore.definitions import Feature, FeatureView, OnDemandFeatureView
+from featurestore.definitions.dtypes import dtype_kind, dtype_name
+from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
+from featurestore.online.base import OnlineStore
+from featurestore.online.rows import STATUS_FIELD, TS_FIELD, decode_value, encode_key, to_python
+from featurestore.plan import RetrievalPlan, build_plan
+from featurestore.repo import RepoContents
+from featurestore.serving.response import OnlineResponse
+from featurestore.transforms import run_on_demand
+from featurestore.validation import MATCH_FOUND, FeatureStatus, has_rules, resolve
+
+__all__ = ["OnlineRetriever"]
+
+log = logging.getLogger(__name__)
+
+_PRESENT = FeatureStatus.PRESENT
+_DEFAULTED = FeatureStatus.DEFAULTED
+_NOT_FOUND = FeatureStatus.NOT_FOUND
+_STALE = FeatureStatus.STALE
+_INVALID = FeatureStatus.INVALID
+
+
+@dataclass(frozen=True)
+class _ViewRead:
+    view: FeatureView
+    key_kinds: dict[str, str]
+    features: tuple[Feature, ...]
+    ttl_us: int | None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    plan: RetrievalPlan
+    reads: tuple[_ViewRead, ...]
+    on_demand: tuple[tuple[OnDemandFeatureView, bool], ...]  # (view, any output has rules)
+    fingerprints: dict[str, str]
+    dtypes: dict[str, pl.DataType]
+
+
+def _epoch_us(t: dt.datetime) -> int:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+class OnlineRetriever:
+    """Serves features of one repo from one online store.
+
+    ``fingerprints`` returns the applied fingerprints of some references and raises if the
+    loaded definitions differ from what was applied.
+    """
+
+    def __init__(
+        self,
+        repo: RepoContents,
+        store: OnlineStore,
+        key_dtypes: Mapping[str, Mapping[str, str]],
+        fingerprints: Callable[[list[str]], dict[str, str]],
+        fallback_to_defaults: bool = False,
+    ) -> None:
+        self.repo = repo
+        self.store = store
+        self.key_dtypes = key_dtypes
+        self.fingerprints = fingerprints
+        self.fallback_to_defaults = fallback_to_defaults
+        self._prepared: dict[tuple[Any, ...], _Prepared] = {}
+
+    def _prepare(
+        self, features: Sequence[str] | None, service: str | None, full_names: bool
+    ) -> _Prepared:
+        cache_key = (tuple(features) if features is not None else None, service, full_names)
+        prepared = self._prepared.get(cache_key)
+        if prepared is not None:
+            return prepared
+        plan = build_plan(
+            self.repo, list(features) if features is not None else None, service, full_names
+        )
+        reads = []
+        for name, wanted in plan.views.items():
+            view = plan.batch_views[name]
+            recorded = self.key_dtypes.get(name, {})
+            kinds = {
+                k: ("string" if recorded.get(k) == "String" else "int") for k in view.join_keys
+            }
+            reads.append(
+                _ViewRead(
+                    view=view,
+                    key_kinds=kinds,
+                    features=tuple(view.feature(f) for f in wanted),
+                    ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
+                )
+            )
+        odfvs = tuple((o, any(has_rules(f) for f in o.features)) for o in plan.on_demand)
+        dtypes = {r.column: self.repo.any_view(r.view).feature(r.name).dtype for r in plan.refs}
+        prepared = _Prepared(
+            plan=plan,
+            reads=tuple(reads),
+            on_demand=odfvs,
+            fingerprints=self.fingerprints([r.ref for r in plan.refs]),
+            dtypes=dtypes,
+        )
+        self._prepared[cache_key] = prepared
+        return prepared
+
+    def get(
+        self,
+        features: Sequence[str] | None = None,
+        feature_service: str | None = None,
+        entities: Mapping[str, Sequence[Any]] | None = None,
+        request_data: Mapping[str, Sequence[Any]] | None = None,
+        *,
+        full_feature_names: bool = False,
+        request_time: dt.datetime | None = None,
+    ) -> OnlineResponse:
+        """Values and statuses for each entity row; see FeatureStore.get_online_features."""
+        prepared = self._prepare(features, feature_service, full_feature_names)
+        now = request_time or dt.datetime.now(dt.UTC)
+        now_us = _epoch_us(now)
+        entities = entities or {}
+        n = self._row_count(prepared, entities, request_data or {})
+        values: dict[str, list[Any]] = {}
+        statuses: dict[str, list[FeatureStatus]] = {}
+        for read in prepared.reads:
+            self._read_view(read, entities, n, now_us, values, statuses)
+        for odfv, ruled in prepared.on_demand:
+            self._run_on_demand(odfv, ruled, request_data or {}, n, values, statuses)
+        plan = prepared.plan
+        return OnlineResponse(
+            entities={k: list(entities[k]) for k in plan.join_keys},
+            refs={r.column: r.ref for r in plan.refs},
+            values={r.column: values[r.ref] for r in plan.refs},
+            statuses={r.column: statuses[r.ref] for r in plan.refs},
+            dtypes=prepared.dtypes,
+            fingerprints=prepared.fingerprints,
+            request_time=now,
+        )
+
+    def _row_count(
+        self,
+        prepared: _Prepared,
+        entities: Mapping[str, Sequence[Any]],
+        request_data: Mapping[str, Sequence[Any]],
+    ) -> int:
+        lengths: dict[str, int] = {}
+        for read in prepared.reads:
+            for key, kind in read.key_kinds.items():
+                if key not in entities:
+                    raise OnlineRequestError(
+                        f"entities lack join key {key!r} needed by view {read.view.name!r}; "
+                        f"found keys: {sorted(entities) or 'none'}"
+                    )
+                column = entities[key]
+                if isinstance(column, str | bytes) or not isinstance(column, Sequence):
+                    raise OnlineRequestError(
+                        f"entities[{key!r}] must be a list of values, found {type(column).__name__}"
+                    )
+                lengths[f"entities[{key!r}]"] = len(column)
+                for value in column:
+                    ok = (
+                        isinstance(value, str)
+                        if kind == "string"
+                        else isinstance(value, int) and not isinstance(value, bool)
+                    )
+                    if not ok and value is not None:
+                        want = "a string" if kind == "string" else "an integer"
+                        raise OnlineRequestError(
+                            f"join key {key!r} of view {read.view.name!r} must be {want}, "
+                            f"found {value!r} ({type(value).__name__})"
+                        )
+        for col in prepared.plan.request_columns:
+            if col not in request_data:
+                users = [o.name for o, _ in prepared.on_demand]
+                raise OnlineRequestError(
+                    f"request_data lacks column {col!r} needed by on-demand view(s) {users}; "
+                    f"found: {sorted(request_data) or 'none'}"
+                )
+            lengths[f"request_data[{col!r}]"] = len(request_data[col])
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k} has {v}" for k, v in lengths.items())
+            raise OnlineRequestError(f"entity and request columns must have equal lengths: {shown}")
+        return next(iter(lengths.values()), 0)
+
+    def _read_view(
+        self,
+        read: _ViewRead,
+        entities: Mapping[str, Sequence[Any]],
+        n: int,
+        now_us: int,
+        values: dict[str, list[Any]],
+        statuses: dict[str, list[FeatureStatus]],
+    ) -> None:
+        view = read.view
+        columns = [entities[k] for k in view.join_keys]
+        keys = [
+            None if any(c[i] is None for c in columns) else encode_key(tuple(c[i] for c in columns))
+            for i in range(n)
+        ]
+        wanted = [k for k in keys if k is not None]
+        try:
+            found = dict(zip(wanted, self.store.read(view.name, wanted), strict=True))
+            unavailable = False
+        except OnlineStoreUnavailableError:
+            if not self.fallback_to_defaults:
+                raise
+            log.warning("online store unavailable view=%s fallback=defaults rows=%d", view.name, n)
+            found, unavailable = {}, True
+        rows = [decode_value(found[k]) if k is not None and found.get(k) else None for k in keys]
+        for feature in read.features:
+            ref = f"{view.name}:{feature.name}"
+            default = feature.default
+            missing = _DEFAULTED if (default is not None or unavailable) else _NOT_FOUND
+            out_v: list[Any] = []
+            out_s: list[FeatureStatus] = []
+            for row in rows:
+                if row is None:
+                    out_v.append(default)
+                    out_s.append(missing)
+                elif read.ttl_us is not None and row[TS_FIELD] < now_us - read.ttl_us:
+                    out_v.append(default)
+                    out_s.append(_STALE)
+                else:
+                    out_v.append(to_python(row.get(feature.name), feature.dtype))
+                    status = (row.get(STATUS_FIELD) or {}).get(feature.name)
+                    out_s.append(FeatureStatus(status) if status else _PRESENT)
+            values[ref] = out_v
+            statuses[ref] = out_s
+
+    def _run_on_demand(
+        self,
+        odfv: OnDemandFeatureView,
+        ruled: bool,
+        request_data: Mapping[str, Sequence[Any]],
+        n: int,
+        values: dict[str, list[Any]],
+        statuses: dict[str, list[FeatureStatus]],
+    ) -> None:
+        columns = []
+        for req in odfv.request_sources:
+            for col, dtype in req.fields.items():
+                try:
+                    columns.append(pl.Series(col, request_data[col], dtype=dtype, strict=True))
+                except (TypeError, pl.exceptions.PolarsError) as exc:
+                    raise OnlineRequestError(
+                        f"request_data[{col!r}] must hold {dtype_name(dtype)} values for "
+                        f"on-demand view {odfv.name!r}: {exc}"
+                    ) from None
+        for src in odfv.view_sources:
+            for f in src.features:
+                columns.append(pl.Series(f.name, values[f"{src.name}:{f.name}"], dtype=f.dtype))
+        out = run_on_demand(odfv, pl.DataFrame(columns, height=n))
+        if ruled:
+            exprs = []
+            for f in odfv.features:
+                exprs.extend(resolve(f, pl.col(f.name), pl.lit(MATCH_FOUND), f.name))
+            out = out.select(exprs)
+            for f in odfv.features:
+                values[f"{odfv.name}:{f.name}"] = out[f.name].to_list()
+                statuses[f"{odfv.name}:{f.name}"] = [
+                    FeatureStatus(s) for s in out[f"{f.name}__status"].to_list()
+                ]
+            return
+        for f in odfv.features:  # no rules: resolve() reduces to the non-finite-float check
+            column = out[f.name].to_list()
+            if dtype_kind(f.dtype) == "float":
+                bad = [v is not None and not math.isfinite(v) for v in column]
+                column = [None if b else v for v, b in zip(column, bad, strict=True)]
+                status = [_INVALID if b else _PRESENT for b in bad]
+            else:
+                status = [_PRESENT] * len(column)
+            values[f"{odfv.name}:{f.name}"] = column
+            statuses[f"{odfv.name}:{f.name}"] = status
