@@ -139,8 +139,11 @@ def batch_stats(frame: pl.DataFrame, view: FeatureView, full_snapshot: bool) -> 
     names = view.feature_names
     fresh = [pl.col(f"{f}__status") != "STALE" for f in names]  # stale rows are null by design
     row = frame.select(
-        *(pl.col(f).is_null().and_(ok).sum().alias(f"n:{f}") for f, ok in zip(names, fresh)),
-        *(ok.sum().alias(f"m:{f}") for f, ok in zip(names, fresh)),
+        *(
+            pl.col(f).is_null().and_(ok).sum().alias(f"n:{f}")
+            for f, ok in zip(names, fresh, strict=True)
+        ),
+        *(ok.sum().alias(f"m:{f}") for f, ok in zip(names, fresh, strict=True)),
         *((pl.col(f"{f}__status") == "INVALID").sum().alias(f"i:{f}") for f in names),
     ).row(0, named=True)
     return BatchStats(
