@@ -43,7 +43,11 @@ def _as_frame(odfv: OnDemandFeatureView, inputs: pl.DataFrame, result: object) -
 
 
 def run_on_demand(odfv: OnDemandFeatureView, inputs: pl.DataFrame) -> pl.DataFrame:
-    """Run the view's function on ``inputs`` and check the declared columns and dtypes."""
+    """Run the view's function on ``inputs`` and check the declared columns and dtypes.
+
+    The result holds every declared column (extra columns the function returned are left in;
+    callers read the declared ones by name).
+    """
     try:
         out = _as_frame(odfv, inputs, odfv.udf(inputs))
     except TransformError:
@@ -57,20 +61,21 @@ def run_on_demand(odfv: OnDemandFeatureView, inputs: pl.DataFrame) -> pl.DataFra
             f"on-demand view {odfv.name!r}: the function returned {out.height} rows for "
             f"{inputs.height} input rows; it must return one row per input row"
         )
-    missing = [f.name for f in odfv.features if f.name not in out.columns]
+    schema = out.schema
+    missing = [f.name for f in odfv.features if f.name not in schema]
     if missing:
         raise TransformError(
             f"on-demand view {odfv.name!r}: the function's result lacks declared column(s) "
             f"{missing}; expected {odfv.feature_names}, found {out.columns}"
         )
     wrong = [
-        f"{f.name}: expected {dtype_name(f.dtype)}, found {out.schema[f.name]}"
+        f"{f.name}: expected {dtype_name(f.dtype)}, found {schema[f.name]}"
         for f in odfv.features
-        if out.schema[f.name] != f.dtype and out.schema[f.name] != pl.Null
+        if schema[f.name] != f.dtype and schema[f.name] != pl.Null
     ]
     if wrong:
         raise TransformError(
             f"on-demand view {odfv.name!r} returned the wrong dtype(s): {'; '.join(wrong)}. "
             "Cast in the function, e.g. .cast(pl.Float64), or change the schema."
         )
-    return out.select(odfv.feature_names)
+    return out
