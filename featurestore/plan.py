@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from featurestore.definitions import FeatureView, OnDemandFeatureView
+from featurestore.definitions.base import split_ref
 from featurestore.errors import FeatureReferenceError
 from featurestore.repo import RepoContents
 
@@ -49,12 +50,10 @@ class RetrievalPlan:
 
 def parse_ref(ref: str) -> tuple[str, str]:
     """Split ``"view:feature"``; the error shows the expected form."""
-    if not isinstance(ref, str) or ref.count(":") != 1 or ref.startswith(":") or ref.endswith(":"):
-        raise FeatureReferenceError(
-            f"feature reference {ref!r} must look like 'view:feature', e.g. 'user_profile:age'"
-        )
-    view, name = ref.split(":")
-    return view, name
+    try:
+        return split_ref(ref)
+    except ValueError as exc:
+        raise FeatureReferenceError(str(exc)) from None
 
 
 def build_plan(

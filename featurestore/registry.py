@@ -105,7 +105,7 @@ def build_state(repo: RepoContents, key_dtypes: dict[str, dict[str, str]]) -> Re
                 dtype=dtype_name(f.dtype),
                 fingerprint=fingerprint(definition),
                 owner=view.owner,
-                description=f.description,
+                description=f.description or view.description,
                 tags=view.tags,
                 definition=definition,
             )

@@ -8,7 +8,9 @@ collected once however many modules import it; two different definitions with on
 from __future__ import annotations
 
 import importlib
+import linecache
 import sys
+import tempfile
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from featurestore.definitions import (
     OnDemandFeatureView,
     RequestSource,
 )
-from featurestore.definitions.base import did_you_mean
+from featurestore.definitions.base import Definition, did_you_mean
 from featurestore.errors import FeatureReferenceError, RepoError
 
 DEFAULT_REPO = "feature_definitions"
@@ -117,6 +119,13 @@ def _import_modules(root: Path, files: list[Path]) -> dict[str, Any]:
     for name in names:  # a stale module of the same name from another repo
         sys.modules.pop(name, None)
     sys.path.insert(0, str(root))
+    # Compile from source every time: a cached .pyc is keyed on whole-second mtime and size,
+    # so an edit within the same second could otherwise load the old definitions.
+    saved = sys.dont_write_bytecode, sys.pycache_prefix
+    scratch = tempfile.TemporaryDirectory(prefix="featurestore-pycache-")
+    sys.dont_write_bytecode, sys.pycache_prefix = True, scratch.name
+    importlib.invalidate_caches()
+    linecache.checkcache()  # function sources are fingerprinted via inspect.getsource
     modules = {}
     try:
         for path, name in zip(files, names, strict=True):
@@ -130,6 +139,8 @@ def _import_modules(root: Path, files: list[Path]) -> dict[str, Any]:
                 ) from exc
     finally:
         sys.path.remove(str(root))
+        sys.dont_write_bytecode, sys.pycache_prefix = saved
+        scratch.cleanup()
         _forget_modules(root)
     return modules
 
@@ -144,7 +155,16 @@ _KINDS: list[tuple[type, str]] = [
 ]
 
 
-def _add(repo: RepoContents, obj: Any, origin: str) -> None:
+def _origin(repo: RepoContents, obj: Any, module_file: str) -> str:
+    """Where ``obj`` was created, relative to the repo; else the module it was found in."""
+    created = obj.origin if isinstance(obj, Definition) else None
+    if created and Path(created).resolve().is_relative_to(repo.root):
+        return str(Path(created).resolve().relative_to(repo.root))
+    return module_file
+
+
+def _add(repo: RepoContents, obj: Any, found_in: str) -> None:
+    origin = _origin(repo, obj, found_in)
     for kind, attr in _KINDS:
         if isinstance(obj, kind):
             table: dict[str, Any] = getattr(repo, attr)

@@ -126,6 +126,14 @@ class FeatureStore:
                 problems.append(f"feature service {svc.name!r}: {exc}")
         return problems
 
+    def _previous_state(self) -> RegistryState | None:
+        """The applied state; apply treats an unreadable registry as empty and rewrites it."""
+        try:
+            return self.registry.load()
+        except RegistryError as exc:
+            log.warning("registry unreadable, treating as empty: %s", exc)
+            return None
+
     def plan(self) -> PlanDiff:
         """What apply would change, without writing anything."""
         return diff(self.registry.load(), self._checked_state())
@@ -133,7 +141,7 @@ class FeatureStore:
     def apply(self) -> PlanDiff:
         """Validate the definitions against their sources and record them in the registry."""
         state = self._checked_state()
-        changes = diff(self.registry.load(), state)
+        changes = diff(self._previous_state(), state)
         self.registry.save(state)
         log.info(
             "applied project=%s added=%d changed=%d removed=%d",

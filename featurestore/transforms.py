@@ -21,8 +21,12 @@ def feature_expr(view: FeatureView, feature: Feature) -> pl.Expr:
 
 
 def expression_dtype(expr: pl.Expr, schema: dict[str, pl.DataType]) -> pl.DataType:
-    """The dtype ``expr`` yields on a frame with ``schema``; raises if it cannot run there."""
-    return pl.LazyFrame(schema=schema).select(expr).collect_schema().dtypes()[0]
+    """The dtype ``expr`` yields on a frame with ``schema``; raises if it cannot run there.
+
+    Runs on an empty frame rather than only resolving the schema: some type errors (e.g. a
+    datetime method on a string column) surface only when the expression executes.
+    """
+    return pl.DataFrame(schema=schema).select(expr).dtypes[0]
 
 
 def _as_frame(odfv: OnDemandFeatureView, inputs: pl.DataFrame, result: object) -> pl.DataFrame:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from featurestore.errors import DefinitionError
 
@@ -24,12 +25,33 @@ def check_identifier(value: str, what: str = "name") -> str:
     return value
 
 
-def did_you_mean(name: str, known: list[str]) -> str:
-    """' Did you mean 'x'?' for the closest known name, or ''."""
+def split_ref(ref: str) -> tuple[str, str]:
+    """Split a ``"view:feature"`` reference; both parts must be identifiers."""
+    parts = ref.split(":") if isinstance(ref, str) else []
+    if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+        raise ValueError(
+            f"feature reference {ref!r} must look like 'view:feature', e.g. 'user_profile:age'"
+        )
+    return parts[0], parts[1]
+
+
+def _caller_file() -> str | None:
+    """The first file on the stack outside featurestore and pydantic: where a definition is made."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not name.startswith(("featurestore.", "pydantic")):
+            return frame.f_code.co_filename
+        frame = frame.f_back
+    return None
+
+
+def did_you_mean(name: str, known: list[str], prefix: str = "") -> str:
+    """' Did you mean 'x'?' for the closest known name (shown with ``prefix``), or ''."""
     import difflib
 
     close = difflib.get_close_matches(name, known, n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    return f" Did you mean '{prefix}{close[0]}'?" if close else ""
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -46,6 +68,7 @@ class Definition(BaseModel):
         frozen=True, arbitrary_types_allowed=True, extra="forbid", validate_by_name=True
     )
     _positional: ClassVar[tuple[str, ...]] = ("name",)
+    _origin: str | None = PrivateAttr(default=None)
 
     def __init__(self, *args: Any, **data: Any) -> None:
         kind = type(self).__name__
@@ -71,6 +94,15 @@ class Definition(BaseModel):
                 shown = "" if err["type"] == "value_error" else f" (found {found!r:.80})"
                 problems.append(f"field {where!r}: {msg}{shown}" if where else f"{msg}{shown}")
             raise DefinitionError(f"{label}: " + "; ".join(problems)) from None
+        self._origin = _caller_file()
+
+    @property
+    def origin(self) -> str | None:
+        """The file whose code created this definition."""
+        return self._origin
+
+    def __eq__(self, other: object) -> bool:  # by field values; where it was made does not count
+        return type(self) is type(other) and self.__dict__ == other.__dict__  # type: ignore[union-attr]
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, getattr(self, "name", None)))

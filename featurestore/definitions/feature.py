@@ -11,7 +11,7 @@ from pydantic import field_validator, model_validator
 from featurestore.definitions.base import Definition, check_identifier
 from featurestore.definitions.dtypes import dtype_kind, dtype_name, parse_dtype
 
-_PY_TYPES = {
+_PY_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "float": (int, float),
     "bool": (bool,),
@@ -19,6 +19,11 @@ _PY_TYPES = {
     "date": (dt.date,),
     "datetime": (dt.datetime,),
 }
+
+
+def _row_wise(expr: pl.Expr) -> bool:
+    """Whether every node of the expression tree works row by row (no nested aggregation)."""
+    return expr.meta.is_row_separable() and all(_row_wise(e) for e in expr.meta.pop())
 
 
 class Feature(Definition):
@@ -29,8 +34,8 @@ class Feature(Definition):
     name: str
     dtype: Any
     expr: pl.Expr | None = None
-    ge: float | int | dt.date | dt.datetime | None = None
-    le: float | int | dt.date | dt.datetime | None = None
+    ge: Any = None
+    le: Any = None
     allowed: tuple[Any, ...] | None = None
     nullable: bool = True
     default: Any = None
@@ -51,7 +56,14 @@ class Feature(Definition):
     def _expr(cls, v: pl.Expr | None) -> pl.Expr | None:
         if v is None:
             return v
-        if not (v.meta.is_row_separable() and v.meta.is_length_preserving()):
+        try:
+            row_wise = _row_wise(v) and v.meta.is_length_preserving()
+        except Exception as exc:
+            raise ValueError(
+                f"cannot check that expression {v} is row-wise ({type(exc).__name__}: {exc}); "
+                "use built-in Polars expressions, or an on-demand view for Python functions"
+            ) from None
+        if not row_wise:
             raise ValueError(
                 f"expression {v} is not row-wise (it aggregates, shifts or windows over rows), "
                 "so it would compute different values on a training frame and on one request; "
@@ -73,6 +85,9 @@ class Feature(Definition):
             raise ValueError(
                 f"ge/le need a numeric or temporal dtype, not {dtype_name(self.dtype)}"
             )
+        for bound in ("ge", "le"):
+            if getattr(self, bound) is not None:
+                self._check_value(getattr(self, bound), bound)
         if self.ge is not None and self.le is not None and self.ge > self.le:
             raise ValueError(f"ge ({self.ge}) is greater than le ({self.le})")
         if self.allowed is not None:
@@ -87,8 +102,12 @@ class Feature(Definition):
         return self
 
     def _check_value(self, value: Any, what: str) -> None:
-        types = _PY_TYPES[dtype_kind(self.dtype)]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        kind = dtype_kind(self.dtype)
+        types = (int, float) if kind == "int" and what in ("ge", "le") else _PY_TYPES[kind]
+        wrong = not isinstance(value, types)
+        wrong |= isinstance(value, bool) and bool not in types
+        wrong |= kind == "date" and isinstance(value, dt.datetime)
+        if wrong:
             raise ValueError(
                 f"{what} {value!r} is a {type(value).__name__}, "
                 f"which does not fit dtype {dtype_name(self.dtype)}"

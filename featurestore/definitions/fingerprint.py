@@ -93,6 +93,7 @@ def on_demand_definition(
             )
     return {
         "kind": "on_demand",
+        "output": feature.name,
         "function": normalized_source(odfv.udf),
         "inputs": inputs,
         **_rules(feature),

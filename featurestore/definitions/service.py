@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from featurestore.definitions.base import Definition, check_identifier
+from featurestore.definitions.base import Definition, check_identifier, split_ref
 from featurestore.definitions.on_demand import OnDemandFeatureView
 from featurestore.definitions.view import FeatureView
 
@@ -33,8 +33,8 @@ class FeatureService(Definition):
         if not v:
             raise ValueError("a feature service needs at least one view or feature reference")
         for item in v:
-            if isinstance(item, str) and item.count(":") != 1:
-                raise ValueError(f"feature reference {item!r} must look like 'view:feature'")
+            if isinstance(item, str):
+                split_ref(item)
         return v
 
     def references(self) -> list[str]:

@@ -78,8 +78,9 @@ class FeatureView(Definition):
             if f.name == name:
                 return f
         names = self.feature_names
+        hint = did_you_mean(name, names, f"{self.name}:")
         raise FeatureReferenceError(
-            f"Feature '{self.name}:{name}' is not defined.{did_you_mean(name, names)} "
+            f"Feature '{self.name}:{name}' is not defined.{hint} "
             f"Known features of view '{self.name}': {', '.join(names)}."
         )
 

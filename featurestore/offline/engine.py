@@ -17,7 +17,7 @@ import pyarrow as pa
 from featurestore.definitions import FeatureView
 from featurestore.definitions.base import did_you_mean
 from featurestore.definitions.dtypes import dtype_kind, is_castable
-from featurestore.errors import SpineError
+from featurestore.errors import SpineError, TransformError
 from featurestore.offline.sources import check_view, read_schema, scan_sql
 from featurestore.offline.sql import (
     SPINE_ROW,
@@ -255,7 +255,7 @@ class OfflineEngine:
             timestamp=timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
             created=timestamp_sql(created, schema[created]) if created else None,
             columns=tuple(cols),
-            ttl_us=int(view.ttl.total_seconds() * 1_000_000) if view.ttl else None,
+            ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
         )
 
     @staticmethod
@@ -267,13 +267,29 @@ class OfflineEngine:
             pl.col(f"__fs_match_{scan.alias}").alias("__fs_match"),
             *(pl.col(f"{scan.alias}__{c}").alias(c) for c in scan.columns),
         )
-        exprs = []
-        for fname in wanted:
-            feature = view.feature(fname)
-            exprs.extend(
-                resolve(feature, feature_expr(view, feature), pl.col("__fs_match"), prefix + fname)
+        exprs = {
+            fname: resolve(
+                view.feature(fname),
+                feature_expr(view, view.feature(fname)),
+                pl.col("__fs_match"),
+                prefix + fname,
             )
-        return frame.select(exprs)
+            for fname in wanted
+        }
+        try:
+            return frame.select([e for pair in exprs.values() for e in pair])
+        except pl.exceptions.PolarsError as exc:
+            failing = []  # find the culprits only on this error path
+            for fname, pair in exprs.items():
+                try:
+                    frame.select(pair)
+                except pl.exceptions.PolarsError:
+                    failing.append(f"'{view.name}:{fname}'")
+            reason = str(exc).splitlines()[0]
+            raise TransformError(
+                f"feature(s) {', '.join(failing) or wanted} failed on the source data of view "
+                f"{view.name!r}: {type(exc).__name__}: {reason}"
+            ) from exc
 
     def latest_rows(
         self, view: FeatureView, end: dt.datetime, start: dt.datetime | None = None

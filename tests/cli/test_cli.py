@@ -1,0 +1,226 @@
+"""The featurestore command run as a real subprocess: the verbs, exit codes, JSON output and
+the demo, each in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from featurestore import TrainingSet
+
+STARTER_FEATURES = [
+    "customer_stats:orders_30d",
+    "customer_stats:avg_order_value",
+    "customer_stats:segment",
+    "basket_ratio:basket_vs_avg",
+]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``featurestore ARGS`` in ``cwd``, as a user would run it."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "featurestore.cli.main", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def starter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repo made by 'featurestore init', applied."""
+    root = tmp_path_factory.mktemp("cli")
+    result = run("init", "starter", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "featurestore apply" in result.stdout
+    repo = root / "starter"
+    assert (repo / "featurestore.yaml").is_file() and (repo / "data" / "spine.parquet").is_file()
+    applied = run("apply", cwd=repo)
+    assert applied.returncode == 0, applied.stderr
+    assert "4 added" in applied.stdout
+    return repo
+
+
+def test_plan_after_apply_reports_no_changes(starter: Path) -> None:
+    result = run("plan", "--json", "--repo", str(starter), cwd=starter.parent)
+    assert result.returncode == 0, result.stderr
+    diff = json.loads(result.stdout)
+    assert diff["added"] == diff["changed"] == diff["removed"] == []
+    assert sorted(diff["unchanged"]) == sorted(STARTER_FEATURES)
+    text = run("plan", cwd=starter)
+    assert text.returncode == 0 and "no changes" in text.stdout
+
+
+def test_plan_shows_an_edit_without_writing_it(tmp_path: Path) -> None:
+    assert run("init", "repo", cwd=tmp_path).returncode == 0
+    repo = tmp_path / "repo"
+    assert run("apply", cwd=repo).returncode == 0
+    defs = repo / "definitions.py"
+    defs.write_text(defs.read_text().replace("ttl=timedelta(days=7)", "ttl=timedelta(days=3)"))
+    for _ in range(2):  # plan writes nothing, so it shows the same change twice
+        result = run("plan", "--json", cwd=repo)
+        assert result.returncode == 0, result.stderr
+        changed = {c["ref"]: c for c in json.loads(result.stdout)["changed"]}
+        assert changed["customer_stats:orders_30d"]["fingerprint_changed"] is True
+        assert any("ttl_seconds" in r for r in changed["customer_stats:orders_30d"]["reasons"])
+
+
+def test_list_json_has_every_feature_with_dtype_owner_and_fingerprint(starter: Path) -> None:
+    result = run("list", "--json", cwd=starter)
+    assert result.returncode == 0, result.stderr
+    records = {r["ref"]: r for r in json.loads(result.stdout)}
+    assert sorted(records) == sorted(STARTER_FEATURES)
+    assert records["customer_stats:orders_30d"]["dtype"] == "Int64"
+    assert records["basket_ratio:basket_vs_avg"]["kind"] == "on_demand"
+    assert all(r["owner"] == "data-team" and len(r["fingerprint"]) == 16 for r in records.values())
+    table = run("list", cwd=starter)
+    assert table.returncode == 0 and "customer_stats:segment" in table.stdout
+
+
+def test_validate_passes_on_the_starter_repo(starter: Path) -> None:
+    result = run("validate", cwd=starter)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok" in result.stdout
+
+
+def test_training_set_writes_one_row_per_spine_row(starter: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sets" / "train.parquet"
+    result = run(
+        "training-set",
+        "--repo",
+        str(starter),
+        "--spine",
+        str(starter / "data" / "spine.parquet"),
+        "--service",
+        "starter_v1",
+        "-o",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "8 rows x 4 features" in result.stdout and str(out) in result.stdout
+    assert "joining 1 view(s)" in result.stderr  # the progress display
+    spine = pl.read_parquet(starter / "data" / "spine.parquet")
+    df = pl.read_parquet(out)
+    assert df.height == spine.height
+    features = ["orders_30d", "avg_order_value", "segment", "basket_vs_avg"]
+    assert df.columns == [*spine.columns, *features]
+    assert df.select(spine.columns).equals(spine)
+    assert TrainingSet.load(out).metadata.row_count == 8
+
+
+def test_training_set_features_json_and_full_names(starter: Path, tmp_path: Path) -> None:
+    out = tmp_path / "train.parquet"
+    result = run(
+        "training-set",
+        "--spine",
+        "data/spine.parquet",
+        "--features",
+        "customer_stats:orders_30d, customer_stats:segment",
+        "--full-feature-names",
+        "-o",
+        str(out),
+        "--json",
+        cwd=starter,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["row_count"] == 8 and summary["output"] == str(out)
+    assert [f["column"] for f in summary["features"]] == [
+        "customer_stats__orders_30d",
+        "customer_stats__segment",
+    ]
+    statuses = summary["features"][0]["statuses"]
+    assert sum(statuses.values()) == 8 and statuses["DEFAULTED"] == 1  # customer 6 is unknown
+    assert pl.read_parquet(out).columns[-2:] == [
+        "customer_stats__orders_30d",
+        "customer_stats__segment",
+    ]
+
+
+def test_unknown_feature_exits_1_with_a_clean_message(starter: Path, tmp_path: Path) -> None:
+    result = run(
+        "training-set",
+        "--spine",
+        "data/spine.parquet",
+        "--features",
+        "customer_stats:segmnt",
+        "-o",
+        str(tmp_path / "x.parquet"),
+        cwd=starter,
+    )
+    assert result.returncode == 1
+    assert "Error: Feature 'customer_stats:segmnt' is not defined" in result.stderr
+    assert "Did you mean 'customer_stats:segment'?" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_usage_errors_exit_2(starter: Path) -> None:
+    both = run(
+        "training-set",
+        "--spine",
+        "data/spine.parquet",
+        "--service",
+        "starter_v1",
+        "--features",
+        "customer_stats:segment",
+        "-o",
+        "x.parquet",
+        cwd=starter,
+    )
+    assert both.returncode == 2 and "exactly one of" in both.stderr
+    assert run("training-set", "--service", "starter_v1", cwd=starter).returncode == 2
+    assert run("no-such-verb", cwd=starter).returncode == 2
+
+
+def test_errors_outside_a_repo_and_on_existing_repo_exit_1(starter: Path, tmp_path: Path) -> None:
+    nothing = run("list", cwd=tmp_path)
+    assert nothing.returncode == 1 and "featurestore init" in nothing.stderr
+    assert "Traceback" not in nothing.stderr
+    again = run("init", str(starter), cwd=tmp_path)
+    assert again.returncode == 1 and "already exist" in again.stderr
+    not_a_repo = run("apply", "--repo", str(tmp_path), cwd=starter)
+    assert not_a_repo.returncode == 1 and "is not a feature repo" in not_a_repo.stderr
+
+
+def test_validate_exits_1_when_a_source_drifts(tmp_path: Path) -> None:
+    assert run("init", "repo", cwd=tmp_path).returncode == 0
+    repo = tmp_path / "repo"
+    source = repo / "data" / "customer_stats.parquet"
+    pl.read_parquet(source).drop("segment").write_parquet(source)
+    result = run("validate", "--json", cwd=repo)
+    assert result.returncode == 1
+    (report,) = json.loads(result.stdout)
+    assert report["ok"] is False and "'segment'" in report["problems"][0]
+    applied = run("apply", cwd=repo)
+    assert applied.returncode == 1 and "nothing was written" in applied.stderr
+    assert not (repo / ".featurestore" / "registry.json").exists()
+
+
+def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
+    result = run("demo", "--users", "60", "--seed", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    repo = tmp_path / "featurestore-demo"
+    assert (repo / "featurestore.yaml").is_file() and (repo / "generate_data.py").is_file()
+    out = result.stdout
+    for expected in ["Applied project fraud_detection", "fraud_detection_v1", "Done in"]:
+        assert expected in out
+    ts = TrainingSet.load(repo / "data" / "training_sets" / "fraud_v1.parquet")
+    txns = pl.read_parquet(repo / "data" / "transactions.parquet")
+    assert ts.metadata.row_count == txns.height > 0
+    assert f"{txns.height:,} rows x 21 features" in out
+    assert "pair_txn_count" in out and "defaulted" in out and ts.metadata.profiles
+
+    again = run("demo", "--users", "60", "--seed", "3", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Using the existing copy" in again.stdout and "no changes" in again.stdout

@@ -1,0 +1,175 @@
+"""Shared fixtures: a small but complete feature repo written into a temporary directory.
+
+``make_repo`` writes featurestore.yaml, a definitions module (an entity, a file source over a
+Parquet file, a view with a plain, an expression and a bounded feature, a request source, an
+on-demand view and a feature service) and the source data; every part can be replaced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+PROJECT = "test_project"
+
+DEFINITIONS = '''
+"""Definitions of the test repo."""
+
+from datetime import timedelta
+
+import polars as pl
+
+from featurestore import (
+    Entity,
+    Feature,
+    FeatureService,
+    FeatureView,
+    FileSource,
+    RequestSource,
+    on_demand_feature_view,
+)
+
+user = Entity("user", join_keys=["user_id"])
+
+users_source = FileSource(
+    name="users", path="data/users.parquet", timestamp_field="updated_at"
+)
+
+user_profile = FeatureView(
+    name="user_profile",
+    entities=[user],
+    source=users_source,
+    ttl=timedelta(days=30),
+    owner="risk-team",
+    description="Profile of a user.",
+    tags={"domain": "risk"},
+    features=[
+        Feature("country", pl.String, default="unknown"),
+        Feature("age", pl.Int64, ge=0, le=130),
+        Feature(
+            "tenure_days",
+            pl.Int64,
+            expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
+        ),
+    ],
+)
+
+txn_request = RequestSource("txn_request", schema={"amount": pl.Float64})
+
+
+@on_demand_feature_view(
+    sources=[txn_request, user_profile], schema={"amount_per_age": pl.Float64}
+)
+def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select((pl.col("amount") / pl.col("age")).cast(pl.Float64).alias("amount_per_age"))
+
+
+risk_model = FeatureService("risk_model", features=[user_profile, "txn_risk:amount_per_age"])
+'''
+
+
+def users_frame() -> pl.DataFrame:
+    """The rows of the ``users`` source: user 3's age breaks the bounds, user 4 has no row."""
+    t = dt.datetime
+    return pl.DataFrame(
+        {
+            "user_id": [1, 1, 2, 3],
+            "updated_at": [t(2024, 1, 1), t(2024, 2, 1), t(2024, 1, 15), t(2024, 1, 10)],
+            "signup_at": [t(2023, 1, 1), t(2023, 1, 1), t(2020, 1, 1), t(2023, 12, 31)],
+            "country": ["FR", "FR", "US", None],
+            "age": [30, 31, 45, 200],
+        },
+        schema_overrides={"updated_at": pl.Datetime("us"), "signup_at": pl.Datetime("us")},
+    )
+
+
+def spine_frame() -> pl.DataFrame:
+    """Entity rows to build a training set for, with the request column of ``txn_risk``."""
+    t = dt.datetime
+    return pl.DataFrame(
+        {
+            "user_id": [1, 1, 2, 3, 4, 1],
+            "event_timestamp": [
+                t(2024, 1, 15),
+                t(2024, 2, 10),
+                t(2024, 1, 20),
+                t(2024, 1, 11),
+                t(2024, 1, 20),
+                t(2024, 6, 1),
+            ],
+            "amount": [60.0, 62.0, 90.0, 10.0, 5.0, 1.0],
+        },
+        schema_overrides={"event_timestamp": pl.Datetime("us")},
+    )
+
+
+def write_repo(
+    root: Path,
+    definitions: str | None = DEFINITIONS,
+    *,
+    config: str | None = None,
+    project: str = PROJECT,
+    data: dict[str, pl.DataFrame] | None = None,
+    files: dict[str, str] | None = None,
+) -> Path:
+    """Write a feature repo into ``root`` and return ``root``.
+
+    ``definitions`` becomes definitions.py (None: no such module); ``config`` replaces the
+    whole featurestore.yaml (None: ``project: PROJECT``); ``data`` maps paths relative to the
+    repo to frames written as Parquet (default: data/users.parquet); ``files`` adds or
+    replaces text files (e.g. more modules).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "featurestore.yaml").write_text(
+        config if config is not None else f"project: {project}\n"
+    )
+    if definitions is not None:
+        (root / "definitions.py").write_text(textwrap.dedent(definitions).lstrip())
+    for rel, frame in (data if data is not None else {"data/users.parquet": users_frame()}).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(path)
+    for rel, text in (files or {}).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """A factory: ``make_repo(name="repo", **write_repo_kwargs)`` writes tmp_path/name."""
+
+    def make(name: str = "repo", definitions: str | None = DEFINITIONS, **kwargs: Any) -> Path:
+        return write_repo(tmp_path / name, definitions, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def repo_dir(make_repo: Callable[..., Path]) -> Path:
+    """The default test repo, not yet applied."""
+    return make_repo()
+
+
+@pytest.fixture
+def store(repo_dir: Path) -> Any:
+    """A FeatureStore over the default test repo, already applied."""
+    from featurestore import FeatureStore
+
+    fs = FeatureStore(repo_dir)
+    fs.apply()
+    yield fs
+    fs.close()
+
+
+@pytest.fixture
+def spine() -> pl.DataFrame:
+    """The default spine (see :func:`spine_frame`)."""
+    return spine_frame()
