@@ -4,13 +4,15 @@ Both are built with Polars expressions at materialization (vectorized) and with 
 plain-Python functions at request time; tests pin the two to the same bytes.
 
 - entity key: the join key values as text joined by ``|``, with ``\\`` and ``|`` escaped.
-- value: ``{"__ts": event time in epoch microseconds, "<feature>": value, ...,
-  "__st": {"<feature>": status}}`` where ``__st`` lists only statuses other than PRESENT.
+- value: ``{"__ts": event time in epoch microseconds, "<feature>": value, ..., "__st": S}``
+  where ``S`` is null when every value is PRESENT, else ``"<feature>=<STATUS>;..."`` for the
+  others (kept short: it is written for every entity of every view).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -47,16 +49,20 @@ def key_expr(join_keys: list[str]) -> pl.Expr:
 
 def value_expr(ts_column: str, features: dict[str, str]) -> pl.Expr:
     """The JSON value per row; ``features`` maps a feature name to its status column."""
-    statuses = [
-        pl.when(pl.col(status).cast(pl.String) != "PRESENT")
-        .then(pl.col(status).cast(pl.String))
-        .alias(name)
-        for name, status in features.items()
-    ]
+    others = pl.concat_str(
+        [
+            pl.when(pl.col(status) != "PRESENT").then(
+                pl.lit(f"{name}=") + pl.col(status).cast(pl.String)
+            )
+            for name, status in features.items()
+        ],
+        separator=";",
+        ignore_nulls=True,
+    )
     return pl.struct(
         pl.col(ts_column).dt.epoch("us").alias(TS_FIELD),
         *(pl.col(name) for name in features),
-        pl.struct(statuses).alias(STATUS_FIELD),
+        pl.when(others != "").then(others).alias(STATUS_FIELD),
     ).struct.json_encode()
 
 
@@ -65,16 +71,22 @@ def decode_value(raw: bytes) -> dict[str, Any]:
     return orjson.loads(raw)
 
 
-def to_python(value: Any, dtype: pl.DataType) -> Any:
-    """Turn a decoded JSON value back into the Python value of the feature's dtype."""
-    if value is None:
-        return None
+def decode_statuses(text: str | None) -> dict[str, str]:
+    """The non-PRESENT statuses of a stored row, by feature name."""
+    if not text:
+        return {}
+    return dict(part.split("=", 1) for part in text.split(";"))
+
+
+def converter(dtype: pl.DataType) -> Callable[[Any], Any] | None:
+    """How to turn a decoded non-null JSON value into the feature's Python value.
+
+    None when JSON already yields it (numbers, strings, booleans); temporal values are
+    stored as ISO text and parsed back.
+    """
     kind = dtype_kind(dtype)
     if kind == "datetime":
-        parsed = dt.datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo is None or dtype.time_zone else parsed.replace(tzinfo=None)  # type: ignore[attr-defined]
+        return dt.datetime.fromisoformat
     if kind == "date":
-        return dt.date.fromisoformat(value)
-    if kind == "float":
-        return float(value)
-    return value
+        return dt.date.fromisoformat
+    return None

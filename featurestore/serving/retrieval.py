@@ -16,7 +16,14 @@ from featurestore.definitions import Feature, FeatureView, OnDemandFeatureView
 from featurestore.definitions.dtypes import dtype_kind, dtype_name
 from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
 from featurestore.online.base import OnlineStore
-from featurestore.online.rows import STATUS_FIELD, TS_FIELD, decode_value, encode_key, to_python
+from featurestore.online.rows import (
+    STATUS_FIELD,
+    TS_FIELD,
+    converter,
+    decode_statuses,
+    decode_value,
+    encode_key,
+)
 from featurestore.plan import RetrievalPlan, build_plan
 from featurestore.repo import RepoContents
 from featurestore.serving.response import OnlineResponse
@@ -32,6 +39,7 @@ _DEFAULTED = FeatureStatus.DEFAULTED
 _NOT_FOUND = FeatureStatus.NOT_FOUND
 _STALE = FeatureStatus.STALE
 _INVALID = FeatureStatus.INVALID
+_BY_NAME = {s.value: s for s in FeatureStatus}
 
 
 @dataclass(frozen=True)
@@ -219,25 +227,35 @@ class OnlineRetriever:
             log.warning("online store unavailable view=%s fallback=defaults rows=%d", view.name, n)
             found, unavailable = {}, True
         rows = [decode_value(found[k]) if k is not None and found.get(k) else None for k in keys]
+        cutoff = now_us - read.ttl_us if read.ttl_us is not None else None
+        # per row: None (absent), False (stale) or the row's non-PRESENT statuses
+        states: list[dict[str, str] | bool | None] = [
+            None
+            if row is None
+            else False
+            if cutoff is not None and row[TS_FIELD] < cutoff
+            else decode_statuses(row.get(STATUS_FIELD))
+            for row in rows
+        ]
         for feature in read.features:
-            ref = f"{view.name}:{feature.name}"
-            default = feature.default
+            name, default, convert = feature.name, feature.default, converter(feature.dtype)
             missing = _DEFAULTED if (default is not None or unavailable) else _NOT_FOUND
             out_v: list[Any] = []
             out_s: list[FeatureStatus] = []
-            for row in rows:
-                if row is None:
+            for row, state in zip(rows, states, strict=True):
+                if state is None:
                     out_v.append(default)
                     out_s.append(missing)
-                elif read.ttl_us is not None and row[TS_FIELD] < now_us - read.ttl_us:
+                elif state is False:
                     out_v.append(default)
                     out_s.append(_STALE)
                 else:
-                    out_v.append(to_python(row.get(feature.name), feature.dtype))
-                    status = (row.get(STATUS_FIELD) or {}).get(feature.name)
-                    out_s.append(FeatureStatus(status) if status else _PRESENT)
-            values[ref] = out_v
-            statuses[ref] = out_s
+                    value = row.get(name)  # type: ignore[union-attr]
+                    out_v.append(convert(value) if convert and value is not None else value)
+                    status = state.get(name)  # type: ignore[union-attr]
+                    out_s.append(_BY_NAME[status] if status else _PRESENT)
+            values[f"{view.name}:{name}"] = out_v
+            statuses[f"{view.name}:{name}"] = out_s
 
     def _run_on_demand(
         self,
