@@ -137,7 +137,8 @@ def batch_stats(frame: pl.DataFrame, view: FeatureView, full_snapshot: bool) -> 
     if n == 0:
         return BatchStats(rows=0, full_snapshot=full_snapshot, null_rates={}, invalid_rates={})
     names = view.feature_names
-    fresh = [pl.col(f"{f}__status") != "STALE" for f in names]  # stale rows are null by design
+    # stale rows are null by design, invalid ones are counted apart: neither counts as a null
+    fresh = [~pl.col(f"{f}__status").is_in(["STALE", "INVALID"]) for f in names]
     row = frame.select(
         *(
             pl.col(f).is_null().and_(ok).sum().alias(f"n:{f}")

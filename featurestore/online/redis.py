@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from featurestore.errors import OnlineStoreUnavailableError
+from featurestore.errors import OnlineStoreError, OnlineStoreUnavailableError
 
 if TYPE_CHECKING:
     from featurestore.config import OnlineStoreConfig
@@ -59,17 +59,21 @@ class RedisOnlineStore:
     def publish(
         self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
     ) -> None:
+        if len(keys) != len(values):
+            raise OnlineStoreError(
+                f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
+            )
         live = self._key(view)
         target = f"{live}:staging:{uuid.uuid4().hex}" if replace else live
         with self._errors(f"publishing view {view!r}"):
             pipe = self.client.pipeline(transaction=not replace)
-            if replace:  # a staging key left by a crash expires by itself
-                pipe.expire(target, _STAGING_TTL_SECONDS)
             for start in range(0, len(keys), _CHUNK):
                 mapping = dict(
                     zip(keys[start : start + _CHUNK], values[start : start + _CHUNK], strict=True)
                 )
                 pipe.hset(target, mapping=mapping)
+                if replace and start == 0:  # a staging key left by a crash expires by itself
+                    pipe.expire(target, _STAGING_TTL_SECONDS)
             try:
                 pipe.execute()
                 if replace and keys:

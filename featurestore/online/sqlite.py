@@ -71,16 +71,20 @@ class SqliteOnlineStore:
             return [row[0] if row else None]
         found: dict[str, bytes] = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _MAX_PARAMS):
-            part = unique[start : start + _MAX_PARAMS]
-            marks = ",".join("?" * len(part))
-            found.update(
-                con.execute(
-                    "SELECT entity_key, value FROM feature_rows "
-                    f"WHERE view = ? AND entity_key IN ({marks})",
-                    (view, *part),
-                ).fetchall()
-            )
+        con.execute("BEGIN")  # one snapshot for every chunk: never a mix of two batches
+        try:
+            for start in range(0, len(unique), _MAX_PARAMS):
+                part = unique[start : start + _MAX_PARAMS]
+                marks = ",".join("?" * len(part))
+                found.update(
+                    con.execute(
+                        "SELECT entity_key, value FROM feature_rows "
+                        f"WHERE view = ? AND entity_key IN ({marks})",
+                        (view, *part),
+                    ).fetchall()
+                )
+        finally:
+            con.execute("COMMIT")
         return [found.get(k) for k in keys]
 
     def count(self, view: str) -> int:

@@ -142,8 +142,9 @@ class OnlineRetriever:
         n = self._row_count(prepared, entities, request_data or {})
         values: dict[str, list[Any]] = {}
         statuses: dict[str, list[FeatureStatus]] = {}
+        store_down = False  # after one timeout, the other views fall back without waiting
         for read in prepared.reads:
-            self._read_view(read, entities, n, now_us, values, statuses)
+            store_down = self._read_view(read, entities, n, now_us, store_down, values, statuses)
         for odfv, ruled in prepared.on_demand:
             self._run_on_demand(odfv, ruled, request_data or {}, n, values, statuses)
         plan = prepared.plan
@@ -189,14 +190,24 @@ class OnlineRetriever:
                             f"join key {key!r} of view {read.view.name!r} must be {want}, "
                             f"found {value!r} ({type(value).__name__})"
                         )
-        for col in prepared.plan.request_columns:
+        for col, dtype in prepared.plan.request_columns.items():
+            users = [o.name for o, _ in prepared.on_demand]
             if col not in request_data:
-                users = [o.name for o, _ in prepared.on_demand]
                 raise OnlineRequestError(
                     f"request_data lacks column {col!r} needed by on-demand view(s) {users}; "
                     f"found: {sorted(request_data) or 'none'}"
                 )
-            lengths[f"request_data[{col!r}]"] = len(request_data[col])
+            column = request_data[col]
+            if isinstance(column, str | bytes) or not isinstance(column, Sequence):
+                raise OnlineRequestError(
+                    f"request_data[{col!r}] must be a list of values, found {type(column).__name__}"
+                )
+            if dtype_kind(dtype) != "bool" and any(isinstance(v, bool) for v in column):
+                raise OnlineRequestError(
+                    f"request_data[{col!r}] holds a boolean, but on-demand view(s) {users} "
+                    f"expect {dtype_name(dtype)}"
+                )
+            lengths[f"request_data[{col!r}]"] = len(column)
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k} has {v}" for k, v in lengths.items())
             raise OnlineRequestError(f"entity and request columns must have equal lengths: {shown}")
@@ -208,9 +219,11 @@ class OnlineRetriever:
         entities: Mapping[str, Sequence[Any]],
         n: int,
         now_us: int,
+        store_down: bool,
         values: dict[str, list[Any]],
         statuses: dict[str, list[FeatureStatus]],
-    ) -> None:
+    ) -> bool:
+        """Fill values and statuses of one view; returns whether the store is unreachable."""
         view = read.view
         columns = [entities[k] for k in view.join_keys]
         keys = [
@@ -218,14 +231,17 @@ class OnlineRetriever:
             for i in range(n)
         ]
         wanted = [k for k in keys if k is not None]
-        try:
-            found = dict(zip(wanted, self.store.read(view.name, wanted), strict=True))
-            unavailable = False
-        except OnlineStoreUnavailableError:
-            if not self.fallback_to_defaults:
-                raise
+        found: dict[str | None, bytes | None] = {}
+        unavailable = store_down
+        if not store_down:
+            try:
+                found = dict(zip(wanted, self.store.read(view.name, wanted), strict=True))
+            except OnlineStoreUnavailableError:
+                if not self.fallback_to_defaults:
+                    raise
+                unavailable = True
+        if unavailable:
             log.warning("online store unavailable view=%s fallback=defaults rows=%d", view.name, n)
-            found, unavailable = {}, True
         rows = [decode_value(found[k]) if k is not None and found.get(k) else None for k in keys]
         cutoff = now_us - read.ttl_us if read.ttl_us is not None else None
         # per row: None (absent), False (stale) or the row's non-PRESENT statuses
@@ -256,6 +272,7 @@ class OnlineRetriever:
                     out_s.append(_BY_NAME[status] if status else _PRESENT)
             values[f"{view.name}:{name}"] = out_v
             statuses[f"{view.name}:{name}"] = out_s
+        return unavailable
 
     def _run_on_demand(
         self,
