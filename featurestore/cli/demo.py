@@ -1,12 +1,14 @@
 """``featurestore demo``: the example fraud-detection repo end to end, as a sequence of steps.
 
 Each step is a small function of a shared :class:`DemoContext`; later features of the
-project add steps to :data:`STEPS` (materialize, serve, reports) without touching the others.
+project add steps to :data:`STEPS` (reports, ...) without touching the others.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -21,8 +23,10 @@ from rich.markup import escape
 import featurestore
 from featurestore.cli import render
 from featurestore.config import CONFIG_FILE
-from featurestore.errors import RepoError
+from featurestore.errors import MaterializationGuardError, RepoError
 from featurestore.offline.training_set import TrainingSet
+from featurestore.online.materialize import MaterializationResult
+from featurestore.serving.response import OnlineResponse
 from featurestore.store import FeatureStore
 
 __all__ = ["STEPS", "DemoContext", "find_example", "run"]
@@ -32,6 +36,8 @@ LOCAL_EXAMPLE = "feature_definitions"
 GENERATOR = "generate_data.py"
 SERVICE = "fraud_detection_v1"
 TRAINING_SET = Path("data") / "training_sets" / "fraud_v1.parquet"
+ONLINE_ROWS = 5
+TIMESTAMP = "event_timestamp"
 NOT_COPIED = ("data", ".featurestore", "__pycache__", "*.pyc")
 
 
@@ -48,8 +54,10 @@ class DemoContext:
     files: dict[str, Path] = field(default_factory=dict)
     store: FeatureStore | None = None
     spine: pl.DataFrame | None = None
+    service: str | None = None
     training_set: TrainingSet | None = None
     training_path: Path | None = None
+    hints: list[str] = field(default_factory=list)
 
     def shown(self, path: Path) -> str:
         """``path`` relative to the working directory when it is inside it."""
@@ -158,6 +166,7 @@ def build_training_set(ctx: DemoContext) -> None:
     service = SERVICE if SERVICE in services else next(iter(services), None)
     if service is None:
         raise RepoError(f"{ctx.repo_dir} defines no feature service to build a training set for")
+    ctx.service = service
     ctx.spine = ctx.generator.training_spine(ctx.repo_dir / "data")
     ctx.training_path = ctx.repo_dir / TRAINING_SET
     ctx.out.print(f"spine: {ctx.spine.height:,} transactions; feature service [bold]{service}[/]")
@@ -183,12 +192,148 @@ def summarize(ctx: DemoContext) -> None:
         ctx.out.print(f"written to [bold]{escape(ctx.shown(ctx.training_path))}[/]")
 
 
+def materialize_views(ctx: DemoContext, store: FeatureStore, end: dt.datetime) -> None:
+    """Publish every online view as of ``end``; a batch the guard refuses (e.g. the data was
+    regenerated with other settings since the last run) is shown, then published anyway."""
+    names = [v.name for v in store.repo.views.values() if v.online]
+    results: list[MaterializationResult] = []
+    with render.view_steps(ctx.out, names) as progress:
+        for name in names:
+            try:
+                results += store.materialize(end, views=[name], progress=progress)
+            except MaterializationGuardError as exc:
+                progress.done(ok=False)
+                render.guard_refusal(
+                    ctx.out,
+                    exc.report,
+                    hint="The demo publishes it anyway (force=True) to go on; a scheduled "
+                    "job would stop here and alert.",
+                )
+                results += store.materialize(end, views=[name], force=True, progress=progress)
+    render.materialization(ctx.out, results)
+
+
+def serving_sample(ctx: DemoContext, keys: list[str]) -> pl.DataFrame:
+    """The latest transactions of distinct entity pairs; the last one's first key is replaced
+    by an id the store has never seen, to show what serving does with an unknown entity."""
+    spine = ctx.spine
+    if spine is None:
+        raise RepoError("the demo has no spine to sample")
+    sample = spine.unique(subset=keys, keep="last", maintain_order=True).tail(ONLINE_ROWS)
+    key = keys[0]
+    if sample.height and sample.schema[key].is_integer():
+        known = [spine[key].max()]
+        source = ctx.files.get("users")
+        if source is not None and key in pl.read_parquet_schema(source):
+            known.append(pl.scan_parquet(source).select(pl.col(key).max()).collect().item())
+        unknown = max(v for v in known if v is not None) + 1
+        sample = sample.with_columns(
+            pl.when(pl.int_range(pl.len()) == sample.height - 1)
+            .then(pl.lit(unknown, sample.schema[key]))
+            .otherwise(pl.col(key))
+            .alias(key)
+        )
+    return sample
+
+
+def _same(online: object, offline: object) -> bool:
+    if isinstance(online, float) and isinstance(offline, float):
+        return online == offline or (math.isnan(online) and math.isnan(offline))
+    return online == offline
+
+
+def compare_with_offline(
+    ctx: DemoContext, store: FeatureStore, spine: pl.DataFrame, resp: OnlineResponse
+) -> None:
+    """Build a training set of the served rows at the request time; print whether every value
+    equals the served one, or list those that differ."""
+    service = ctx.service
+    offline = store.get_training_set(spine, feature_service=service).to_polars()
+    compared, mismatches = 0, []
+    for column, values in resp.values.items():
+        for i, (a, b) in enumerate(zip(values, offline[column].to_list(), strict=True)):
+            compared += 1
+            if not _same(a, b):
+                mismatches.append(f"row {i + 1} {column}: online {a!r} vs offline {b!r}")
+    if mismatches:
+        ctx.out.print(f"[red]online != offline for {len(mismatches)} of {compared} values:[/]")
+        for line in mismatches:
+            ctx.out.print(f"  [red]✗[/] {escape(line)}")
+        return
+    ctx.out.print(
+        f"[green]online == offline for {compared} values[/] ({spine.height} rows x "
+        f"{len(resp.values)} features, training set with spine time "
+        f"{render.timestamp(resp.request_time)} UTC)"
+    )
+
+
+def materialize_and_serve(ctx: DemoContext) -> None:
+    """Publish the online views as of the last transaction, serve a few payments with the
+    feature service, and check the served values against a training set at the same time."""
+    store, spine, service = ctx.store, ctx.spine, ctx.service
+    if store is None or spine is None or service is None or spine.height == 0:
+        raise RepoError("the demo must build a training set before serving online")
+    end = spine[TIMESTAMP].max()
+    if not isinstance(end, dt.datetime):
+        raise RepoError(f"the spine's {TIMESTAMP!r} column holds no datetimes")
+    ctx.out.print(f"online views as of the last transaction, {render.timestamp(end)} UTC:")
+    materialize_views(ctx, store, end)
+
+    repo = store.repo
+    keys = list(
+        dict.fromkeys(k for v in repo.views.values() for k in v.join_keys if k in spine.columns)
+    )
+    request_columns = list(
+        dict.fromkeys(
+            c
+            for odfv in repo.on_demand_views.values()
+            for src in odfv.request_sources
+            for c in src.fields
+            if c in spine.columns
+        )
+    )
+    if not keys:
+        raise RepoError("the spine has none of the views' join keys; nothing to serve online")
+    sample = serving_sample(ctx, keys)
+    ctx.out.print(
+        f"\nfeature service [bold]{escape(service)}[/] online for the latest {sample.height} "
+        f"payments (the last row's {escape(keys[0])} is unknown to the store):"
+    )
+    started = time.perf_counter()
+    resp = store.get_online_features(
+        feature_service=service,
+        entities={k: sample[k].to_list() for k in keys},
+        request_data={c: sample[c].to_list() for c in request_columns},
+        request_time=end,
+    )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    render.online(ctx.out, resp)
+    ctx.out.print(f"[dim]served in {elapsed_ms:.1f} ms (first request, planning included)[/]")
+    offline_spine = sample.select(*keys, *request_columns).with_columns(
+        pl.lit(end, spine.schema[TIMESTAMP]).alias(TIMESTAMP)
+    )
+    compare_with_offline(ctx, store, offline_spine, resp)
+
+    shown = escape(ctx.shown(ctx.repo_dir))
+    first = sample.row(0, named=True)
+    args = " ".join(
+        [f"--entity {k}={first[k]}" for k in keys]
+        + [f"--request {c}={first[c]}" for c in request_columns]
+    )
+    ctx.hints += [
+        f"featurestore get-online --repo {shown} --service {escape(service)} {escape(args)} "
+        f"--at {end.strftime('%Y-%m-%dT%H:%M:%S')}",
+        f"featurestore materialize-incremental --repo {shown}",
+    ]
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Locate the example repo", locate_repo),
     ("Generate sample data", generate_data),
     ("Apply the feature definitions", apply_definitions),
     ("Build a training set", build_training_set),
     ("Summarize the training set", summarize),
+    ("Materialize and serve online", materialize_and_serve),
 ]
 
 
@@ -211,5 +356,8 @@ def run(
         "Try next:\n"
         f"  featurestore list --repo {repo}\n"
         f"  featurestore validate --repo {repo}\n"
-        f"  featurestore plan --repo {repo}        [dim]# after editing {repo}/features.py[/]"
+        f"  featurestore plan --repo {repo}        [dim]# after editing {repo}/features.py[/]",
+        soft_wrap=True,
     )
+    for hint in ctx.hints:
+        ctx.out.print(f"  {hint}", soft_wrap=True)

@@ -6,16 +6,24 @@ usage error. Tables and formatting live in render.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import polars as pl
 
 from featurestore import __version__
 from featurestore.cli import render
-from featurestore.errors import FeatureStoreError
+from featurestore.definitions.dtypes import dtype_kind, dtype_name, parse_dtype
+from featurestore.errors import (
+    FeatureStoreError,
+    MaterializationGuardError,
+    OnlineRequestError,
+)
+from featurestore.online.materialize import GuardReport, MaterializationResult
 from featurestore.store import FeatureStore
 
 __all__ = ["main"]
@@ -40,6 +48,40 @@ class _Group(click.Group):
             where = f": {exc.filename}" if exc.filename else ""
             render.error(render.console(stderr=True), f"{exc.strerror or exc}{where}")
         ctx.exit(1)
+
+
+class IsoDatetime(click.ParamType):
+    """An ISO 8601 date or datetime; a naive one is UTC, an aware one is converted to UTC."""
+
+    name = "ISO datetime"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, dt.datetime):
+            return as_utc(value)
+        try:
+            return as_utc(dt.datetime.fromisoformat(str(value).strip()))
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an ISO datetime such as 2025-03-01T12:00:00 "
+                "(naive times are UTC; add +02:00 or Z for another zone)",
+                param,
+                ctx,
+            )
+
+
+ISO_DATETIME = IsoDatetime()
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """``value`` as an aware UTC datetime; naive datetimes are read as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def split_list(values: Sequence[str]) -> list[str]:
+    """Comma-separated items of one or several option values, stripped, empty ones dropped."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
 def repo_option(fn: F) -> F:
@@ -67,7 +109,8 @@ def open_store(repo: Path | None) -> Iterator[FeatureStore]:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="featurestore")
 def main() -> None:
-    """Declare features once in Python; build point-in-time correct training sets."""
+    """Declare features once in Python; build point-in-time correct training sets and serve
+    the same values online."""
 
 
 @main.command()
@@ -217,6 +260,307 @@ def training_set(
         render.training_summary(render.console(), ts, path)
 
 
+def views_option(fn: F) -> F:
+    return click.option(
+        "--views",
+        multiple=True,
+        metavar="NAMES",
+        help="Comma-separated views to materialize (repeatable). Default: every online view.",
+    )(fn)
+
+
+def force_option(fn: F) -> F:
+    return click.option(
+        "--force", is_flag=True, help="Publish a batch even if the guard finds it broken."
+    )(fn)
+
+
+def end_option(fn: F) -> F:
+    return click.option(
+        "--end",
+        type=ISO_DATETIME,
+        default=None,
+        help="Publish the latest values as of this time (ISO; naive = UTC). Default: now.",
+    )(fn)
+
+
+def view_names(store: FeatureStore, views: Sequence[str]) -> list[str]:
+    """The views named by --views (checked before anything is published), else the online ones."""
+    names = list(dict.fromkeys(split_list(views)))
+    if not names:
+        return [v.name for v in store.repo.views.values() if v.online]
+    for name in names:
+        if name not in store.repo.views:
+            store.repo.any_view(name)  # raises, listing the known views
+            raise click.BadParameter(
+                f"{name!r} is an on-demand view; it is computed at request time, not materialized",
+                param_hint="--views",
+            )
+    return names
+
+
+MaterializeOne = Callable[[str, Callable[[str], None]], list[MaterializationResult]]
+
+
+def run_materialization(
+    ctx: click.Context, names: list[str], materialize_one: MaterializeOne, as_json: bool
+) -> None:
+    """Materialize view by view; at a guard refusal stop, show the report and what was already
+    published, and exit 1."""
+    results: list[MaterializationResult] = []
+    refused: GuardReport | None = None
+    with render.view_steps(render.console(stderr=True), names) as progress:
+        for name in names:
+            try:
+                results += materialize_one(name, progress)
+            except MaterializationGuardError as exc:
+                progress.done(ok=False)
+                refused = exc.report
+                break
+    if as_json:
+        render.dump_json(render.materialization_json(results, refused))
+    elif results or refused is None:
+        render.materialization(render.console(), results)
+    if refused is not None:
+        render.guard_refusal(
+            render.console(stderr=True),
+            refused,
+            published=[r.view for r in results],
+            not_attempted=names[len(results) + 1 :],
+        )
+        ctx.exit(1)
+
+
+@main.command()
+@repo_option
+@end_option
+@click.option(
+    "--start",
+    type=ISO_DATETIME,
+    default=None,
+    help="Only upsert entities with rows between START and END (ISO; naive = UTC). "
+    "Default: a full snapshot that replaces each view's online rows.",
+)
+@views_option
+@force_option
+@json_option
+@click.pass_context
+def materialize(
+    ctx: click.Context,
+    repo: Path | None,
+    end: dt.datetime | None,
+    start: dt.datetime | None,
+    views: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Publish the online views' latest values as of END to the online store."""
+    end = end or dt.datetime.now(dt.UTC)
+    if start is not None and start > end:
+        raise click.BadParameter(
+            f"{start.isoformat()} is after the end {end.isoformat()}", param_hint="--start"
+        )
+    with open_store(repo) as store:
+
+        def one(name: str, progress: Callable[[str], None]) -> list[MaterializationResult]:
+            return store.materialize(end, start, [name], force=force, progress=progress)
+
+        run_materialization(ctx, view_names(store, views), one, as_json)
+
+
+@main.command("materialize-incremental")
+@repo_option
+@end_option
+@views_option
+@force_option
+@json_option
+@click.pass_context
+def materialize_incremental(
+    ctx: click.Context,
+    repo: Path | None,
+    end: dt.datetime | None,
+    views: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Publish what changed since each view's last materialization (a full snapshot if none)."""
+    end = end or dt.datetime.now(dt.UTC)
+    with open_store(repo) as store:
+
+        def one(name: str, progress: Callable[[str], None]) -> list[MaterializationResult]:
+            return store.materialize_incremental(end, [name], force=force, progress=progress)
+
+        run_materialization(ctx, view_names(store, views), one, as_json)
+
+
+TRUE = {"true", "t", "yes", "y", "1"}
+FALSE = {"false", "f", "no", "n", "0"}
+
+
+def parse_value(text: str, dtype: pl.DataType) -> Any:
+    """One command-line value as the Python value of ``dtype``; ValueError if it is not one."""
+    kind = dtype_kind(dtype)
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "bool":
+        if text.lower() in TRUE | FALSE:
+            return text.lower() in TRUE
+        raise ValueError(text)
+    if kind == "date":
+        return dt.date.fromisoformat(text)
+    if kind == "datetime":
+        value = as_utc(dt.datetime.fromisoformat(text))
+        return value if getattr(dtype, "time_zone", None) else value.replace(tzinfo=None)
+    return text
+
+
+def parse_assignments(
+    args: Sequence[str], dtypes: dict[str, pl.DataType], option: str, what: str
+) -> dict[str, list[Any]]:
+    """``NAME=V1,V2`` options as {name: [values]}, each value parsed with the name's dtype."""
+    out: dict[str, list[Any]] = {}
+    for arg in args:
+        name, sep, text = arg.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise click.BadParameter(f"{arg!r} is not NAME=VALUE[,VALUE...]", param_hint=option)
+        if name not in dtypes:
+            known = ", ".join(sorted(dtypes)) or "none"
+            raise click.BadParameter(f"unknown {what} {name!r}; known: {known}", param_hint=option)
+        if name in out:
+            raise click.BadParameter(
+                f"{what} {name!r} is given twice; list its values in one option: {name}=V1,V2",
+                param_hint=option,
+            )
+        values = []
+        for item in text.split(","):
+            try:
+                values.append(parse_value(item.strip(), dtypes[name]))
+            except ValueError:
+                raise click.BadParameter(
+                    f"{what} {name!r} takes {dtype_name(dtypes[name])} values; "
+                    f"{item.strip()!r} is not one",
+                    param_hint=option,
+                ) from None
+        out[name] = values
+    return out
+
+
+def join_key_dtypes(store: FeatureStore) -> dict[str, pl.DataType]:
+    """Each join key's dtype as recorded by apply (found in the view's source)."""
+    out: dict[str, pl.DataType] = {}
+    for view in store.registry.require().views.values():
+        for key, name in view.join_keys.items():
+            try:
+                out.setdefault(key, parse_dtype(name))
+            except ValueError:
+                out.setdefault(key, pl.String())
+    return out
+
+
+def request_dtypes(store: FeatureStore) -> dict[str, pl.DataType]:
+    """Each request column's declared dtype, over every on-demand view's request sources."""
+    return {
+        column: dtype
+        for odfv in store.repo.on_demand_views.values()
+        for source in odfv.request_sources
+        for column, dtype in source.fields.items()
+    }
+
+
+def broadcast(entities: dict[str, list[Any]], request: dict[str, list[Any]]) -> None:
+    """Repeat single values to the row count of the longest list; other lengths must agree."""
+    lengths = {f"--entity {k}": len(v) for k, v in entities.items()}
+    lengths |= {f"--request {k}": len(v) for k, v in request.items()}
+    n = max(lengths.values(), default=0)
+    bad = [f"{k} has {m}" for k, m in lengths.items() if m not in (1, n)]
+    if bad:
+        raise click.UsageError(
+            f"each --entity and --request needs {n} value(s), or 1 used for every row: "
+            + ", ".join(bad)
+        )
+    for columns in (entities, request):
+        for key, values in columns.items():
+            if len(values) == 1:
+                columns[key] = values * n
+
+
+@main.command("get-online")
+@repo_option
+@click.option(
+    "--features",
+    "feature_refs",
+    multiple=True,
+    metavar="REFS",
+    help="Comma-separated 'view:feature' references (repeatable).",
+)
+@click.option("--service", metavar="NAME", help="A feature service instead of --features.")
+@click.option(
+    "--entity",
+    "entity_args",
+    multiple=True,
+    metavar="KEY=V1,V2",
+    help="A join key and its values, one entity row per value (one option per key).",
+)
+@click.option(
+    "--request",
+    "request_args",
+    multiple=True,
+    metavar="COLUMN=V1,V2",
+    help="Request data for on-demand features, one value per entity row (or one for all).",
+)
+@click.option(
+    "--at",
+    type=ISO_DATETIME,
+    default=None,
+    help="Request time against which ttl is checked (ISO; naive = UTC). Default: now.",
+)
+@click.option(
+    "--full-feature-names", is_flag=True, help="Name columns 'view__feature' instead of 'feature'."
+)
+@json_option
+def get_online(
+    repo: Path | None,
+    feature_refs: tuple[str, ...],
+    service: str | None,
+    entity_args: tuple[str, ...],
+    request_args: tuple[str, ...],
+    at: dt.datetime | None,
+    full_feature_names: bool,
+    as_json: bool,
+) -> None:
+    """Serve the latest values of some features for a few entities, with a status per value."""
+    refs = split_list(feature_refs)
+    if bool(refs) == bool(service):
+        raise click.UsageError("pass exactly one of --features REFS or --service NAME")
+    with open_store(repo) as store:
+        entities = parse_assignments(entity_args, join_key_dtypes(store), "--entity", "join key")
+        request = parse_assignments(
+            request_args, request_dtypes(store), "--request", "request column"
+        )
+        broadcast(entities, request)
+        try:
+            resp = store.get_online_features(
+                features=refs or None,
+                feature_service=service,
+                entities=entities,
+                request_data=request,
+                full_feature_names=full_feature_names,
+                request_time=at,
+            )
+        except OnlineRequestError as exc:
+            raise click.UsageError(
+                f"{exc}. Pass join keys as --entity KEY=V1,V2 and request data as "
+                "--request COLUMN=V1,V2."
+            ) from None
+    if as_json:
+        render.dump_json(render.online_json(resp))
+    else:
+        render.online(render.console(), resp)
+
+
 @main.command()
 @click.option(
     "--repo",
@@ -228,7 +572,7 @@ def training_set(
 @click.option("--users", default=2_000, show_default=True, help="Number of users to generate.")
 @click.option("--seed", default=7, show_default=True, help="Random seed of the generated data.")
 def demo(repo: Path | None, users: int, seed: int) -> None:
-    """Generate sample data, apply the example repo and build a training set."""
+    """Generate sample data, apply the example repo, build a training set and serve online."""
     from featurestore.cli import demo as demo_steps
 
     if users < 1:

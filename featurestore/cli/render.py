@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,37 +20,55 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from featurestore.monitoring.profile import FeatureProfile
 from featurestore.offline.training_set import TrainingSet
+from featurestore.online.materialize import GuardCheck, GuardReport, MaterializationResult
 from featurestore.registry import FeatureRecord, PlanDiff
+from featurestore.serving.response import OnlineResponse
 from featurestore.store import SourceReport
 from featurestore.validation import FeatureStatus
 
 __all__ = [
     "Steps",
+    "ViewSteps",
     "console",
     "data_files",
     "dump_json",
     "error",
     "feature_table",
     "features",
+    "guard_refusal",
+    "materialization",
+    "materialization_json",
+    "online",
+    "online_json",
     "plan",
     "status_counts",
     "steps",
     "training_json",
     "training_summary",
     "validation",
+    "view_steps",
 ]
 
 FALLBACK_WIDTH = 120
 STATUS_STYLES = {
     FeatureStatus.PRESENT: "green",
-    FeatureStatus.NOT_FOUND: "yellow",
+    FeatureStatus.DEFAULTED: "yellow",
     FeatureStatus.STALE: "yellow",
-    FeatureStatus.DEFAULTED: "cyan",
+    FeatureStatus.NOT_FOUND: "dim",
     FeatureStatus.INVALID: "red",
 }
 
@@ -349,3 +369,283 @@ def data_files(out: Console, files: Mapping[str, Path], root: Path) -> None:
         shown = path.relative_to(root) if path.is_relative_to(root) else path
         table.add_row(escape(name), f"{rows:,}", f"{size:.1f} MB", escape(str(shown)))
     out.print(table)
+
+
+class ViewSteps(Steps):
+    """:class:`Steps` of a job done view by view, with a bar counting the views (in a terminal).
+
+    A message counts toward the view it names; the bar shows the views finished so far.
+    """
+
+    def __init__(self, out: Console, views: Sequence[str], bar: Progress | None = None) -> None:
+        super().__init__(out)
+        self.views = list(views)
+        self.bar = bar
+        self.task = bar.add_task("starting", total=len(self.views)) if bar is not None else None
+        self.seen: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        named = [w for w in re.findall(r"\w+", message) if w in self.views]
+        if named and named[0] not in self.seen:
+            self.seen.append(named[0])
+        if self.bar is not None and self.task is not None:
+            self.bar.update(
+                self.task, completed=max(len(self.seen) - 1, 0), description=escape(message)
+            )
+        super().__call__(message)
+
+    def finish(self) -> None:
+        """End the last step and fill the bar."""
+        self.done()
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=len(self.views), description="done")
+
+
+@contextmanager
+def view_steps(out: Console, views: Sequence[str]) -> Iterator[ViewSteps]:
+    """A :class:`ViewSteps` callback for the duration of the block."""
+    if not out.is_terminal:
+        tracker = ViewSteps(out, views)
+        try:
+            yield tracker
+        except BaseException:
+            tracker.done(ok=False)
+            raise
+        tracker.finish()
+        return
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("views"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    )
+    with bar:
+        tracker = ViewSteps(out, views, bar)
+        try:
+            yield tracker
+        except BaseException:
+            tracker.done(ok=False)
+            raise
+        tracker.finish()
+
+
+def _guard_json(report: GuardReport) -> dict[str, Any]:
+    return report.model_dump(mode="json") | {"passed": report.passed}
+
+
+def _guard_line(check: GuardCheck) -> str:
+    feature = " " + escape(f"[{check.feature}]") if check.feature else ""
+    return f"{escape(check.check)}{feature}: {escape(check.detail)}"
+
+
+def materialization(out: Console, results: Sequence[MaterializationResult]) -> None:
+    """Per view: window, rows, time, throughput, whether published and the guard's verdict."""
+    if not results:
+        out.print("No view was materialized.")
+        return
+    end = max(r.end for r in results)
+    total = sum(r.rows for r in results)
+    table = Table(
+        title=f"Materialized {len(results)} view(s) as of {timestamp(end)} UTC, "
+        f"{total:,} rows in {sum(r.seconds for r in results):.2f}s",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    table.add_column("view", no_wrap=True)
+    table.add_column("window", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    table.add_column("rows/s", justify="right", no_wrap=True)
+    table.add_column("published", no_wrap=True)
+    table.add_column("guard")
+    for r in results:
+        window = "full snapshot" if r.start is None else f"since {timestamp(r.start)}"
+        rate = number(round(r.rows_per_second)) if r.seconds > 0 else "-"
+        if not r.published:
+            published = "[red]no[/]"
+        else:
+            published = "[yellow]forced[/]" if r.forced else "[green]yes[/]"
+        checks = len(r.guard.checks)
+        failed = len(r.guard.failures)
+        guard = (
+            f"[green]{checks} check(s) passed[/]"
+            if not failed
+            else f"[yellow]{failed} of {checks} check(s) failed[/]"
+        )
+        table.add_row(
+            escape(r.view), window, f"{r.rows:,}", f"{r.seconds:.3f}", rate, published, guard
+        )
+    out.print(table)
+    for r in results:
+        for check in r.guard.failures:
+            out.print(f"  [yellow]![/] {escape(r.view)}: {_guard_line(check)}", soft_wrap=True)
+
+
+def guard_refusal(
+    out: Console,
+    report: GuardReport,
+    published: Sequence[str] = (),
+    not_attempted: Sequence[str] = (),
+    hint: str = "Re-run with --force to publish the batch anyway.",
+) -> None:
+    """Why the guard refused a view's batch: every failed check, and what stays online."""
+    previous = "none" if report.previous_rows is None else f"{report.previous_rows:,} rows"
+    error(
+        out,
+        f"the guard refused to publish view {report.view!r}: {len(report.failures)} of "
+        f"{len(report.checks)} check(s) failed on a batch of {report.rows:,} rows "
+        f"(previous batch: {previous}).",
+    )
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("check", no_wrap=True, style="red")
+    table.add_column("feature", no_wrap=True)
+    table.add_column("detail")
+    for check in report.failures:
+        table.add_row(escape(check.check), escape(check.feature or "-"), escape(check.detail))
+    out.print(table)
+    out.print(
+        f"Nothing was published for {escape(report.view)!r}: its previously published values "
+        f"stay online. {hint}",
+        soft_wrap=True,
+    )
+    if published:
+        out.print(f"Published before the refusal: {escape(', '.join(published))}.")
+    if not_attempted:
+        out.print(f"Not attempted: {escape(', '.join(not_attempted))}.")
+
+
+def materialization_json(
+    results: Sequence[MaterializationResult], refused: GuardReport | None = None
+) -> dict[str, Any]:
+    """The results as JSON data, with the refused view's guard report if there was one."""
+    views = []
+    for r in results:
+        data = r.model_dump(mode="json")
+        data["guard"] = _guard_json(r.guard)
+        data["rows_per_second"] = r.rows_per_second if r.seconds > 0 else None
+        views.append(data)
+    return {"results": views, "refused": _guard_json(refused) if refused else None}
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if math.isfinite(value) and abs(value) >= 1e6:
+            return f"{value:,.2f}"
+        text = f"{value:.6g}"
+        return text if any(c in text for c in ".ein") else f"{text}.0"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _online_table(
+    resp: OnlineResponse, columns: Sequence[str], rows: range, title: str | None
+) -> Table:
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_footer=True,
+        show_edge=False,
+        pad_edge=False,
+    )
+    keys = list(resp.entities) or ["row"]  # features of request data alone: number the rows
+    for i, key in enumerate(keys):
+        table.add_column(key, footer="fingerprint" if i == 0 else "", no_wrap=True)
+    for column in columns:
+        fingerprint = resp.fingerprints.get(resp.refs[column], "-")
+        table.add_column(column, footer=Text(fingerprint, style="dim"), no_wrap=True)
+    for i in rows:
+        cells: list[Text | str] = [_value_text(v[i]) for v in resp.entities.values()] or [
+            str(i + 1)
+        ]
+        for column in columns:
+            value, status = resp.values[column][i], resp.statuses[column][i]
+            cell = Text(_value_text(value), style="dim" if value is None else "")
+            cell.append("\n")
+            cell.append(status.value, style=STATUS_STYLES[status])
+            cells.append(cell)
+        table.add_row(*cells)
+    return table
+
+
+def _pack_columns(out: Console, resp: OnlineResponse, sample: range) -> list[list[str]]:
+    """Feature columns split into tables that fit the console: whole views share a table while
+    they fit; a view too wide for one table is split into even parts."""
+    groups: dict[str, list[str]] = {}
+    for column, ref in resp.refs.items():
+        groups.setdefault(ref.partition(":")[0], []).append(column)
+    unbounded = out.options.update_width(1_000_000)
+
+    def fits(columns: list[str]) -> bool:
+        table = _online_table(resp, columns, sample, None)
+        return Measurement.get(out, unbounded, table).maximum <= out.width
+
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    for columns in groups.values():
+        if fits(current + columns):
+            current += columns
+            continue
+        if current:
+            chunks.append(current)
+            current = []
+        if fits(columns):
+            current = list(columns)
+            continue
+        parts = 2
+        while parts < len(columns):
+            size = -(-len(columns) // parts)
+            split = [columns[i : i + size] for i in range(0, len(columns), size)]
+            if all(fits(part) for part in split):
+                break
+            parts += 1
+        size = -(-len(columns) // parts)
+        chunks += [columns[i : i + size] for i in range(0, len(columns), size)]
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+def online(out: Console, resp: OnlineResponse) -> None:
+    """One row per entity row and a column per feature (value over status, fingerprint below);
+    features spread over several tables, view by view, when they do not fit in one."""
+    n = resp.row_count
+    out.print(
+        f"[bold]{n:,}[/] entity row(s) x [bold]{len(resp.values)}[/] feature(s), "
+        f"request time {timestamp(_utc(resp.request_time))} UTC"
+    )
+    chunks = _pack_columns(out, resp, range(min(n, 50)))
+    for columns in chunks:
+        views = dict.fromkeys(resp.refs[c].partition(":")[0] for c in columns)
+        title = escape(" · ".join(views)) if len(chunks) > 1 else None
+        out.print(_online_table(resp, columns, range(n), title))
+    totals = {s: sum(s is x for col in resp.statuses.values() for x in col) for s in FeatureStatus}
+    parts = [f"[{STATUS_STYLES[s]}]{s.value} {k:,}[/]" for s, k in totals.items() if k]
+    if parts:
+        out.print(f"values: {' · '.join(parts)} (of {sum(totals.values()):,})")
+
+
+def online_json(resp: OnlineResponse) -> dict[str, Any]:
+    """Values, statuses and fingerprints of an online response as JSON data."""
+    return {
+        "request_time": resp.request_time.isoformat(),
+        "entities": resp.entities,
+        "features": resp.values,
+        "statuses": {c: [s.value for s in col] for c, col in resp.statuses.items()},
+        "fingerprints": resp.fingerprints,
+    }

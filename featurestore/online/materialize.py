@@ -53,7 +53,8 @@ class ViewState(BaseModel):
 
     watermark: dt.datetime
     published_at: dt.datetime
-    last_batch: BatchStats
+    last_batch: BatchStats  # the last batch with rows: the null rates to compare against
+    last_full_batch: BatchStats | None = None  # the last full snapshot: the row count to keep
     fingerprints: dict[str, str] = Field(default_factory=dict)
 
 
@@ -106,7 +107,7 @@ class GuardReport(BaseModel):
         return [c for c in self.checks if not c.passed]
 
     def summary(self) -> str:
-        lines = [f"view {self.view!r}: {self.rows} rows (previous: {self.previous_rows})"]
+        lines = [f"view {self.view!r}: {self.rows} rows (last full snapshot: {self.previous_rows})"]
         lines += [
             f"  FAILED {c.check}" + (f" [{c.feature}]" if c.feature else "") + f": {c.detail}"
             for c in self.failures
@@ -158,10 +159,14 @@ def batch_stats(frame: pl.DataFrame, view: FeatureView, full_snapshot: bool) -> 
 def guard_batch(
     view: FeatureView,
     stats: BatchStats,
-    previous: BatchStats | None,
+    previous: ViewState | None,
     config: MaterializationConfig,
 ) -> GuardReport:
-    """Check a batch against the declarations and the last published batch."""
+    """Check a batch against the declarations and the view's previously published batches.
+
+    A full snapshot's row count is compared with the last full snapshot (incremental batches
+    hold only changed entities); null rates with the last batch that had rows.
+    """
     checks: list[GuardCheck] = []
     for f, rate in stats.invalid_rates.items():
         checks.append(
@@ -173,19 +178,20 @@ def guard_batch(
                 f"(limit {config.max_invalid_rate:.2%})",
             )
         )
-    if previous is not None and previous.full_snapshot and stats.full_snapshot:
-        floor = previous.rows * config.min_row_ratio
+    last_full = previous.last_full_batch if previous else None
+    if last_full is not None and stats.full_snapshot:
+        floor = last_full.rows * config.min_row_ratio
         checks.append(
             GuardCheck(
                 check="row count",
                 passed=stats.rows >= floor,
-                detail=f"{stats.rows} rows vs {previous.rows} last time "
+                detail=f"{stats.rows} rows vs {last_full.rows} in the last full snapshot "
                 f"(at least {config.min_row_ratio:.0%} required)",
             )
         )
     if previous is not None and stats.rows:
         for f, rate in stats.null_rates.items():
-            before = previous.null_rates.get(f)
+            before = previous.last_batch.null_rates.get(f)
             if before is None:
                 continue
             checks.append(
@@ -200,7 +206,7 @@ def guard_batch(
     return GuardReport(
         view=view.name,
         rows=stats.rows,
-        previous_rows=previous.rows if previous else None,
+        previous_rows=last_full.rows if last_full else None,
         checks=checks,
     )
 
@@ -226,7 +232,7 @@ def publish_batch(
     full = start is None
     stats = batch_stats(frame, view, full)
     previous = state.views.get(view.name)
-    report = guard_batch(view, stats, previous.last_batch if previous else None, config)
+    report = guard_batch(view, stats, previous, config)
     if not report.passed and not force:
         raise MaterializationGuardError(report)
     if not report.passed:
@@ -241,10 +247,12 @@ def publish_batch(
         encoded["value"].cast(pl.Binary).to_list(),
         replace=full,
     )
+    keep = previous is not None and not stats.rows  # an empty batch says nothing about rates
     state.views[view.name] = ViewState(
         watermark=end,
         published_at=dt.datetime.now(dt.UTC),
-        last_batch=stats,
+        last_batch=previous.last_batch if keep and previous else stats,
+        last_full_batch=stats if full else (previous.last_full_batch if previous else None),
         fingerprints=fingerprints,
     )
     state.save(data_dir)

@@ -221,6 +221,18 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     assert f"{txns.height:,} rows x 21 features" in out
     assert "pair_txn_count" in out and "defaulted" in out and ts.metadata.profiles
 
+    online = out[out.index("Materialize and serve online") :]
+    assert "Materialized 3 view(s) as of" in online
+    for view in ["user_profile", "merchant_profile", "user_merchant"]:
+        assert len([ln for ln in online.splitlines() if ln.startswith(f"{view} ")]) >= 2
+    assert "5 entity row(s) x 21 feature(s)" in online
+    statuses = online.split()
+    assert {"PRESENT", "NOT_FOUND", "DEFAULTED"} <= set(statuses) and "fingerprint" in statuses
+    assert "online == offline for 105 values (5 rows x 21 features" in online
+    assert "online != offline" not in online
+
     again = run("demo", "--users", "60", "--seed", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "Using the existing copy" in again.stdout and "no changes" in again.stdout
+    assert "online == offline for 105 values" in again.stdout
+    assert "refused" not in again.stdout  # the same data passes the guard

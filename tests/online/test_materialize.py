@@ -206,7 +206,7 @@ def test_guard_refuses_a_collapsed_row_count(make_store: FeatureStoreFactory) ->
     with pytest.raises(MaterializationGuardError) as info:
         store.materialize(end=day_end(1), views=["user_profile"])
     assert_refused(info.value, "row count", None)
-    assert "2 rows vs 10 last time" in str(info.value)
+    assert "2 rows vs 10 in the last full snapshot" in str(info.value)
     assert raw_rows(store, USERS) == before
     assert store.online.count("user_profile") == 10
     assert watermark(store) == day_end(2)
@@ -214,6 +214,19 @@ def test_guard_refuses_a_collapsed_row_count(make_store: FeatureStoreFactory) ->
     [forced] = store.materialize(end=day_end(1), views=["user_profile"], force=True)
     assert forced.published and forced.forced
     assert store.online.count("user_profile") == 2
+
+
+def test_an_incremental_run_does_not_hide_a_collapse_of_the_next_full_snapshot(
+    make_store: FeatureStoreFactory,
+) -> None:
+    store = make_store(users=GUARD_ROWS)
+    store.materialize(end=day_end(2), views=["user_profile"])
+    [incremental] = store.materialize_incremental(end=day_end(2), views=["user_profile"])
+    assert incremental.published
+    with pytest.raises(MaterializationGuardError) as info:
+        store.materialize(end=day_end(1), views=["user_profile"])
+    assert_refused(info.value, "row count", None)
+    assert store.online.count("user_profile") == 10
 
 
 def test_guard_refuses_a_jump_in_the_null_rate(make_store: FeatureStoreFactory) -> None:
