@@ -7,6 +7,7 @@ usage error. Tables and formatting live in render.py.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,9 +109,19 @@ def open_store(repo: Path | None) -> Iterator[FeatureStore]:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="featurestore")
-def main() -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Library log records at or above this level go to stderr as key=value lines.",
+)
+def main(log_level: str) -> None:
     """Declare features once in Python; build point-in-time correct training sets and serve
     the same values online."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
 
 
 @main.command()
