@@ -293,7 +293,7 @@ def test_redis_staging_key_left_by_a_crash_expires(
         return pipe
 
     store.client.pipeline = crashing_pipeline  # type: ignore[method-assign]
-    store.client.delete = lambda *names: 0  # type: ignore[method-assign]  # cleanup never runs
+    store.client.unlink = lambda *names: 0  # type: ignore[method-assign]  # cleanup never runs
     try:
         with pytest.raises(Crash):
             store.publish(VIEW, ["a", "b"], [b"a", b"b"], replace=True)
