@@ -40,6 +40,15 @@ _NOT_FOUND = FeatureStatus.NOT_FOUND
 _STALE = FeatureStatus.STALE
 _INVALID = FeatureStatus.INVALID
 _BY_NAME = {s.value: s for s in FeatureStatus}
+# Python types a request value may have, by the declared dtype's kind (as the offline spine)
+_REQUEST_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "string": (str,),
+    "date": (dt.date,),
+    "datetime": (dt.datetime,),
+}
 
 
 @dataclass(frozen=True)
@@ -202,11 +211,17 @@ class OnlineRetriever:
                 raise OnlineRequestError(
                     f"request_data[{col!r}] must be a list of values, found {type(column).__name__}"
                 )
-            if dtype_kind(dtype) != "bool" and any(isinstance(v, bool) for v in column):
-                raise OnlineRequestError(
-                    f"request_data[{col!r}] holds a boolean, but on-demand view(s) {users} "
-                    f"expect {dtype_name(dtype)}"
-                )
+            accepted = _REQUEST_TYPES[dtype_kind(dtype)]
+            for value in column:
+                if value is not None and (
+                    not isinstance(value, accepted)
+                    or (isinstance(value, bool) and bool not in accepted)
+                    or (dtype_kind(dtype) == "date" and isinstance(value, dt.datetime))
+                ):
+                    raise OnlineRequestError(
+                        f"request_data[{col!r}] must hold {dtype_name(dtype)} values for "
+                        f"on-demand view(s) {users}; found {value!r} ({type(value).__name__})"
+                    )
             lengths[f"request_data[{col!r}]"] = len(column)
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k} has {v}" for k, v in lengths.items())
@@ -283,20 +298,19 @@ class OnlineRetriever:
         values: dict[str, list[Any]],
         statuses: dict[str, list[FeatureStatus]],
     ) -> None:
-        columns = []
-        for req in odfv.request_sources:
+        schema: dict[str, pl.DataType] = {}
+        columns: list[Sequence[Any]] = []
+        for req in odfv.request_sources:  # values were type-checked in _row_count
             for col, dtype in req.fields.items():
-                try:
-                    columns.append(pl.Series(col, request_data[col], dtype=dtype, strict=True))
-                except (TypeError, pl.exceptions.PolarsError) as exc:
-                    raise OnlineRequestError(
-                        f"request_data[{col!r}] must hold {dtype_name(dtype)} values for "
-                        f"on-demand view {odfv.name!r}: {exc}"
-                    ) from None
+                schema[col] = dtype
+                columns.append(request_data[col])
         for src in odfv.view_sources:
             for f in src.features:
-                columns.append(pl.Series(f.name, values[f"{src.name}:{f.name}"], dtype=f.dtype))
-        out = run_on_demand(odfv, pl.DataFrame(columns, height=n))
+                schema[f.name] = f.dtype
+                columns.append(values[f"{src.name}:{f.name}"])
+        # row orientation builds a small frame several times faster than one Series per column
+        inputs = pl.DataFrame(list(zip(*columns, strict=True)), schema=schema, orient="row")
+        out = run_on_demand(odfv, inputs)
         if ruled:
             exprs = []
             for f in odfv.features:
