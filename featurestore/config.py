@@ -47,6 +47,32 @@ class MaterializationConfig(BaseModel):
     max_null_rate_increase: float = Field(default=0.2, ge=0, le=1)
 
 
+class ServingLogConfig(BaseModel):
+    """The serving log: every served request, appended to Parquet under data_dir/logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False  # in-process get_online_features; the HTTP server always logs
+    path: str = "logs"  # relative to data_dir
+    queue_size: int = Field(default=100_000, ge=1)  # records; beyond this they are dropped
+    batch_size: int = Field(default=5_000, ge=1)  # records per Parquet file at most
+    flush_interval_seconds: float = Field(default=1.0, gt=0)
+
+
+class ServerConfig(BaseModel):
+    """The HTTP feature server (``featurestore serve``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6566, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    auth_tokens: list[str] = Field(default_factory=list)  # bearer tokens; empty = no auth
+    auth_tokens_env: str | None = "FEATURESTORE_TOKENS"  # comma-separated tokens, added
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    max_entities: int = Field(default=1_000, ge=1)
+
+
 class RepoConfig(BaseModel):
     """The parsed featurestore.yaml."""
 
@@ -57,6 +83,8 @@ class RepoConfig(BaseModel):
     offline_store: OfflineStoreConfig = Field(default_factory=OfflineStoreConfig)
     online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
     materialization: MaterializationConfig = Field(default_factory=MaterializationConfig)
+    serving_log: ServingLogConfig = Field(default_factory=ServingLogConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("project")
     @classmethod
