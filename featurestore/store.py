@@ -309,6 +309,19 @@ class FeatureStore:
             force=force,
         )
 
+    def newest_values(self) -> dict[str, dt.datetime | None]:
+        """Per materialized view, the event time of the newest value published online."""
+        state = MaterializationState.load(self.repo.data_dir)
+        newest: dict[str, dt.datetime | None] = {}
+        for name, view_state in state.views.items():
+            times = [
+                b.newest_event_time
+                for b in (view_state.last_batch, view_state.last_full_batch)
+                if b is not None and b.newest_event_time is not None
+            ]
+            newest[name] = max(times) if times else None
+        return newest
+
     @property
     def retriever(self) -> OnlineRetriever:
         """Online retrieval over the applied definitions (built on first use)."""

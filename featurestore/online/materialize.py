@@ -46,6 +46,7 @@ class BatchStats(BaseModel):
     full_snapshot: bool
     null_rates: dict[str, float]
     invalid_rates: dict[str, float]
+    newest_event_time: dt.datetime | None = None
 
 
 class ViewState(BaseModel):
@@ -137,6 +138,7 @@ def batch_stats(frame: pl.DataFrame, view: FeatureView, full_snapshot: bool) -> 
     n = frame.height
     if n == 0:
         return BatchStats(rows=0, full_snapshot=full_snapshot, null_rates={}, invalid_rates={})
+    newest = frame[EVENT_TS].max()
     names = view.feature_names
     # stale rows are null by design, invalid ones are counted apart: neither counts as a null
     fresh = [~pl.col(f"{f}__status").is_in(["STALE", "INVALID"]) for f in names]
@@ -153,6 +155,7 @@ def batch_stats(frame: pl.DataFrame, view: FeatureView, full_snapshot: bool) -> 
         full_snapshot=full_snapshot,
         null_rates={f: row[f"n:{f}"] / row[f"m:{f}"] for f in names if row[f"m:{f}"]},
         invalid_rates={f: row[f"i:{f}"] / n for f in names},
+        newest_event_time=newest.replace(tzinfo=dt.UTC) if newest else None,  # type: ignore[union-attr]
     )
 
 
