@@ -3,12 +3,15 @@ module that owns the idea; the CLI and the server call only this."""
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
+import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -35,6 +38,9 @@ from featurestore.repo import RepoContents, load_repo
 from featurestore.serving.response import OnlineResponse
 from featurestore.serving.retrieval import OnlineRetriever
 from featurestore.transforms import run_on_demand
+
+if TYPE_CHECKING:
+    from featurestore.serving.serving_log import ServingLogWriter
 
 __all__ = ["FeatureStore", "SourceReport"]
 
@@ -64,6 +70,7 @@ class FeatureStore:
         self._offline: OfflineEngine | None = None
         self._online: OnlineStore | None = None
         self._retriever: OnlineRetriever | None = None
+        self._serving_log: ServingLogWriter | None = None
 
     @property
     def project(self) -> str:
@@ -352,7 +359,8 @@ class FeatureStore:
         (STALE); missing ones are null or the declared default; on-demand views run on the
         request through the same code as training sets.
         """
-        return self.retriever.get(
+        started = time.perf_counter_ns()
+        response = self.retriever.get(
             features,
             feature_service,
             entities,
@@ -360,8 +368,50 @@ class FeatureStore:
             full_feature_names=full_feature_names,
             request_time=request_time,
         )
+        if self.repo.config.serving_log.enabled:
+            self.serving_log.log(
+                response,
+                request_id=uuid.uuid4().hex,
+                latency_us=(time.perf_counter_ns() - started) // 1000,
+                request_data=request_data,
+                feature_service=feature_service,
+            )
+        return response
+
+    @property
+    def serving_log_dir(self) -> Path:
+        return self.repo.data_dir / self.repo.config.serving_log.path
+
+    @property
+    def serving_log(self) -> ServingLogWriter:
+        """The background writer of this process's serving log (started on first use)."""
+        if self._serving_log is None:
+            from featurestore.serving.serving_log import ServingLogWriter
+
+            cfg = self.repo.config.serving_log
+            self._serving_log = ServingLogWriter(
+                self.serving_log_dir,
+                queue_size=cfg.queue_size,
+                batch_size=cfg.batch_size,
+                flush_interval_seconds=cfg.flush_interval_seconds,
+            )
+            atexit.register(self._serving_log.close)
+        return self._serving_log
+
+    def read_serving_log(
+        self, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> pl.DataFrame:
+        """Served records with request time in ``[start, end)``, one row per entity row."""
+        from featurestore.serving.serving_log import read_serving_log
+
+        if self._serving_log is not None:
+            self._serving_log.flush()
+        return read_serving_log(self.serving_log_dir, start, end)
 
     def close(self) -> None:
+        if self._serving_log is not None:
+            self._serving_log.close()
+            self._serving_log = None
         if self._offline is not None:
             self._offline.close()
             self._offline = None

@@ -52,18 +52,73 @@ _REQUEST_TYPES: dict[str, tuple[type, ...]] = {
 
 
 @dataclass(frozen=True)
+class _Column:
+    """One batch feature as the read path needs it, worked out once per plan."""
+
+    name: str
+    ref: str
+    default: Any
+    convert: Callable[[Any], Any] | None
+    missing: FeatureStatus  # status of a value whose row is absent
+
+    @classmethod
+    def of(cls, view: FeatureView, feature: Feature) -> _Column:
+        return cls(
+            name=feature.name,
+            ref=f"{view.name}:{feature.name}",
+            default=feature.default,
+            convert=converter(feature.dtype),
+            missing=_DEFAULTED if feature.default is not None else _NOT_FOUND,
+        )
+
+
+@dataclass(frozen=True)
 class _ViewRead:
     view: FeatureView
     key_kinds: dict[str, str]
-    features: tuple[Feature, ...]
+    columns: tuple[_Column, ...]
     ttl_us: int | None
+
+
+@dataclass(frozen=True)
+class _OnDemandRun:
+    """An on-demand view's input frame layout and outputs, worked out once per plan."""
+
+    view: OnDemandFeatureView
+    ruled: bool  # some output has rules or a default: run resolve()
+    schema: dict[str, pl.DataType]
+    inputs: tuple[tuple[bool, str], ...]  # (from request data, request column or feature ref)
+    outputs: tuple[tuple[str, str, bool], ...]  # (name, ref, is a float)
+
+    @classmethod
+    def of(cls, odfv: OnDemandFeatureView) -> _OnDemandRun:
+        schema: dict[str, pl.DataType] = {}
+        inputs: list[tuple[bool, str]] = []
+        for req in odfv.request_sources:
+            for col, dtype in req.fields.items():
+                schema[col] = dtype
+                inputs.append((True, col))
+        for src in odfv.view_sources:
+            for f in src.features:
+                schema[f.name] = f.dtype
+                inputs.append((False, f"{src.name}:{f.name}"))
+        return cls(
+            view=odfv,
+            ruled=any(has_rules(f) for f in odfv.features),
+            schema=schema,
+            inputs=tuple(inputs),
+            outputs=tuple(
+                (f.name, f"{odfv.name}:{f.name}", dtype_kind(f.dtype) == "float")
+                for f in odfv.features
+            ),
+        )
 
 
 @dataclass(frozen=True)
 class _Prepared:
     plan: RetrievalPlan
     reads: tuple[_ViewRead, ...]
-    on_demand: tuple[tuple[OnDemandFeatureView, bool], ...]  # (view, any output has rules)
+    on_demand: tuple[_OnDemandRun, ...]
     fingerprints: dict[str, str]
     dtypes: dict[str, pl.DataType]
 
@@ -117,11 +172,11 @@ class OnlineRetriever:
                 _ViewRead(
                     view=view,
                     key_kinds=kinds,
-                    features=tuple(view.feature(f) for f in wanted),
+                    columns=tuple(_Column.of(view, view.feature(f)) for f in wanted),
                     ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
                 )
             )
-        odfvs = tuple((o, any(has_rules(f) for f in o.features)) for o in plan.on_demand)
+        odfvs = tuple(_OnDemandRun.of(o) for o in plan.on_demand)
         dtypes = {r.column: self.repo.any_view(r.view).feature(r.name).dtype for r in plan.refs}
         prepared = _Prepared(
             plan=plan,
@@ -154,8 +209,8 @@ class OnlineRetriever:
         store_down = False  # after one timeout, the other views fall back without waiting
         for read in prepared.reads:
             store_down = self._read_view(read, entities, n, now_us, store_down, values, statuses)
-        for odfv, ruled in prepared.on_demand:
-            self._run_on_demand(odfv, ruled, request_data or {}, n, values, statuses)
+        for run in prepared.on_demand:
+            self._run_on_demand(run, request_data or {}, values, statuses)
         plan = prepared.plan
         return OnlineResponse(
             entities={k: list(entities[k]) for k in plan.join_keys},
@@ -200,7 +255,7 @@ class OnlineRetriever:
                             f"found {value!r} ({type(value).__name__})"
                         )
         for col, dtype in prepared.plan.request_columns.items():
-            users = [o.name for o, _ in prepared.on_demand]
+            users = [r.view.name for r in prepared.on_demand]
             if col not in request_data:
                 raise OnlineRequestError(
                     f"request_data lacks column {col!r} needed by on-demand view(s) {users}; "
@@ -268,9 +323,9 @@ class OnlineRetriever:
             else decode_statuses(row.get(STATUS_FIELD))
             for row in rows
         ]
-        for feature in read.features:
-            name, default, convert = feature.name, feature.default, converter(feature.dtype)
-            missing = _DEFAULTED if (default is not None or unavailable) else _NOT_FOUND
+        for column in read.columns:
+            name, default, convert = column.name, column.default, column.convert
+            missing = _DEFAULTED if unavailable else column.missing
             out_v: list[Any] = []
             out_s: list[FeatureStatus] = []
             for row, state in zip(rows, states, strict=True):
@@ -285,50 +340,37 @@ class OnlineRetriever:
                     out_v.append(convert(value) if convert and value is not None else value)
                     status = state.get(name)  # type: ignore[union-attr]
                     out_s.append(_BY_NAME[status] if status else _PRESENT)
-            values[f"{view.name}:{name}"] = out_v
-            statuses[f"{view.name}:{name}"] = out_s
+            values[column.ref] = out_v
+            statuses[column.ref] = out_s
         return unavailable
 
     def _run_on_demand(
         self,
-        odfv: OnDemandFeatureView,
-        ruled: bool,
+        run: _OnDemandRun,
         request_data: Mapping[str, Sequence[Any]],
-        n: int,
         values: dict[str, list[Any]],
         statuses: dict[str, list[FeatureStatus]],
     ) -> None:
-        schema: dict[str, pl.DataType] = {}
-        columns: list[Sequence[Any]] = []
-        for req in odfv.request_sources:  # values were type-checked in _row_count
-            for col, dtype in req.fields.items():
-                schema[col] = dtype
-                columns.append(request_data[col])
-        for src in odfv.view_sources:
-            for f in src.features:
-                schema[f.name] = f.dtype
-                columns.append(values[f"{src.name}:{f.name}"])
-        # row orientation builds a small frame several times faster than one Series per column
-        inputs = pl.DataFrame(list(zip(*columns, strict=True)), schema=schema, orient="row")
-        out = run_on_demand(odfv, inputs)
-        if ruled:
+        columns = [request_data[key] if req else values[key] for req, key in run.inputs]
+        # row orientation builds a small frame several times faster than one Series per column;
+        # request values were type-checked in _row_count, view values come typed from the store
+        inputs = pl.DataFrame(list(zip(*columns, strict=True)), schema=run.schema, orient="row")
+        out = run_on_demand(run.view, inputs)
+        if run.ruled:
             exprs = []
-            for f in odfv.features:
+            for f in run.view.features:
                 exprs.extend(resolve(f, pl.col(f.name), pl.lit(MATCH_FOUND), f.name))
             out = out.select(exprs)
-            for f in odfv.features:
-                values[f"{odfv.name}:{f.name}"] = out[f.name].to_list()
-                statuses[f"{odfv.name}:{f.name}"] = [
-                    FeatureStatus(s) for s in out[f"{f.name}__status"].to_list()
-                ]
+            for name, ref, _ in run.outputs:
+                values[ref] = out[name].to_list()
+                statuses[ref] = [_BY_NAME[s] for s in out[f"{name}__status"].to_list()]
             return
-        for f in odfv.features:  # no rules: resolve() reduces to the non-finite-float check
-            column = out[f.name].to_list()
-            if dtype_kind(f.dtype) == "float":
+        for name, ref, is_float in run.outputs:  # no rules: resolve() is the non-finite check
+            column = out[name].to_list()
+            if is_float:
                 bad = [v is not None and not math.isfinite(v) for v in column]
-                column = [None if b else v for v, b in zip(column, bad, strict=True)]
-                status = [_INVALID if b else _PRESENT for b in bad]
+                values[ref] = [None if b else v for v, b in zip(column, bad, strict=True)]
+                statuses[ref] = [_INVALID if b else _PRESENT for b in bad]
             else:
-                status = [_PRESENT] * len(column)
-            values[f"{odfv.name}:{f.name}"] = column
-            statuses[f"{odfv.name}:{f.name}"] = status
+                values[ref] = column
+                statuses[ref] = [_PRESENT] * len(column)
