@@ -54,7 +54,7 @@ class ServingLogConfig(BaseModel):
 
     enabled: bool = False  # in-process get_online_features; the HTTP server always logs
     path: str = "logs"  # relative to data_dir
-    queue_size: int = Field(default=100_000, ge=1)  # records; beyond this they are dropped
+    queue_size: int = Field(default=100_000, ge=1)  # responses waiting; beyond, dropped
     batch_size: int = Field(default=5_000, ge=1)  # records per Parquet file at most
     flush_interval_seconds: float = Field(default=1.0, gt=0)
 

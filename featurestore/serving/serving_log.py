@@ -1,0 +1,478 @@
+"""The serving log: every served entity row, appended to Parquet by a background thread.
+
+A request for N entities gives N records. Files live under ``directory/date=YYYY-MM-DD/``
+(the UTC date of the request time), named ``part-<UTC write time>-<uuid>.parquet``; each is
+written under a hidden temporary name, fsynced and renamed, so a reader never sees half a file.
+The columns are the contract that the skew report replays through the offline engine:
+
+- ``request_id`` (String): the id the server gave the request.
+- ``row`` (Int64): the record's position among the request's entity rows, from 0.
+- ``request_time`` (Datetime us, UTC): the time the values were served as of.
+- ``feature_service`` (String, nullable): the feature service asked for, if any.
+- ``features`` (List[String]): the ``view:feature`` references served, in response order.
+- ``entity_keys`` (String): JSON object of the row's join key values, e.g. ``{"user_id": 7}``.
+- ``request_data`` (String): JSON object of the row's request values, ``{}`` if none.
+- ``values`` (String): JSON object ``{ref: value}``; dates and datetimes as ISO 8601 text
+  (naive datetimes stay naive, meaning UTC), missing values as ``null``.
+- ``statuses`` (String): JSON object ``{ref: FeatureStatus}``.
+- ``fingerprints`` (String): JSON object ``{ref: fingerprint}`` of the definitions served.
+- ``latency_us`` (Int64): the request's serving latency in microseconds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featurestore.serving.response import OnlineResponse
+
+__all__ = ["SERVING_LOG_SCHEMA", "ServingLogWriter", "read_serving_log", "write_part"]
+
+log = logging.getLogger(__name__)
+
+SERVING_LOG_SCHEMA: dict[str, pl.DataType] = {
+    "request_id": pl.String(),
+    "row": pl.Int64(),
+    "request_time": pl.Datetime("us", "UTC"),
+    "feature_service": pl.String(),
+    "features": pl.List(pl.String()),
+    "entity_keys": pl.String(),
+    "request_data": pl.String(),
+    "values": pl.String(),
+    "statuses": pl.String(),
+    "fingerprints": pl.String(),
+    "latency_us": pl.Int64(),
+}
+
+_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("request_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("feature_service", pa.string()),
+        pa.field("features", pa.list_(pa.string()), nullable=False),
+        pa.field("entity_keys", pa.string(), nullable=False),
+        pa.field("request_data", pa.string(), nullable=False),
+        pa.field("values", pa.string(), nullable=False),
+        pa.field("statuses", pa.string(), nullable=False),
+        pa.field("fingerprints", pa.string(), nullable=False),
+        pa.field("latency_us", pa.int64(), nullable=False),
+    ]
+)
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_PARTITION_PREFIX = "date="
+_EXIT_TIMEOUT_SECONDS = 30.0  # at interpreter exit, how long pending records may take
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    """Naive times are UTC; aware ones are converted to UTC."""
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+def _json_default(value: Any) -> Any:
+    """Values orjson cannot encode natively are logged as their text."""
+    return str(value)
+
+
+def _dumps(obj: Mapping[str, Any]) -> str:
+    return orjson.dumps(obj, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _row_count(response: OnlineResponse) -> int:
+    if response.values:
+        return response.row_count
+    return len(next(iter(response.entities.values()), []))
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    response: OnlineResponse
+    request_id: str
+    latency_us: int
+    request_data: Mapping[str, Sequence[Any]] | None
+    feature_service: str | None
+    rows: int
+
+
+class _Flush:
+    """A marker: everything queued before it is written when ``done`` is set."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+
+
+def write_part(partition: Path, table: pa.Table) -> Path:
+    """Write ``table`` as a new Parquet file in ``partition``, atomically; returns its path.
+
+    The file is written under a hidden temporary name, fsynced, then renamed into place.
+    """
+    partition.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"part-{stamp}-{uuid.uuid4().hex}.parquet"
+    final = partition / name
+    tmp = partition / f".{name}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
+        fd = os.open(partition, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return final
+
+
+def _build_table(entries: Sequence[_Entry]) -> pa.Table:
+    """One record per entity row of each entry, as an Arrow table of the log's schema."""
+    cols: dict[str, list[Any]] = {name: [] for name in _ARROW_SCHEMA.names}
+    for e in entries:
+        r = e.response
+        columns = list(r.values)
+        refs = [r.refs[c] for c in columns]
+        fingerprints = _dumps({ref: r.fingerprints.get(ref) for ref in refs})
+        time_us = (_utc(r.request_time) - _EPOCH) // dt.timedelta(microseconds=1)
+        request = e.request_data or {}
+        request_id, latency_us = str(e.request_id), int(e.latency_us)
+        for i in range(e.rows):
+            cols["request_id"].append(request_id)
+            cols["row"].append(i)
+            cols["request_time"].append(time_us)
+            cols["feature_service"].append(e.feature_service)
+            cols["features"].append(refs)
+            cols["entity_keys"].append(
+                _dumps({k: v[i] if i < len(v) else None for k, v in r.entities.items()})
+            )
+            cols["request_data"].append(_dumps({k: v[i] for k, v in request.items() if i < len(v)}))
+            cols["values"].append(
+                _dumps({ref: r.values[c][i] for ref, c in zip(refs, columns, strict=True)})
+            )
+            cols["statuses"].append(
+                _dumps({ref: str(r.statuses[c][i]) for ref, c in zip(refs, columns, strict=True)})
+            )
+            cols["fingerprints"].append(fingerprints)
+            cols["latency_us"].append(latency_us)
+    arrays = [
+        pa.array(cols[f.name], type=pa.int64()).cast(f.type)
+        if f.name == "request_time"
+        else pa.array(cols[f.name], type=f.type)
+        for f in _ARROW_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=_ARROW_SCHEMA)
+
+
+class ServingLogWriter:
+    """Background writer: appends served records to Parquet under ``directory``.
+
+    :meth:`log` only enqueues (``queue_size`` bounds the responses waiting, each holding one
+    record per entity row); a full queue drops the response and counts its records in
+    ``dropped``. The thread writes when ``batch_size`` records are pending (at most that many
+    per file) or ``flush_interval_seconds`` after the oldest pending one arrived. A writer not
+    closed explicitly is closed at interpreter exit, so a normal exit loses nothing.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        queue_size: int = 100_000,
+        batch_size: int = 5_000,
+        flush_interval_seconds: float = 1.0,
+    ) -> None:
+        if queue_size < 1 or batch_size < 1 or flush_interval_seconds <= 0:
+            raise ValueError(
+                "queue_size and batch_size must be at least 1 and flush_interval_seconds "
+                f"positive; found {queue_size}, {batch_size}, {flush_interval_seconds}"
+            )
+        self.directory = Path(directory)
+        self.batch_size = batch_size
+        self.flush_interval_seconds = flush_interval_seconds
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._stop_lock = threading.Lock()
+        self._stop_sent = False
+        self._written = 0
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._run, name="serving-log-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self._close_at_exit)
+
+    @property
+    def written(self) -> int:
+        """Records written to Parquet so far."""
+        return self._written
+
+    @property
+    def dropped(self) -> int:
+        """Records lost: queue full, logged after close, or a failed write."""
+        return self._dropped
+
+    def _drop(self, records: int) -> None:
+        with self._lock:
+            self._dropped += records
+
+    def log(
+        self,
+        response: OnlineResponse,
+        *,
+        request_id: str,
+        latency_us: int,
+        request_data: Mapping[str, Sequence[Any]] | None = None,
+        feature_service: str | None = None,
+    ) -> bool:
+        """Queue a served response (one record per entity row); never blocks.
+
+        Returns False when the records are dropped (queue full or writer closed). The
+        response and request data must not be mutated afterwards.
+        """
+        entry = _Entry(
+            response,
+            request_id,
+            latency_us,
+            request_data,
+            feature_service,
+            _row_count(response),
+        )
+        with self._lock:
+            if not self._closed:
+                try:
+                    self._queue.put_nowait(entry)
+                    return True
+                except queue.Full:
+                    pass
+            self._dropped += entry.rows
+        return False
+
+    def _put(self, item: object, deadline: float | None) -> bool:
+        """Enqueue a control marker, waiting for room; False on timeout or a stopped thread."""
+        while True:
+            wait = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
+            if wait <= 0 or not self._thread.is_alive():
+                return False
+            try:
+                self._queue.put(item, timeout=wait)
+                return True
+            except queue.Full:
+                continue
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Write everything queued so far; raises TimeoutError if not done within ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        marker = _Flush()
+        if not self._put(marker, deadline):
+            if not self._thread.is_alive():
+                return  # stopped by close(), which wrote everything queued
+            raise TimeoutError(f"serving log not flushed within {timeout} s")
+        while not marker.done.wait(0.05):
+            if not self._thread.is_alive():
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"serving log not flushed within {timeout} s")
+
+    def close(self, timeout: float | None = None) -> None:
+        """Write everything queued, then stop the thread; later :meth:`log` calls drop.
+
+        Idempotent. If the thread does not finish within ``timeout``, logs a warning (a later
+        close can be tried again).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._closed = True
+        with self._stop_lock:
+            if not self._stop_sent and self._put(_STOP, deadline):
+                self._stop_sent = True
+        if self._stop_sent:
+            self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            log.warning(
+                "serving log close timed out directory=%s queued=%d",
+                self.directory,
+                self._queue.qsize(),
+            )
+        else:
+            atexit.unregister(self._close_at_exit)
+
+    def _close_at_exit(self) -> None:
+        self.close(timeout=_EXIT_TIMEOUT_SECONDS)
+
+    def __enter__(self) -> ServingLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        pending: list[_Entry] = []
+        records = 0
+        deadline: float | None = None
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if isinstance(item, _Entry):
+                pending.append(item)
+                records += item.rows
+                if deadline is None:
+                    deadline = time.monotonic() + self.flush_interval_seconds
+                if records < self.batch_size and time.monotonic() < deadline:
+                    continue
+            if pending:
+                try:
+                    self._write(pending)
+                except Exception:  # _write accounts for every record; this keeps the thread
+                    log.exception("serving log writer error directory=%s", self.directory)
+                pending, records, deadline = [], 0, None
+            if isinstance(item, _Flush):
+                item.done.set()
+            elif item is _STOP:
+                break
+        self._drain_after_stop()
+
+    def _drain_after_stop(self) -> None:
+        """Release flush waiters queued after the stop marker (no records can follow it)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Flush):
+                item.done.set()
+            elif isinstance(item, _Entry):
+                self._drop(item.rows)
+
+    def _write(self, entries: list[_Entry]) -> None:
+        """Write pending entries, one or more files per UTC date; failures drop, never raise."""
+        by_date: dict[dt.date, list[_Entry]] = {}
+        for e in entries:
+            try:
+                day = _utc(e.response.request_time).date()
+            except Exception:
+                log.exception(
+                    "serving log bad record request_id=%s records=%d", e.request_id, e.rows
+                )
+                self._drop(e.rows)
+                continue
+            by_date.setdefault(day, []).append(e)
+        for day, group in by_date.items():
+            partition = self.directory / f"{_PARTITION_PREFIX}{day.isoformat()}"
+            total = sum(e.rows for e in group)
+            accounted = 0  # records of this group written or counted as dropped
+            try:
+                try:
+                    table = _build_table(group)
+                except Exception:
+                    table = self._build_each(group)
+                accounted = total - table.num_rows  # dropped by _build_each
+                for offset in range(0, table.num_rows, self.batch_size):
+                    chunk = table.slice(offset, self.batch_size)
+                    try:
+                        write_part(partition, chunk)
+                    except Exception as exc:
+                        log.exception(
+                            "serving log write failed partition=%s records=%d error=%s",
+                            partition,
+                            chunk.num_rows,
+                            exc,
+                        )
+                        self._drop(chunk.num_rows)
+                    else:
+                        self._written += chunk.num_rows
+                    accounted += chunk.num_rows
+            except Exception as exc:
+                log.exception(
+                    "serving log write failed partition=%s records=%d error=%s",
+                    partition,
+                    total - accounted,
+                    exc,
+                )
+                self._drop(total - accounted)
+
+    def _build_each(self, group: list[_Entry]) -> pa.Table:
+        """Build entry by entry, dropping (and logging) the ones that cannot be encoded."""
+        tables = []
+        for e in group:
+            try:
+                tables.append(_build_table([e]))
+            except Exception as exc:
+                log.exception(
+                    "serving log bad record request_id=%s records=%d error=%s",
+                    e.request_id,
+                    e.rows,
+                    exc,
+                )
+                self._drop(e.rows)
+        return pa.concat_tables(tables) if tables else _ARROW_SCHEMA.empty_table()
+
+
+def _partition_dates(directory: Path) -> list[tuple[dt.date, Path]]:
+    out = []
+    if not directory.is_dir():
+        return out
+    for child in directory.iterdir():
+        if not child.name.startswith(_PARTITION_PREFIX) or not child.is_dir():
+            continue
+        try:
+            day = dt.date.fromisoformat(child.name[len(_PARTITION_PREFIX) :])
+        except ValueError:
+            continue
+        out.append((day, child))
+    return out
+
+
+def read_serving_log(
+    directory: Path, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> pl.DataFrame:
+    """Logged records with ``start <= request_time < end``, sorted by request_time,
+    request_id and row. Naive bounds are UTC; hidden and temporary files are ignored."""
+    lo = _utc(start) if start is not None else None
+    hi = _utc(end) if end is not None else None
+    files: list[str] = []
+    for day, path in _partition_dates(Path(directory)):
+        day_start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        if lo is not None and day_start + dt.timedelta(days=1) <= lo:
+            continue
+        if hi is not None and day_start >= hi:
+            continue
+        files.extend(
+            str(f)
+            for f in sorted(path.iterdir())
+            if f.suffix == ".parquet" and not f.name.startswith((".", "_")) and f.is_file()
+        )
+    if not files:
+        return pl.DataFrame(schema=SERVING_LOG_SCHEMA)
+    frame = pl.scan_parquet(files, hive_partitioning=False, glob=False, schema=SERVING_LOG_SCHEMA)
+    if lo is not None:
+        frame = frame.filter(pl.col("request_time") >= lo)
+    if hi is not None:
+        frame = frame.filter(pl.col("request_time") < hi)
+    return frame.sort("request_time", "request_id", "row").collect()
