@@ -7,6 +7,7 @@ DuckDB, and the same transforms online.
     train = store.get_training_set(spine, features=["user_profile:age"])
 """
 
+from featurestore.client import Client
 from featurestore.definitions import (
     Entity,
     Feature,
@@ -23,6 +24,10 @@ from featurestore.errors import (
     DefinitionError,
     FeatureReferenceError,
     FeatureStoreError,
+    MaterializationGuardError,
+    OnlineRequestError,
+    OnlineStoreError,
+    OnlineStoreUnavailableError,
     RegistryError,
     RepoError,
     SchemaMismatchError,
@@ -32,6 +37,7 @@ from featurestore.errors import (
     TransformError,
 )
 from featurestore.offline.training_set import TrainingSet
+from featurestore.serving.response import OnlineResponse
 from featurestore.store import FeatureStore
 from featurestore.validation import FeatureStatus
 
@@ -39,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApplyError",
+    "Client",
     "ConfigError",
     "DefinitionError",
     "Entity",
@@ -50,7 +57,12 @@ __all__ = [
     "FeatureStoreError",
     "FeatureView",
     "FileSource",
+    "MaterializationGuardError",
     "OnDemandFeatureView",
+    "OnlineRequestError",
+    "OnlineResponse",
+    "OnlineStoreError",
+    "OnlineStoreUnavailableError",
     "RegistryError",
     "RepoError",
     "RequestSource",

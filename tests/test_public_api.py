@@ -10,6 +10,7 @@ import featurestore
 
 EXPECTED_ALL = [
     "ApplyError",
+    "Client",
     "ConfigError",
     "DefinitionError",
     "Entity",
@@ -21,7 +22,12 @@ EXPECTED_ALL = [
     "FeatureStoreError",
     "FeatureView",
     "FileSource",
+    "MaterializationGuardError",
     "OnDemandFeatureView",
+    "OnlineRequestError",
+    "OnlineResponse",
+    "OnlineStoreError",
+    "OnlineStoreUnavailableError",
     "RegistryError",
     "RepoError",
     "RequestSource",

@@ -573,6 +573,43 @@ def get_online(
 
 
 @main.command()
+@repo_option
+@click.option(
+    "--host",
+    default=None,
+    help="Interface to bind. Default: server.host in featurestore.yaml, else 127.0.0.1 "
+    "(this machine only; use 0.0.0.0 to accept other hosts, ideally with auth tokens).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port. Default: server.port in featurestore.yaml, else 6566.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes. Default: server.workers in featurestore.yaml, else 1.",
+)
+def serve(repo: Path | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve online features over HTTP (POST /v1/online-features) until Ctrl-C or SIGTERM."""
+    import contextlib
+
+    from featurestore.server.run import serve as run_server
+
+    err = render.console(stderr=True)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT after shutting down
+        run_server(
+            repo,
+            host=host,
+            port=port,
+            workers=workers,
+            announce=lambda line: err.print(line, markup=False, highlight=False),
+        )
+
+
+@main.command()
 @click.option(
     "--repo",
     type=click.Path(file_okay=False, path_type=Path),

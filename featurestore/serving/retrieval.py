@@ -40,6 +40,7 @@ _NOT_FOUND = FeatureStatus.NOT_FOUND
 _STALE = FeatureStatus.STALE
 _INVALID = FeatureStatus.INVALID
 _BY_NAME = {s.value: s for s in FeatureStatus}
+_MAX_PLANS = 1024
 # Python types a request value may have, by the declared dtype's kind (as the offline spine)
 _REQUEST_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
@@ -154,10 +155,13 @@ class OnlineRetriever:
     def _prepare(
         self, features: Sequence[str] | None, service: str | None, full_names: bool
     ) -> _Prepared:
-        cache_key = (tuple(features) if features is not None else None, service, full_names)
+        refs = tuple(dict.fromkeys(features)) if features is not None else None
+        cache_key = (refs, service, full_names)
         prepared = self._prepared.get(cache_key)
         if prepared is not None:
             return prepared
+        if len(self._prepared) >= _MAX_PLANS:  # bounded: clients choose the feature lists
+            self._prepared.clear()
         plan = build_plan(
             self.repo, list(features) if features is not None else None, service, full_names
         )

@@ -1,0 +1,220 @@
+"""Prometheus metrics of the feature server, rendered at ``GET /metrics``.
+
+One registry per app. With several worker processes (``featurestore serve --workers N``)
+prometheus_client's multiprocess mode is used: ``PROMETHEUS_MULTIPROC_DIR`` is set before the
+workers start, each worker writes its samples there, and a scrape of any worker sums them.
+
+- ``featurestore_http_requests_total{endpoint, status}`` and
+  ``featurestore_http_request_duration_seconds{endpoint, status}`` (histogram);
+- ``featurestore_served_values_total{ref, status}``: served values by feature and status;
+- ``featurestore_newest_value_age_seconds{view}``: age of the newest value published online,
+  computed at scrape time from the materialization state;
+- ``featurestore_serving_log_records_{written,dropped}_total``: from the serving log writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from featurestore.serving.response import OnlineResponse
+
+if TYPE_CHECKING:
+    from featurestore.serving.serving_log import ServingLogWriter
+    from featurestore.store import FeatureStore
+
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "ServerMetrics", "multiprocess_enabled"]
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# request latencies: sub-millisecond serving up to slow on-demand functions
+LATENCY_BUCKETS = (
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+
+
+def multiprocess_enabled() -> bool:
+    """Whether prometheus_client writes samples to files shared by worker processes."""
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+class _FreshnessCollector:
+    """Age of the newest online value per view, read from the materialization state."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.store = store
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "featurestore_newest_value_age_seconds",
+            "Seconds since the event time of the newest value published online, per view.",
+            labels=["view"],
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        try:
+            newest = self.store.newest_values()
+        except Exception:
+            log.exception("metrics: cannot read the materialization state")
+            newest = {}
+        now = time.time()
+        for view, at in sorted(newest.items()):
+            if at is not None:
+                family.add_metric([view], now - at.timestamp())
+        yield family
+
+
+class ServerMetrics:
+    """The server's metrics; label children are cached so the request path only increments."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.multiprocess = multiprocess_enabled()
+        self.registry = CollectorRegistry()
+        self._freshness = _FreshnessCollector(store)
+        # in multiprocess mode samples go to files, gathered per scrape into a fresh registry
+        target = None if self.multiprocess else self.registry
+        self.requests = Counter(
+            "featurestore_http_requests",
+            "HTTP requests by endpoint and status code.",
+            ["endpoint", "status"],
+            registry=target,
+        )
+        self.latency = Histogram(
+            "featurestore_http_request_duration_seconds",
+            "HTTP request latency in seconds by endpoint and status code.",
+            ["endpoint", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=target,
+        )
+        self.values = Counter(
+            "featurestore_served_values",
+            "Feature values served, by feature reference and status.",
+            ["ref", "status"],
+            registry=target,
+        )
+        self.log_written = Counter(
+            "featurestore_serving_log_records_written",
+            "Serving log records written to Parquet.",
+            registry=target,
+        )
+        self.log_dropped = Counter(
+            "featurestore_serving_log_records_dropped",
+            "Serving log records dropped (queue full, failed write or logged after close).",
+            registry=target,
+        )
+        if not self.multiprocess:
+            self.registry.register(self._freshness)
+        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._value_children: dict[tuple[str, str], Any] = {}
+        self._writer: ServingLogWriter | None = None
+        self._seen_written = 0
+        self._seen_dropped = 0
+        self._sync_lock = threading.Lock()
+        self._stop_syncing = threading.Event()
+        self._syncer: threading.Thread | None = None
+
+    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        children = self._request_children.get((endpoint, status))
+        if children is None:
+            label = str(status)
+            children = (
+                self.requests.labels(endpoint, label),
+                self.latency.labels(endpoint, label),
+            )
+            self._request_children[(endpoint, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def count_values(self, response: OnlineResponse) -> None:
+        """Count each served value under its feature reference and status."""
+        refs = response.refs
+        cache = self._value_children
+        for column, statuses in response.statuses.items():
+            ref = refs[column]
+            counts = {statuses[0]: 1} if len(statuses) == 1 else Tally(statuses)
+            for status, n in counts.items():
+                child = cache.get((ref, status))
+                if child is None:
+                    child = cache[(ref, status)] = self.values.labels(ref, str(status))
+                child.inc(n)
+
+    def watch_writer(self, writer: ServingLogWriter | None) -> None:
+        """Report this serving log writer's counters (synced at scrape time and on close)."""
+        with self._sync_lock:
+            self._writer = writer
+            self._seen_written = self._seen_dropped = 0
+
+    def sync_log_counters(self) -> None:
+        """Add what the writer wrote and dropped since the last sync to the counters."""
+        with self._sync_lock:
+            writer = self._writer
+            if writer is None:
+                return
+            written, dropped = writer.written, writer.dropped
+            if written > self._seen_written:
+                self.log_written.inc(written - self._seen_written)
+                self._seen_written = written
+            if dropped > self._seen_dropped:
+                self.log_dropped.inc(dropped - self._seen_dropped)
+                self._seen_dropped = dropped
+
+    def start_syncing(self, interval_seconds: float = 1.0) -> None:
+        """Sync the log counters every ``interval_seconds`` in a thread: in multiprocess mode a
+        scrape reads every worker's files, so each worker must keep its own up to date."""
+        if self._syncer is not None:
+            return
+
+        def run() -> None:
+            while not self._stop_syncing.wait(interval_seconds):
+                self.sync_log_counters()
+
+        self._stop_syncing.clear()
+        self._syncer = threading.Thread(target=run, name="metrics-log-sync", daemon=True)
+        self._syncer.start()
+
+    def stop_syncing(self) -> None:
+        """Stop the sync thread (if any) and sync one last time."""
+        if self._syncer is not None:
+            self._stop_syncing.set()
+            self._syncer.join()
+            self._syncer = None
+        self.sync_log_counters()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric (of every worker in multiprocess mode)."""
+        self.sync_log_counters()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(self._freshness)
+        return generate_latest(registry)

@@ -1,0 +1,333 @@
+"""Fixtures for the feature server tests: a small materialized repo and real server processes.
+
+The repo (SQLite online store) has a view with every served dtype, a default, bounds and a
+ttl (``user_profile``), a second entity with a short ttl (``merchant_stats``), an on-demand
+view over request data that raises for a negative amount (``txn_risk``), and a service.
+Source rows are dated relative to now, so that served values are PRESENT, STALE, INVALID,
+NOT_FOUND or DEFAULTED by design. ``serve`` starts ``featurestore serve`` as a subprocess on a
+free loopback port, waits for ``/healthz`` and stops it with SIGTERM afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+import pytest
+
+from featurestore import FeatureStore
+
+with warnings.catch_warnings():  # starlette deprecates the httpx-based TestClient it ships
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.* is deprecated")
+    from fastapi.testclient import TestClient
+
+__all__ = ["TestClient"]
+
+TOKEN_ENV = "FEATURESTORE_TOKENS"
+
+DEFINITIONS = '''
+"""Definitions of the server test repo."""
+
+from datetime import timedelta
+
+import polars as pl
+
+from featurestore import (
+    Entity,
+    Feature,
+    FeatureService,
+    FeatureView,
+    FileSource,
+    RequestSource,
+    on_demand_feature_view,
+)
+
+user = Entity("user", join_keys=["user_id"])
+merchant = Entity("merchant", join_keys=["merchant_id"])
+
+user_profile = FeatureView(
+    name="user_profile",
+    entities=[user],
+    owner="risk-team",
+    description="Profile of a user.",
+    ttl=timedelta(days=30),
+    source=FileSource(name="users", path="data/users.parquet", timestamp_field="updated_at"),
+    features=[
+        Feature("country", pl.String, default="unknown"),
+        Feature("age", pl.Int32, ge=0, le=130),
+        Feature("score", pl.Float64),
+        Feature("vip", pl.Boolean),
+        Feature("signup_date", pl.Date),
+        Feature("last_login", pl.Datetime),
+    ],
+)
+
+merchant_stats = FeatureView(
+    name="merchant_stats",
+    entities=[merchant],
+    owner="payments",
+    ttl=timedelta(days=1),
+    source=FileSource(name="merchants", path="data/merchants.parquet", timestamp_field="ts"),
+    features=[Feature("n_txn", pl.Int64, default=0), Feature("risk", pl.Float64)],
+)
+
+txn = RequestSource("txn", schema={"amount": pl.Float64, "txn_date": pl.Date})
+
+
+@on_demand_feature_view(
+    sources=[txn, user_profile],
+    schema={"amount_per_age": pl.Float64, "days_since_signup": pl.Int64},
+)
+def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
+    if (df["amount"] < 0).any():
+        raise ValueError("negative amounts are not supported")
+    return df.select(
+        (pl.col("amount") / pl.col("age")).cast(pl.Float64).alias("amount_per_age"),
+        (pl.col("txn_date") - pl.col("signup_date"))
+        .dt.total_days()
+        .cast(pl.Int64)
+        .alias("days_since_signup"),
+    )
+
+
+risk_model = FeatureService(
+    "risk_model", features=[user_profile, "merchant_stats:n_txn", "txn_risk:amount_per_age"]
+)
+'''
+
+USER_FEATURES = [
+    "user_profile:country",
+    "user_profile:age",
+    "user_profile:score",
+    "user_profile:vip",
+    "user_profile:signup_date",
+    "user_profile:last_login",
+]
+ALL_FEATURES = [
+    *USER_FEATURES,
+    "merchant_stats:n_txn",
+    "merchant_stats:risk",
+    "txn_risk:amount_per_age",
+    "txn_risk:days_since_signup",
+]
+# users 1-2 fresh, 3 has an out-of-bounds age, 4 is older than the ttl, 5 has no row
+FRESH_USERS, INVALID_USER, STALE_USER, MISSING_USER = (1, 2), 3, 4, 5
+
+
+def users_frame(now: dt.datetime) -> pl.DataFrame:
+    day = dt.timedelta(days=1)
+    return pl.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "updated_at": [now - day, now - 2 * day, now - day, now - 40 * day],
+            "country": ["FR", None, "US", "DE"],
+            "age": [30, 45, 200, 50],
+            "score": [0.5, 1.25, 0.0, 2.0],
+            "vip": [True, False, None, True],
+            "signup_date": [dt.date(2020, 1, 1), dt.date(2021, 6, 15), None, dt.date(2019, 3, 3)],
+            "last_login": [dt.datetime(2024, 5, 1, 12, 30), None, None, None],
+        },
+        schema_overrides={
+            "updated_at": pl.Datetime("us"),
+            "age": pl.Int32,
+            "last_login": pl.Datetime("us"),
+        },
+    )
+
+
+def merchants_frame(now: dt.datetime) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "merchant_id": ["m1", "m2"],
+            "ts": [now - dt.timedelta(hours=1), now - dt.timedelta(days=3)],
+            "n_txn": [12, 7],
+            "risk": [0.25, 0.75],
+        },
+        schema_overrides={"ts": pl.Datetime("us")},
+    )
+
+
+def build_repo(root: Path, config: str = "") -> Path:
+    """Write, apply and materialize (as of now) the server test repo at ``root``."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "featurestore.yaml").write_text(f"project: server_tests\n{config}")
+    (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
+    users_frame(now).write_parquet(root / "data" / "users.parquet")
+    merchants_frame(now).write_parquet(root / "data" / "merchants.parquet")
+    store = FeatureStore(root)
+    try:
+        store.apply()
+        # user 3's age breaks its bounds on purpose: force past the publish guard
+        store.materialize(end=dt.datetime.now(dt.UTC), force=True)
+    finally:
+        store.close()
+    return root
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running ``featurestore serve`` process."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    repo: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM, then wait for the graceful shutdown; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"server did not stop within {timeout} s:\n{self.log()}") from None
+
+
+def server_env(tokens: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a server process: no tokens unless given."""
+    env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, "PROMETHEUS_MULTIPROC_DIR")}
+    if tokens is not None:
+        env[TOKEN_ENV] = tokens
+    return env | extra
+
+
+@contextmanager
+def running_server(
+    repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[Server]:
+    """``featurestore serve --repo REPO`` on a free port, ready once /healthz answers."""
+    port = free_port()
+    log_path = repo.parent / f"server-{port}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "featurestore.cli.main",
+                "serve",
+                "--repo",
+                str(repo),
+                "--port",
+                str(port),
+                *args,
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env if env is not None else server_env(),
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", repo, log_path)
+    try:
+        wait_healthy(server, timeout)
+        yield server
+    finally:
+        if process.poll() is None:
+            server.stop()
+
+
+def wait_healthy(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"server not healthy within {timeout} s:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server test repo, applied and materialized (shared by the tests)."""
+    return build_repo(tmp_path_factory.mktemp("server") / "repo")
+
+
+@pytest.fixture(scope="session")
+def server(repo: Path) -> Iterator[Server]:
+    """A server process over ``repo`` without auth."""
+    with running_server(repo) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def env_token_server(repo: Path) -> Iterator[Server]:
+    """A server process over ``repo`` whose tokens (tok-1, tok-2) come from the environment."""
+    with running_server(repo, env=server_env(tokens="tok-1,tok-2")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def http(server: Server) -> Iterator[httpx.Client]:
+    """An HTTP client of ``server``."""
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def local(repo: Path) -> Iterator[FeatureStore]:
+    """An in-process FeatureStore over the same repo, to compare the server with."""
+    store = FeatureStore(repo)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def make_store(tmp_path: Path) -> Iterator[Callable[..., FeatureStore]]:
+    """A factory of FeatureStores over fresh copies of the test repo (closed afterwards)."""
+    stores: list[FeatureStore] = []
+
+    def make(config: str = "", name: str = "repo", materialized: bool = True) -> FeatureStore:
+        root = tmp_path / name
+        if materialized:
+            build_repo(root, config)
+        else:
+            root.mkdir(parents=True)
+            (root / "featurestore.yaml").write_text(f"project: server_tests\n{config}")
+            (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            (root / "data").mkdir()
+            users_frame(now).write_parquet(root / "data" / "users.parquet")
+            merchants_frame(now).write_parquet(root / "data" / "merchants.parquet")
+        store = FeatureStore(root)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def post(client: Any, body: Any, **kwargs: Any) -> httpx.Response:
+    """POST /v1/online-features with ``body``: a dict as JSON, bytes or chunks as they are."""
+    if isinstance(body, dict):
+        return client.post("/v1/online-features", json=body, **kwargs)
+    return client.post("/v1/online-features", content=body, **kwargs)

@@ -1,0 +1,207 @@
+"""create_app in process (FastAPI's TestClient): size limits, a registry not applied, an
+unreachable online store, unexpected exceptions, request data parsing and the serving log
+flushed at shutdown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from featurestore import FeatureStore
+from featurestore.config import ServerConfig
+from featurestore.errors import OnlineStoreUnavailableError
+from featurestore.server import create_app
+from featurestore.server.app import parse_request
+from featurestore.serving.serving_log import read_serving_log
+
+from .conftest import TOKEN_ENV, TestClient, post
+
+AGE = {"features": ["user_profile:age"], "entities": {"user_id": [1]}}
+
+
+@pytest.fixture(autouse=True)
+def no_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+
+
+@pytest.fixture
+def client_for(make_store: Callable[..., FeatureStore]) -> Iterator[Callable[..., TestClient]]:
+    """A factory: a started TestClient over create_app(store, config) (stopped afterwards)."""
+    clients: list[TestClient] = []
+
+    def make(store: FeatureStore | None = None, **config: Any) -> TestClient:
+        store = store or make_store()
+        app = create_app(store, ServerConfig(**config) if config else None)
+        client = TestClient(app).__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def error_of(resp: Any, status: int) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.json()["request_id"] == resp.headers["x-request-id"]
+    return resp.json()["error"]
+
+
+def test_body_limit_applies_to_the_announced_and_the_streamed_size(
+    client_for: Callable[..., TestClient],
+) -> None:
+    client = client_for(max_body_bytes=200)
+    big = b'{"features": ["user_profile:age"], "entities": {"user_id": [' + b"1," * 100 + b"1]}}"
+    error = error_of(post(client, big), 413)
+    assert error["type"] == "OnlineRequestError"
+    assert (
+        f"the request body has {len(big)} bytes; this server accepts at most 200"
+        in (error["message"])
+    )
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+        for i in range(0, len(big), 50):
+            yield big[i : i + 50]
+
+    error = error_of(post(client, chunks()), 413)
+    assert "the request body exceeds 200 bytes" in error["message"]
+    assert post(client, AGE).status_code == 200
+
+
+def test_a_streamed_body_within_the_limit_is_served(client_for: Callable[..., TestClient]) -> None:
+    client = client_for()
+    body = b'{"features": ["user_profile:age"], "entities": {"user_id": [1, 2]}}'
+    resp = post(client, iter([body[:10], body[10:30], body[30:]]))
+    assert resp.status_code == 200
+    assert resp.json()["features"]["age"]["values"] == [30, 45]
+
+
+def test_row_limit_counts_entity_and_request_rows(client_for: Callable[..., TestClient]) -> None:
+    client = client_for(max_entities=2)
+    assert post(client, {**AGE, "entities": {"user_id": [1, 2]}}).status_code == 200
+    error = error_of(post(client, {**AGE, "entities": {"user_id": [1, 2, 3]}}), 413)
+    assert error["message"] == (
+        "the request has 3 entity rows; this server serves at most 2 per request "
+        "(server.max_entities in featurestore.yaml)"
+    )
+    body = {
+        "features": ["txn_risk:amount_per_age"],
+        "entities": {"user_id": [1]},
+        "request_data": {"amount": [1.0, 2.0, 3.0], "txn_date": ["2024-01-01"]},
+    }
+    assert "3 entity rows" in error_of(post(client, body), 413)["message"]
+
+
+def test_nothing_applied_makes_the_server_unready_not_dead(
+    make_store: Callable[..., FeatureStore], client_for: Callable[..., TestClient]
+) -> None:
+    store = make_store(materialized=False)
+    client = client_for(store)
+    assert client.get("/healthz").status_code == 200
+    for resp in (client.get("/readyz"), post(client, AGE), client.get("/v1/features")):
+        error = error_of(resp, 503)
+        assert error["type"] == "RegistryError"
+        assert "nothing has been applied yet" in error["message"]
+    store.apply()
+    assert client.get("/readyz").status_code == 200  # ready once applied, without a restart
+    assert post(client, AGE).json()["features"]["age"]["statuses"] == ["NOT_FOUND"]
+
+
+def test_an_unreachable_online_store_gives_503(
+    make_store: Callable[..., FeatureStore],
+    client_for: Callable[..., TestClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = make_store()
+    client = client_for(store)
+    assert client.get("/readyz").status_code == 200
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise OnlineStoreUnavailableError("online store at sqlite did not answer within 0.5 s")
+
+    monkeypatch.setattr(store.online, "read", down)
+    monkeypatch.setattr(store.online, "ping", down)
+    resp = post(client, AGE)
+    error = error_of(resp, 503)
+    assert error == {
+        "type": "OnlineStoreUnavailableError",
+        "message": "online store at sqlite did not answer within 0.5 s",
+    }
+    assert resp.headers["retry-after"] == "1"
+    assert error_of(client.get("/readyz"), 503)["type"] == "OnlineStoreUnavailableError"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_an_unexpected_exception_is_a_500_with_the_traceback_logged(
+    make_store: Callable[..., FeatureStore],
+    client_for: Callable[..., TestClient],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = make_store()
+    client = client_for(store)
+    real_get = store.retriever.get
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("full_feature_names"):
+            raise RuntimeError("boom")
+        return real_get(*args, **kwargs)
+
+    monkeypatch.setattr(store.retriever, "get", flaky)
+    with caplog.at_level(logging.ERROR, logger="featurestore.server.app"):
+        resp = post(client, {**AGE, "full_feature_names": True})
+    error = error_of(resp, 500)
+    request_id = resp.headers["x-request-id"]
+    assert error == {
+        "type": "InternalError",
+        "message": "internal error (RuntimeError); the server log has the traceback under "
+        f"request_id {request_id}",
+    }
+    [record] = [r for r in caplog.records if request_id in r.getMessage()]
+    assert record.exc_info is not None and "boom" in str(record.exc_info[1])
+    assert post(client, AGE).status_code == 200
+
+
+def test_request_datetimes_are_parsed_by_the_declared_dtype() -> None:
+    from featurestore.server.app import _iso_datetime
+
+    naive = _iso_datetime("at", aware=False)
+    aware = _iso_datetime("at", aware=True)
+    assert naive("2024-03-01T12:00:00+02:00") == dt.datetime(2024, 3, 1, 10)
+    assert naive("2024-03-01T12:00:00") == dt.datetime(2024, 3, 1, 12)
+    assert aware("2024-03-01T12:00:00") == dt.datetime(2024, 3, 1, 12, tzinfo=dt.UTC)
+    assert naive(None) is None
+    with pytest.raises(ValueError, match="takes ISO datetimes"):
+        naive("noon")
+
+
+def test_parse_request_keeps_the_documented_defaults() -> None:
+    req = parse_request(b'{"feature_service": "risk_model"}', 10)
+    assert (req.features, req.feature_service, req.entities, req.request_data) == (
+        None,
+        "risk_model",
+        {},
+        {},
+    )
+    assert req.full_feature_names is False
+    with pytest.raises(ValueError, match="the request body is empty"):
+        parse_request(b"  ", 10)
+
+
+def test_shutdown_flushes_the_serving_log(make_store: Callable[..., FeatureStore]) -> None:
+    store = make_store("serving_log: {flush_interval_seconds: 60}\n")
+    ids = []
+    with TestClient(create_app(store)) as client:
+        for user in (1, 2, 5):
+            resp = post(client, {**AGE, "entities": {"user_id": [user, user]}})
+            ids.append(resp.headers["x-request-id"])
+        assert read_serving_log(store.serving_log_dir).height == 0  # still queued
+    logged = read_serving_log(store.serving_log_dir)
+    assert sorted(logged["request_id"].unique().to_list()) == sorted(ids)
+    assert logged.height == 6
+    assert (logged["latency_us"] > 0).all()
+    assert logged["features"].to_list()[0] == ["user_profile:age"]

@@ -1,0 +1,172 @@
+"""featurestore.client.Client against a real server: the library's OnlineResponse with the
+same values, statuses and dtypes as in-process retrieval, and the library's errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+import pytest
+
+from featurestore import FeatureReferenceError, FeatureStore, FeatureStoreError, TransformError
+from featurestore.client import Client, decode_response
+from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
+from featurestore.server.app import encode_response
+from featurestore.serving.response import OnlineResponse
+from featurestore.validation import FeatureStatus
+
+from .conftest import ALL_FEATURES, Server, free_port
+
+ENTITIES = {"user_id": [1, 2, 3, 4, 5], "merchant_id": ["m1", "m2", "m1", "m9", "m1"]}
+REQUEST = {
+    "amount": [60.0, 90.0, 10.0, 5.0, 1.0],
+    "txn_date": [dt.date(2024, 3, 1)] * 5,
+}
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> Iterator[Client]:
+    with Client(server.url) as c:
+        yield c
+
+
+def test_client_returns_what_in_process_retrieval_returns(
+    client: Client, local: FeatureStore
+) -> None:
+    served = client.get_online_features(ALL_FEATURES, entities=ENTITIES, request_data=REQUEST)
+    expected = local.get_online_features(ALL_FEATURES, entities=ENTITIES, request_data=REQUEST)
+    assert served.values == expected.values
+    assert served.statuses == expected.statuses
+    assert served.dtypes == expected.dtypes
+    assert served.fingerprints == expected.fingerprints
+    assert served.refs == expected.refs
+    assert served.entities == expected.entities
+    frame = served.to_polars(include_statuses=True)
+    assert frame.equals(expected.to_polars(include_statuses=True))
+    assert frame.schema["age"] == pl.Int32
+    assert frame.schema["signup_date"] == pl.Date
+    assert frame.schema["last_login"] == pl.Datetime("us")
+    assert frame["last_login"][0] == dt.datetime(2024, 5, 1, 12, 30)
+    assert served.request_time.tzinfo is not None
+
+
+def test_client_serves_a_service_with_full_names(client: Client, local: FeatureStore) -> None:
+    kwargs = {
+        "feature_service": "risk_model",
+        "entities": {"user_id": (1, 2), "merchant_id": ("m1", "m2")},  # tuples are sent as lists
+        "request_data": {"amount": (1.0, 2.0), "txn_date": [dt.date(2024, 1, 1)] * 2},
+        "full_feature_names": True,
+    }
+    served = client.get_online_features(**kwargs)  # type: ignore[arg-type]
+    expected = local.get_online_features(**kwargs)  # type: ignore[arg-type]
+    assert list(served.values) == list(expected.values)
+    assert "user_profile__age" in served.values
+    assert served.values == expected.values
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "status", "message"),
+    [
+        (
+            {"features": ["user_profile:agee"], "entities": {"user_id": [1]}},
+            FeatureReferenceError,
+            404,
+            "Did you mean 'user_profile:age'?",
+        ),
+        (
+            {"features": ["user_profile:age"], "entities": {"user_id": ["1"]}},
+            OnlineRequestError,
+            400,
+            "join key 'user_id' of view 'user_profile' must be an integer",
+        ),
+        (
+            {"features": ["user_profile:age"], "entities": {"user_id": list(range(1001))}},
+            OnlineRequestError,
+            413,
+            "at most 1000 per request",
+        ),
+        (
+            {
+                "features": ["txn_risk:amount_per_age"],
+                "entities": {"user_id": [1]},
+                "request_data": {"amount": [-1.0], "txn_date": [dt.date(2024, 1, 1)]},
+            },
+            TransformError,
+            500,
+            "negative amounts are not supported",
+        ),
+    ],
+)
+def test_server_errors_become_library_errors(
+    client: Client, kwargs: dict, error: type[Exception], status: int, message: str
+) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(").replace("?", r"\?")) as info:
+        client.get_online_features(**kwargs)
+    assert info.value.status_code == status  # type: ignore[attr-defined]
+    assert len(info.value.request_id) == 32  # type: ignore[attr-defined]
+
+
+def test_client_lists_features_and_readiness(client: Client, local: FeatureStore) -> None:
+    assert {f["ref"] for f in client.list_features()} == {r.ref for r in local.list_features()}
+    assert client.ready()
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    with Client(f"http://127.0.0.1:{free_port()}", timeout=2) as c:
+        with pytest.raises(OnlineStoreUnavailableError, match="is unreachable"):
+            c.get_online_features(["user_profile:age"], entities={"user_id": [1]})
+        assert not c.ready()
+
+
+def test_a_wrong_token_is_a_feature_store_error(env_token_server: Server) -> None:
+    with Client(env_token_server.url, token="nope") as c:
+        with pytest.raises(FeatureStoreError, match="the bearer token is not valid") as info:
+            c.get_online_features(["user_profile:age"], entities={"user_id": [1]})
+        assert info.value.status_code == 401  # type: ignore[attr-defined]
+    with Client(env_token_server.url, token="tok-1") as c:
+        resp = c.get_online_features(["user_profile:age"], entities={"user_id": [1]})
+        assert resp.values == {"age": [30]}
+
+
+def test_importing_the_client_loads_no_http_library() -> None:
+    code = (
+        "import sys, featurestore.client, featurestore.server, featurestore.server.run\n"
+        "heavy = ['httpx', 'fastapi', 'uvicorn', 'starlette', 'prometheus_client']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_every_dtype_survives_the_json_round_trip() -> None:
+    columns: dict[str, tuple[pl.DataType, list[Any]]] = {
+        "i8": (pl.Int8(), [-3, None]),
+        "u64": (pl.UInt64(), [2**64 - 1, 0]),
+        "f32": (pl.Float32(), [0.5, None]),
+        "f64": (pl.Float64(), [1e-300, -2.5]),
+        "flag": (pl.Boolean(), [True, None]),
+        "name": (pl.String(), ['é"x', ""]),
+        "day": (pl.Date(), [dt.date(1970, 1, 1), None]),
+        "naive": (pl.Datetime("us"), [dt.datetime(2024, 2, 29, 23, 59, 59, 999_999), None]),
+        "aware": (pl.Datetime("us", "UTC"), [dt.datetime(2024, 1, 1, tzinfo=dt.UTC), None]),
+    }
+    original = OnlineResponse(
+        entities={"user_id": [1, 2]},
+        refs={c: f"v:{c}" for c in columns},
+        values={c: v for c, (_, v) in columns.items()},
+        statuses={c: [FeatureStatus.PRESENT, FeatureStatus.NOT_FOUND] for c in columns},
+        dtypes={c: d for c, (d, _) in columns.items()},
+        fingerprints={f"v:{c}": f"fp{i}" for i, c in enumerate(columns)},
+        request_time=dt.datetime(2024, 3, 1, 12, tzinfo=dt.UTC),
+    )
+    decoded = decode_response(encode_response(original, "rid"))
+    assert decoded == original
+    assert decoded.to_polars(include_statuses=True).equals(
+        original.to_polars(include_statuses=True)
+    )

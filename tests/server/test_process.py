@@ -1,0 +1,147 @@
+"""The server process: SIGTERM under load loses no served request from the serving log;
+several workers share their Prometheus metrics; the ``serve`` verb's options and errors."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from featurestore.cli.main import main
+from featurestore.serving.serving_log import read_serving_log
+
+from .conftest import build_repo, running_server
+
+BODY = {
+    "feature_service": "risk_model",
+    "entities": {"user_id": [1], "merchant_id": ["m1"]},
+    "request_data": {"amount": [60.0], "txn_date": ["2024-03-01"]},
+}
+
+
+def test_sigterm_under_load_loses_no_logged_request(tmp_path: Path) -> None:
+    repo = build_repo(tmp_path / "repo", "serving_log: {flush_interval_seconds: 30}\n")
+    served: list[str] = []  # request ids answered with 200
+    failures: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    resp = client.post("/v1/online-features", json=BODY)
+                except httpx.HTTPError:
+                    return  # the server closed the connection: it is shutting down
+                with lock:
+                    if resp.status_code == 200:
+                        served.append(resp.headers["x-request-id"])
+                    else:
+                        failures.append(resp.text)
+
+    with running_server(repo) as server:
+        threads = [threading.Thread(target=load, args=(server.url,)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(timeout=30)
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        log = server.log()
+    assert code in (0, -signal.SIGTERM), log
+    assert not failures
+    assert len(served) > 200, f"too little load to test anything: {len(served)} requests"
+    logged = read_serving_log(repo / ".featurestore" / "logs")
+    # the flush interval (30 s) outlasts the test: only the shutdown can have written these
+    assert logged.height == len(served)
+    assert sorted(logged["request_id"].to_list()) == sorted(served)
+    assert "serving log closed" in log or "Application shutdown complete" in log
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def served_by_worker(directory: Path, scratch: Path) -> dict[str, float]:
+    """Online-features requests answered by each worker, read from its own sample files."""
+    out = {}
+    for pid in {p.stem.rsplit("_", 1)[-1] for p in directory.glob("*.db")}:
+        one = scratch / pid
+        one.mkdir(exist_ok=True)
+        for path in directory.glob(f"*_{pid}.db"):
+            shutil.copy(path, one / path.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(one))
+        out[pid] = (
+            registry.get_sample_value(
+                "featurestore_http_requests_total",
+                {"endpoint": "/v1/online-features", "status": "200"},
+            )
+            or 0.0
+        )
+    return out
+
+
+def test_workers_share_their_metrics(tmp_path: Path) -> None:
+    repo = build_repo(tmp_path / "repo")
+    samples = repo / ".featurestore" / "prometheus"
+    requests = 0
+    with running_server(repo, "--workers", "2") as server:
+        # new connections until both workers have served some (the kernel picks the worker)
+        while requests < 20 or sum(n > 0 for n in served_by_worker(samples, tmp_path).values()) < 2:
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                assert client.post("/v1/online-features", json=BODY).status_code == 200
+            requests += 1
+            assert requests < 500, "one worker served every request"
+        scrapes = []
+        for _ in range(4):
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                scrapes.append(client.get("/metrics").text)
+    for text in scrapes:  # whichever worker answers, it reports every worker's requests
+        endpoint = {"endpoint": "/v1/online-features", "status": "200"}
+        assert metric(text, "featurestore_http_requests_total", **endpoint) == requests
+        n_txn = {"ref": "merchant_stats:n_txn", "status": "PRESENT"}
+        assert metric(text, "featurestore_served_values_total", **n_txn) == requests
+        assert metric(text, "featurestore_newest_value_age_seconds", view="user_profile") > 0
+    assert "(2 worker(s), no auth)" in server.log()
+
+
+def test_serve_help_lists_its_options() -> None:
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    assert result.exit_code == 0
+    for option in ("--repo", "--host", "--port", "--workers", "127.0.0.1", "6566"):
+        assert option in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "0"], "Invalid value for '--port'"),
+        (["--workers", "0"], "Invalid value for '--workers'"),
+    ],
+)
+def test_serve_rejects_bad_options(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["serve", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_serve_outside_a_repo_fails_with_the_reason(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--repo", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "is not a feature repo" in result.output
