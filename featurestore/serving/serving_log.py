@@ -150,35 +150,53 @@ def write_part(partition: Path, table: pa.Table) -> Path:
     return final
 
 
-def _build_table(entries: Sequence[_Entry]) -> pa.Table:
-    """One record per entity row of each entry, as an Arrow table of the log's schema."""
-    cols: dict[str, list[Any]] = {name: [] for name in _ARROW_SCHEMA.names}
-    for e in entries:
-        r = e.response
-        columns = list(r.values)
-        refs = [r.refs[c] for c in columns]
-        fingerprints = _dumps({ref: r.fingerprints.get(ref) for ref in refs})
-        time_us = (_utc(r.request_time) - _EPOCH) // dt.timedelta(microseconds=1)
-        request = e.request_data or {}
-        request_id, latency_us = str(e.request_id), int(e.latency_us)
-        for i in range(e.rows):
-            cols["request_id"].append(request_id)
-            cols["row"].append(i)
-            cols["request_time"].append(time_us)
-            cols["feature_service"].append(e.feature_service)
-            cols["features"].append(refs)
-            cols["entity_keys"].append(
-                _dumps({k: v[i] if i < len(v) else None for k, v in r.entities.items()})
+_Columns = dict[str, list[Any]]
+
+
+def _new_columns() -> _Columns:
+    return {name: [] for name in _ARROW_SCHEMA.names}
+
+
+def _encode(e: _Entry, cols: _Columns, refs_cache: dict[tuple[str, ...], list[str]]) -> None:
+    """Append one record per entity row of ``e`` to ``cols``, as text and integers.
+
+    Done as soon as an entry is dequeued, so no response object stays alive until the flush:
+    pending records are strings and ints, which the garbage collector never scans.
+    """
+    r = e.response
+    columns = list(r.values)
+    key = tuple(r.refs[c] for c in columns)
+    refs = refs_cache.setdefault(key, list(key))
+    fingerprints = _dumps({ref: r.fingerprints.get(ref) for ref in refs})
+    time_us = (_utc(r.request_time) - _EPOCH) // dt.timedelta(microseconds=1)
+    request = e.request_data or {}
+    request_id, latency_us = str(e.request_id), int(e.latency_us)
+    encoded = []  # encode every row first, so a bad value drops the whole entry, not part
+    for i in range(e.rows):
+        encoded.append(
+            (
+                _dumps({k: v[i] if i < len(v) else None for k, v in r.entities.items()}),
+                _dumps({k: v[i] for k, v in request.items() if i < len(v)}),
+                _dumps({ref: r.values[c][i] for ref, c in zip(refs, columns, strict=True)}),
+                _dumps({ref: str(r.statuses[c][i]) for ref, c in zip(refs, columns, strict=True)}),
             )
-            cols["request_data"].append(_dumps({k: v[i] for k, v in request.items() if i < len(v)}))
-            cols["values"].append(
-                _dumps({ref: r.values[c][i] for ref, c in zip(refs, columns, strict=True)})
-            )
-            cols["statuses"].append(
-                _dumps({ref: str(r.statuses[c][i]) for ref, c in zip(refs, columns, strict=True)})
-            )
-            cols["fingerprints"].append(fingerprints)
-            cols["latency_us"].append(latency_us)
+        )
+    for i, (keys, req, values, statuses) in enumerate(encoded):
+        cols["request_id"].append(request_id)
+        cols["row"].append(i)
+        cols["request_time"].append(time_us)
+        cols["feature_service"].append(e.feature_service)
+        cols["features"].append(refs)
+        cols["entity_keys"].append(keys)
+        cols["request_data"].append(req)
+        cols["values"].append(values)
+        cols["statuses"].append(statuses)
+        cols["fingerprints"].append(fingerprints)
+        cols["latency_us"].append(latency_us)
+
+
+def _table(cols: _Columns) -> pa.Table:
+    """The encoded records as an Arrow table of the log's schema."""
     arrays = [
         pa.array(cols[f.name], type=pa.int64()).cast(f.type)
         if f.name == "request_time"
@@ -330,7 +348,8 @@ class ServingLogWriter:
         self.close()
 
     def _run(self) -> None:
-        pending: list[_Entry] = []
+        pending: dict[dt.date, _Columns] = {}
+        refs_cache: dict[tuple[str, ...], list[str]] = {}
         records = 0
         deadline: float | None = None
         while True:
@@ -340,18 +359,31 @@ class ServingLogWriter:
             except queue.Empty:
                 item = None
             if isinstance(item, _Entry):
-                pending.append(item)
-                records += item.rows
-                if deadline is None:
-                    deadline = time.monotonic() + self.flush_interval_seconds
-                if records < self.batch_size and time.monotonic() < deadline:
+                try:
+                    day = _utc(item.response.request_time).date()
+                    _encode(item, pending.setdefault(day, _new_columns()), refs_cache)
+                except Exception as exc:
+                    log.exception(
+                        "serving log bad record request_id=%s records=%d error=%s",
+                        item.request_id,
+                        item.rows,
+                        exc,
+                    )
+                    self._drop(item.rows)
+                else:
+                    records += item.rows
+                    if deadline is None:
+                        deadline = time.monotonic() + self.flush_interval_seconds
+                if records < self.batch_size and time.monotonic() < (deadline or 0):
                     continue
             if pending:
                 try:
                     self._write(pending)
                 except Exception:  # _write accounts for every record; this keeps the thread
                     log.exception("serving log writer error directory=%s", self.directory)
-                pending, records, deadline = [], 0, None
+                pending, records, deadline = {}, 0, None
+                if len(refs_cache) > 1024:
+                    refs_cache.clear()
             if isinstance(item, _Flush):
                 item.done.set()
             elif item is _STOP:
@@ -370,29 +402,14 @@ class ServingLogWriter:
             elif isinstance(item, _Entry):
                 self._drop(item.rows)
 
-    def _write(self, entries: list[_Entry]) -> None:
-        """Write pending entries, one or more files per UTC date; failures drop, never raise."""
-        by_date: dict[dt.date, list[_Entry]] = {}
-        for e in entries:
-            try:
-                day = _utc(e.response.request_time).date()
-            except Exception:
-                log.exception(
-                    "serving log bad record request_id=%s records=%d", e.request_id, e.rows
-                )
-                self._drop(e.rows)
-                continue
-            by_date.setdefault(day, []).append(e)
-        for day, group in by_date.items():
+    def _write(self, pending: dict[dt.date, _Columns]) -> None:
+        """Write encoded records, one or more files per UTC date; failures drop, never raise."""
+        for day, cols in pending.items():
             partition = self.directory / f"{_PARTITION_PREFIX}{day.isoformat()}"
-            total = sum(e.rows for e in group)
-            accounted = 0  # records of this group written or counted as dropped
+            total = len(cols["request_id"])
+            accounted = 0  # records of this day written or counted as dropped
             try:
-                try:
-                    table = _build_table(group)
-                except Exception:
-                    table = self._build_each(group)
-                accounted = total - table.num_rows  # dropped by _build_each
+                table = _table(cols)
                 for offset in range(0, table.num_rows, self.batch_size):
                     chunk = table.slice(offset, self.batch_size)
                     try:
@@ -416,22 +433,6 @@ class ServingLogWriter:
                     exc,
                 )
                 self._drop(total - accounted)
-
-    def _build_each(self, group: list[_Entry]) -> pa.Table:
-        """Build entry by entry, dropping (and logging) the ones that cannot be encoded."""
-        tables = []
-        for e in group:
-            try:
-                tables.append(_build_table([e]))
-            except Exception as exc:
-                log.exception(
-                    "serving log bad record request_id=%s records=%d error=%s",
-                    e.request_id,
-                    e.rows,
-                    exc,
-                )
-                self._drop(e.rows)
-        return pa.concat_tables(tables) if tables else _ARROW_SCHEMA.empty_table()
 
 
 def _partition_dates(directory: Path) -> list[tuple[dt.date, Path]]:
