@@ -8,26 +8,41 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import math
+import shlex
 import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import IO, Any
 
 import polars as pl
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 import featurestore
 from featurestore.cli import render
 from featurestore.config import CONFIG_FILE
-from featurestore.errors import MaterializationGuardError, RepoError
+from featurestore.errors import FeatureStoreError, MaterializationGuardError, RepoError
 from featurestore.offline.training_set import TrainingSet
 from featurestore.online.materialize import MaterializationResult
 from featurestore.serving.response import OnlineResponse
 from featurestore.store import FeatureStore
+from featurestore.validation import FeatureStatus
 
 __all__ = ["STEPS", "DemoContext", "find_example", "run"]
 
@@ -39,6 +54,11 @@ TRAINING_SET = Path("data") / "training_sets" / "fraud_v1.parquet"
 ONLINE_ROWS = 5
 TIMESTAMP = "event_timestamp"
 NOT_COPIED = ("data", ".featurestore", "__pycache__", "*.pyc")
+LOOPBACK = "127.0.0.1"
+SERVER_START_SECONDS = 60.0  # bound on the wait for the demo server's /healthz
+SERVER_STOP_SECONDS = 30.0  # bound on its graceful shutdown before it is killed
+TIMED_REQUESTS = 20  # HTTP round trips timed after the first one
+TABLE_FEATURES = 4  # features shown in the HTTP step's table (the first of each view)
 
 
 @dataclass
@@ -57,6 +77,9 @@ class DemoContext:
     service: str | None = None
     training_set: TrainingSet | None = None
     training_path: Path | None = None
+    sample: pl.DataFrame | None = None
+    keys: list[str] = field(default_factory=list)
+    request_columns: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
     def shown(self, path: Path) -> str:
@@ -295,6 +318,7 @@ def materialize_and_serve(ctx: DemoContext) -> None:
     if not keys:
         raise RepoError("the spine has none of the views' join keys; nothing to serve online")
     sample = serving_sample(ctx, keys)
+    ctx.sample, ctx.keys, ctx.request_columns = sample, keys, request_columns
     ctx.out.print(
         f"\nfeature service [bold]{escape(service)}[/] online for the latest {sample.height} "
         f"payments (the last row's {escape(keys[0])} is unknown to the store):"
@@ -327,6 +351,257 @@ def materialize_and_serve(ctx: DemoContext) -> None:
     ]
 
 
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _output_tail(output: IO[bytes], lines: int = 20) -> str:
+    output.seek(0)
+    text = output.read().decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@contextmanager
+def demo_server(repo: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``featurestore serve`` on ``port`` of the loopback interface, ready once /healthz answers
+    (bounded wait); stopped with SIGTERM on exit, killed if it does not stop in time."""
+    import httpx
+
+    url = f"http://{LOOPBACK}:{port}"
+    with tempfile.TemporaryFile() as output:
+        command = [sys.executable, "-m", "featurestore.cli.main", "serve", "--repo", str(repo)]
+        process = subprocess.Popen(
+            [*command, "--host", LOOPBACK, "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + SERVER_START_SECONDS
+            while True:
+                if process.poll() is not None:
+                    raise FeatureStoreError(
+                        f"the feature server exited with code {process.returncode}:\n"
+                        + _output_tail(output)
+                    )
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1, trust_env=False).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise FeatureStoreError(
+                        f"the feature server did not answer {url}/healthz within "
+                        f"{SERVER_START_SECONDS:.0f} s:\n" + _output_tail(output)
+                    )
+                time.sleep(0.05)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=SERVER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _cell(value: Any, status: FeatureStatus) -> Text:
+    text = "null" if value is None else str(value).lower() if isinstance(value, bool) else None
+    if text is None:
+        text = render.number(value) if isinstance(value, int | float) else str(value)
+    cell = Text(text, style="dim" if value is None else "")
+    cell.append(f" {status.value}", style=render.STATUS_STYLES[status])
+    return cell
+
+
+def http_table(resp: OnlineResponse) -> Table:
+    """One line per entity row: its keys, the first feature of each view (value and status)
+    and the tally of every feature's status."""
+    firsts: dict[str, str] = {}
+    for column, ref in resp.refs.items():
+        firsts.setdefault(ref.partition(":")[0], column)
+    columns = list(firsts.values())[:TABLE_FEATURES]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for key in resp.entities:
+        table.add_column(key, no_wrap=True)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    table.add_column(f"statuses of the {len(resp.values)} features", no_wrap=True)
+    for i in range(resp.row_count):
+        tally = Counter(resp.statuses[c][i] for c in resp.values)
+        table.add_row(
+            *("null" if v[i] is None else str(v[i]) for v in resp.entities.values()),
+            *(_cell(resp.values[c][i], resp.statuses[c][i]) for c in columns),
+            render.status_counts({s.value: n for s, n in tally.items()}),
+        )
+    return table
+
+
+def compare_with_in_process(
+    ctx: DemoContext, store: FeatureStore, resp: OnlineResponse, request: dict[str, Any]
+) -> None:
+    """Serve the same request in-process as of the server's request time (straight from the
+    retriever, so nothing is added to the serving log); print whether every value and status
+    equals the one that came over HTTP, or list those that differ."""
+    local = store.retriever.get(**request, request_time=resp.request_time)
+    compared, mismatches = 0, []
+    for column, values in resp.values.items():
+        pairs = zip(values, local.values[column], strict=True)
+        statuses = zip(resp.statuses[column], local.statuses[column], strict=True)
+        for i, ((a, b), (sa, sb)) in enumerate(zip(pairs, statuses, strict=True)):
+            compared += 1
+            if not _same(a, b) or sa != sb:
+                mismatches.append(f"row {i + 1} {column}: HTTP {a!r} {sa} vs in-process {b!r} {sb}")
+    if list(resp.values) != list(local.values) or resp.fingerprints != local.fingerprints:
+        mismatches.append("the columns or the fingerprints differ")
+    if mismatches:
+        ctx.out.print(f"[red]HTTP != in-process for {len(mismatches)} of {compared} values:[/]")
+        for line in mismatches:
+            ctx.out.print(f"  [red]✗[/] {escape(line)}")
+        return
+    ctx.out.print(
+        f"[green]HTTP == in-process for {compared} values[/] ({resp.row_count} rows x "
+        f"{len(resp.values)} features, values, statuses and fingerprints, both as of "
+        f"{render.timestamp(resp.request_time.astimezone(dt.UTC))} UTC)"
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def metrics_lines(text: str) -> list[str]:
+    """The request counter lines of the online endpoint, and served values summed by status."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("featurestore_http_requests_total{")
+        and 'endpoint="/v1/online-features"' in line
+    ]
+    by_status: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "featurestore_served_values_total":
+                by_status[sample.labels["status"]] += int(sample.value)
+    served = " · ".join(f"{s} {n:,}" for s, n in by_status.most_common())
+    return [*lines, f"featurestore_served_values_total summed by status: {served or 'none'}"]
+
+
+def serve_over_http(ctx: DemoContext) -> None:
+    """Start ``featurestore serve`` on a free loopback port, ask it for the online step's rows
+    with featurestore.Client, check them against in-process serving, show its metrics, stop it
+    (SIGTERM) and count what it wrote to the serving log."""
+    store, sample, service = ctx.store, ctx.sample, ctx.service
+    if store is None or sample is None or service is None:
+        raise RepoError("the demo must serve online in-process before serving over HTTP")
+    from featurestore.server.run import require_server_extra
+
+    try:
+        require_server_extra()
+        if importlib.util.find_spec("httpx") is None:
+            raise FeatureStoreError("featurestore.Client needs httpx")
+    except FeatureStoreError as exc:
+        ctx.out.print(
+            f"[yellow]skipped:[/] {escape(str(exc))} (pip install 'featurestore[server]')"
+        )
+        return
+    import httpx
+
+    from featurestore.client import Client
+    from featurestore.server.auth import configured_tokens
+
+    request: dict[str, Any] = {
+        "feature_service": service,
+        "entities": {k: sample[k].to_list() for k in ctx.keys},
+        "request_data": {c: sample[c].to_list() for c in ctx.request_columns},
+    }
+    tokens = configured_tokens(store.repo.config.server)
+    token = tokens[0] if tokens else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    started_at = dt.datetime.now(dt.UTC)
+    launched = time.perf_counter()
+    with demo_server(ctx.repo_dir, port) as process:
+        ctx.out.print(
+            f"featurestore serve --repo {escape(ctx.shown(ctx.repo_dir))} --port {port}: "
+            f"ready at {url} in {time.perf_counter() - launched:.1f}s (pid {process.pid})"
+        )
+        with Client(url, token=token) as client:
+            began = time.perf_counter()
+            resp = client.get_online_features(**request)
+            first_ms = (time.perf_counter() - began) * 1000
+            timings = []
+            for _ in range(TIMED_REQUESTS):
+                began = time.perf_counter()
+                client.get_online_features(**request)
+                timings.append((time.perf_counter() - began) * 1000)
+        ctx.out.print(
+            f"\nPOST {url}/v1/online-features, feature service [bold]{escape(service)}[/], "
+            f"the same {resp.row_count} rows, served as of the server's clock, "
+            f"{render.timestamp(resp.request_time.astimezone(dt.UTC))} UTC:"
+        )
+        ctx.out.print(http_table(resp))
+        if any(s is FeatureStatus.STALE for col in resp.statuses.values() for s in col):
+            ctx.out.print(
+                "[dim]STALE: at the server's time the sample data is older than its view's "
+                "ttl, so those values are withheld (the in-process step asked as of the last "
+                "transaction)[/]"
+            )
+        compare_with_in_process(ctx, store, resp, request)
+        ctx.out.print(
+            f"round trip: first request {first_ms:.1f} ms, then {TIMED_REQUESTS} more with a "
+            f"median of {statistics.median(timings):.1f} ms (one kept-alive connection)"
+        )
+        metrics = httpx.get(f"{url}/metrics", headers=headers, timeout=10, trust_env=False)
+        metrics.raise_for_status()
+        ctx.out.print(f"GET {url}/metrics:")
+        for line in metrics_lines(metrics.text):
+            ctx.out.print(f"  {escape(line)}", soft_wrap=True)
+    code = process.returncode
+    ctx.out.print(
+        "stopped the server with SIGTERM: "
+        + (
+            "graceful shutdown, serving log flushed"
+            if code in (0, -signal.SIGTERM)
+            else f"exit code {code}"
+        )
+    )
+    logged = store.read_serving_log(start=started_at)
+    requests = logged["request_id"].n_unique() if logged.height else 0
+    ctx.out.print(
+        f"serving log: {logged.height} record(s) from this server ({requests} request(s), "
+        f"one record per entity row) under {escape(ctx.shown(store.serving_log_dir))}"
+    )
+
+    first = sample.row(0, named=True)
+    body = {
+        "feature_service": service,
+        "entities": {k: [first[k]] for k in ctx.keys},
+        "request_data": {c: [first[c]] for c in ctx.request_columns},
+    }
+    default_url = f"http://{LOOPBACK}:{store.repo.config.server.port}"
+    auth = " -H 'Authorization: Bearer <token>'" if token else ""
+    curl = (
+        f"curl -s {default_url}/v1/online-features -H 'Content-Type: application/json'{auth} "
+        f"-d {shlex.quote(json.dumps(body, default=_json_value))}"
+    )
+    shown = escape(ctx.shown(ctx.repo_dir))
+    ctx.out.print(
+        f"the first row from a shell, with [bold]featurestore serve --repo {shown}[/] running:"
+    )
+    ctx.out.print(f"  {escape(curl)}", soft_wrap=True)
+    ctx.hints.append(f"featurestore serve --repo {shown}")
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Locate the example repo", locate_repo),
     ("Generate sample data", generate_data),
@@ -334,6 +609,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Build a training set", build_training_set),
     ("Summarize the training set", summarize),
     ("Materialize and serve online", materialize_and_serve),
+    ("Serve over HTTP", serve_over_http),
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import polars as pl
 import pytest
 
 from featurestore import TrainingSet
+from featurestore.serving.serving_log import read_serving_log
 
 STARTER_FEATURES = [
     "customer_stats:orders_30d",
@@ -221,7 +224,7 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     assert f"{txns.height:,} rows x 21 features" in out
     assert "pair_txn_count" in out and "defaulted" in out and ts.metadata.profiles
 
-    online = out[out.index("Materialize and serve online") :]
+    online = out[out.index("Materialize and serve online") : out.index("Serve over HTTP")]
     assert "Materialized 3 view(s) as of" in online
     for view in ["user_profile", "merchant_profile", "user_merchant"]:
         assert len([ln for ln in online.splitlines() if ln.startswith(f"{view} ")]) >= 2
@@ -230,9 +233,47 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     assert {"PRESENT", "NOT_FOUND", "DEFAULTED"} <= set(statuses) and "fingerprint" in statuses
     assert "online == offline for 105 values (5 rows x 21 features" in online
     assert "online != offline" not in online
+    check_http_step(out, sample_rows=online)
+    assert "  featurestore serve --repo featurestore-demo" in out.splitlines()
 
     again = run("demo", "--users", "60", "--seed", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "Using the existing copy" in again.stdout and "no changes" in again.stdout
     assert "online == offline for 105 values" in again.stdout
     assert "refused" not in again.stdout  # the same data passes the guard
+    check_http_step(again.stdout, sample_rows=online)
+    logged = read_serving_log(repo / ".featurestore" / "logs")
+    assert logged.height == 2 * 105 and logged["request_id"].n_unique() == 2 * 21
+
+
+def check_http_step(out: str, sample_rows: str) -> None:
+    """The demo's HTTP step: the served rows equal in-process ones, the metrics count the
+    requests, the server is gone and its serving log holds one record per served row."""
+    http = out[out.index("Serve over HTTP") : out.index("Done in")]
+    lines = http.splitlines()
+    ready = next(ln for ln in lines if "ready at http://127.0.0.1:" in ln)
+    pid = int(re.search(r"\(pid (\d+)\)", ready).group(1))  # type: ignore[union-attr]
+    with pytest.raises(ProcessLookupError):  # stopped, not left running
+        os.kill(pid, 0)
+    # the table: one line per sample row, with the same keys as the in-process step
+    rows = [ln.split()[:2] for ln in lines if re.match(r"\d+ +\d+ ", ln)]
+    in_process = [ln.split()[:2] for ln in sample_rows.splitlines() if re.match(r"\d+ +\d+ ", ln)]
+    assert len(rows) == 5 and rows == in_process[:5]
+    assert "statuses of the 21 features" in http
+    assert "HTTP == in-process for 105 values (5 rows x 21 features" in http
+    assert "HTTP != in-process" not in http
+    # the first request, then 20 timed ones: 21 requests of 5 rows x 21 features
+    counter = 'featurestore_http_requests_total{endpoint="/v1/online-features",status="200"} 21.0'
+    assert f"  {counter}" in lines
+    served = next(ln for ln in lines if "featurestore_served_values_total summed by status:" in ln)
+    counts = re.findall(r"([A-Z_]+) ([\d,]+)", served.partition(":")[2])
+    assert {s for s, _ in counts} <= {"PRESENT", "NOT_FOUND", "DEFAULTED", "STALE", "INVALID"}
+    assert sum(int(n.replace(",", "")) for _, n in counts) == 21 * 105
+    assert "stopped the server with SIGTERM: graceful shutdown, serving log flushed" in http
+    assert "serving log: 105 record(s) from this server (21 request(s)" in http
+    curl = next(ln.strip() for ln in lines if ln.strip().startswith("curl "))
+    assert curl.startswith("curl -s http://127.0.0.1:6566/v1/online-features ")
+    body = json.loads(shlex.split(curl)[-1])
+    assert body["feature_service"] == "fraud_detection_v1"
+    assert body["entities"] == {"user_id": [int(rows[0][0])], "merchant_id": [int(rows[0][1])]}
+    assert set(body["request_data"]) == {"amount", "channel"}
