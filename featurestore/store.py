@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from featurestore.errors import ApplyError, FeatureReferenceError, RegistryError, SourceError
+from featurestore.checks import checked_state
+from featurestore.errors import FeatureReferenceError, RegistryError, SourceError
 from featurestore.offline.engine import OfflineEngine, SpineLike, read_spine
 from featurestore.offline.sources import read_schema, view_problems
 from featurestore.offline.training_set import TrainingSet, TrainingSetFeature, TrainingSetMetadata
@@ -37,7 +38,6 @@ from featurestore.registry import (
 from featurestore.repo import RepoContents, load_repo
 from featurestore.serving.response import OnlineResponse
 from featurestore.serving.retrieval import OnlineRetriever
-from featurestore.transforms import run_on_demand
 
 if TYPE_CHECKING:
     from featurestore.serving.serving_log import ServingLogWriter
@@ -84,54 +84,7 @@ class FeatureStore:
 
     def _checked_state(self) -> RegistryState:
         """Validate every definition against its source; the registry state it would record."""
-        problems: list[str] = []
-        key_dtypes: dict[str, dict[str, str]] = {}
-        for view in self.repo.views.values():
-            try:
-                schema = self.offline.source_schema(view)
-            except SourceError as exc:
-                problems.append(str(exc))
-                continue
-            problems += view_problems(view, schema)
-            key_dtypes[view.name] = {k: str(schema[k]) for k in view.join_keys if k in schema}
-        problems += self._on_demand_problems()
-        problems += self._service_problems()
-        if problems:
-            raise ApplyError(problems)
-        return build_state(self.repo, key_dtypes)
-
-    def _on_demand_problems(self) -> list[str]:
-        problems = []
-        for odfv in self.repo.on_demand_views.values():
-            for src in odfv.view_sources:
-                known = self.repo.views.get(src.name)
-                if known is None:
-                    problems.append(
-                        f"on-demand view {odfv.name!r}: source view {src.name!r} is not defined "
-                        "in the repo; define it at module level"
-                    )
-                elif known != src:
-                    problems.append(
-                        f"on-demand view {odfv.name!r}: source view {src.name!r} differs from "
-                        "the repo's view of that name"
-                    )
-            columns = {c: d for r in odfv.request_sources for c, d in r.fields.items()}
-            for view in odfv.view_sources:
-                columns.update({f.name: f.dtype for f in view.features})
-            try:
-                run_on_demand(odfv, pl.DataFrame(schema=columns))
-            except Exception as exc:
-                problems.append(f"{exc} (when run on an empty frame of its inputs)")
-        return problems
-
-    def _service_problems(self) -> list[str]:
-        problems = []
-        for svc in self.repo.services.values():
-            try:
-                build_plan(self.repo, feature_service=svc.name)
-            except Exception as exc:
-                problems.append(f"feature service {svc.name!r}: {exc}")
-        return problems
+        return checked_state(self.repo, self.offline)
 
     def _previous_state(self) -> RegistryState | None:
         """The applied state; apply treats an unreadable registry as empty and rewrites it."""

@@ -1,0 +1,73 @@
+"""Apply-time checks: every definition against its source, on-demand views on their inputs,
+services against the repo. Problems are collected, not raised one by one, so a failed apply
+lists everything to fix at once (and writes nothing)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from featurestore.errors import ApplyError, SourceError
+from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.sources import view_problems
+from featurestore.plan import build_plan
+from featurestore.registry import RegistryState, build_state
+from featurestore.repo import RepoContents
+from featurestore.transforms import run_on_demand
+
+__all__ = ["checked_state"]
+
+
+def checked_state(repo: RepoContents, offline: OfflineEngine) -> RegistryState:
+    """The registry state of ``repo``; raises ApplyError listing every problem found."""
+    problems: list[str] = []
+    key_dtypes: dict[str, dict[str, str]] = {}
+    for view in repo.views.values():
+        try:
+            schema = offline.source_schema(view)
+        except SourceError as exc:
+            problems.append(str(exc))
+            continue
+        problems += view_problems(view, schema)
+        key_dtypes[view.name] = {k: str(schema[k]) for k in view.join_keys if k in schema}
+    problems += on_demand_problems(repo)
+    problems += service_problems(repo)
+    if problems:
+        raise ApplyError(problems)
+    return build_state(repo, key_dtypes)
+
+
+def on_demand_problems(repo: RepoContents) -> list[str]:
+    """Unresolvable source views, and functions that fail on an empty frame of their inputs."""
+    problems = []
+    for odfv in repo.on_demand_views.values():
+        for src in odfv.view_sources:
+            known = repo.views.get(src.name)
+            if known is None:
+                problems.append(
+                    f"on-demand view {odfv.name!r}: source view {src.name!r} is not defined "
+                    "in the repo; define it at module level"
+                )
+            elif known != src:
+                problems.append(
+                    f"on-demand view {odfv.name!r}: source view {src.name!r} differs from "
+                    "the repo's view of that name"
+                )
+        columns = {c: d for r in odfv.request_sources for c, d in r.fields.items()}
+        for view in odfv.view_sources:
+            columns.update({f.name: f.dtype for f in view.features})
+        try:
+            run_on_demand(odfv, pl.DataFrame(schema=columns))
+        except Exception as exc:
+            problems.append(f"{exc} (when run on an empty frame of its inputs)")
+    return problems
+
+
+def service_problems(repo: RepoContents) -> list[str]:
+    """Services whose references do not resolve."""
+    problems = []
+    for svc in repo.services.values():
+        try:
+            build_plan(repo, feature_service=svc.name)
+        except Exception as exc:
+            problems.append(f"feature service {svc.name!r}: {exc}")
+    return problems
