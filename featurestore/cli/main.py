@@ -151,12 +151,17 @@ def init(directory: Path, project: str | None) -> None:
 @json_option
 def apply(repo: Path | None, as_json: bool) -> None:
     """Validate the definitions against their sources and record them in the registry."""
+    _show_diff(repo, as_json, applied=True)
+
+
+def _show_diff(repo: Path | None, as_json: bool, applied: bool) -> None:
+    """Run apply (or plan) and print its diff as a table or JSON."""
     with open_store(repo) as store:
-        diff = store.apply()
+        diff = store.apply() if applied else store.plan()
         if as_json:
             render.dump_json({"project": store.project, **diff.model_dump(mode="json")})
             return
-        render.plan(render.console(), diff, store.project, applied=True)
+        render.plan(render.console(), diff, store.project, applied=applied)
 
 
 @main.command()
@@ -164,12 +169,7 @@ def apply(repo: Path | None, as_json: bool) -> None:
 @json_option
 def plan(repo: Path | None, as_json: bool) -> None:
     """Show what apply would change, without writing anything."""
-    with open_store(repo) as store:
-        diff = store.plan()
-        if as_json:
-            render.dump_json({"project": store.project, **diff.model_dump(mode="json")})
-            return
-        render.plan(render.console(), diff, store.project, applied=False)
+    _show_diff(repo, as_json, applied=False)
 
 
 @main.command("list")
