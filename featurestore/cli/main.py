@@ -85,6 +85,28 @@ def split_list(values: Sequence[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def features_option(fn: F) -> F:
+    """``--features REFS`` (repeatable, comma-separated) or ``--service NAME``."""
+    fn = click.option("--service", metavar="NAME", help="A feature service instead of --features.")(
+        fn
+    )
+    return click.option(
+        "--features",
+        "feature_refs",
+        multiple=True,
+        metavar="REFS",
+        help="Comma-separated 'view:feature' references (repeatable).",
+    )(fn)
+
+
+def feature_selection(feature_refs: Sequence[str], service: str | None) -> list[str]:
+    """The references of ``--features``; a usage error unless exactly one option is given."""
+    refs = split_list(feature_refs)
+    if bool(refs) == bool(service):
+        raise click.UsageError("pass exactly one of --features REFS or --service NAME")
+    return refs
+
+
 def repo_option(fn: F) -> F:
     return click.option(
         "--repo",
@@ -215,14 +237,7 @@ def validate(ctx: click.Context, repo: Path | None, as_json: bool) -> None:
     required=True,
     help="Parquet or CSV file of entity keys, timestamps and request columns.",
 )
-@click.option(
-    "--features",
-    "feature_refs",
-    multiple=True,
-    metavar="REFS",
-    help="Comma-separated 'view:feature' references (repeatable).",
-)
-@click.option("--service", metavar="NAME", help="A feature service instead of --features.")
+@features_option
 @click.option(
     "-o",
     "--output",
@@ -251,9 +266,7 @@ def training_set(
     as_json: bool,
 ) -> None:
     """Join point-in-time correct features onto a spine and write them to Parquet."""
-    refs = [ref.strip() for item in feature_refs for ref in item.split(",") if ref.strip()]
-    if bool(refs) == bool(service):
-        raise click.UsageError("pass exactly one of --features REFS or --service NAME")
+    refs = feature_selection(feature_refs, service)
     with open_store(repo) as store, render.steps(render.console(stderr=True)) as progress:
         ts = store.get_training_set(
             spine,
@@ -500,14 +513,7 @@ def broadcast(entities: dict[str, list[Any]], request: dict[str, list[Any]]) -> 
 
 @main.command("get-online")
 @repo_option
-@click.option(
-    "--features",
-    "feature_refs",
-    multiple=True,
-    metavar="REFS",
-    help="Comma-separated 'view:feature' references (repeatable).",
-)
-@click.option("--service", metavar="NAME", help="A feature service instead of --features.")
+@features_option
 @click.option(
     "--entity",
     "entity_args",
@@ -543,9 +549,7 @@ def get_online(
     as_json: bool,
 ) -> None:
     """Serve the latest values of some features for a few entities, with a status per value."""
-    refs = split_list(feature_refs)
-    if bool(refs) == bool(service):
-        raise click.UsageError("pass exactly one of --features REFS or --service NAME")
+    refs = feature_selection(feature_refs, service)
     with open_store(repo) as store:
         entities = parse_assignments(entity_args, join_key_dtypes(store), "--entity", "join key")
         request = parse_assignments(
