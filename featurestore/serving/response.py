@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -19,6 +19,8 @@ class OnlineResponse:
 
     ``values`` and ``statuses`` map an output column (the feature name, or ``view__feature``)
     to one entry per row; ``refs`` maps each output column to its ``view:feature`` reference.
+    ``event_times`` maps each batch view read to the event time of the row served per entity
+    row (None when no row was found), so the skew report can tell a stale value from a wrong one.
     """
 
     entities: dict[str, list[Any]]
@@ -28,6 +30,7 @@ class OnlineResponse:
     dtypes: dict[str, pl.DataType]
     fingerprints: dict[str, str]
     request_time: dt.datetime
+    event_times: dict[str, list[dt.datetime | None]] = field(default_factory=dict)
 
     @property
     def row_count(self) -> int:

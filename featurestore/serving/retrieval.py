@@ -124,10 +124,13 @@ class _Prepared:
     dtypes: dict[str, pl.DataType]
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _epoch_us(t: dt.datetime) -> int:
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
-    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    return (t - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 class OnlineRetriever:
@@ -210,9 +213,12 @@ class OnlineRetriever:
         n = self._row_count(prepared, entities, request_data or {})
         values: dict[str, list[Any]] = {}
         statuses: dict[str, list[FeatureStatus]] = {}
+        event_times: dict[str, list[dt.datetime | None]] = {}
         store_down = False  # after one timeout, the other views fall back without waiting
         for read in prepared.reads:
-            store_down = self._read_view(read, entities, n, now_us, store_down, values, statuses)
+            store_down = self._read_view(
+                read, entities, n, now_us, store_down, values, statuses, event_times
+            )
         for run in prepared.on_demand:
             self._run_on_demand(run, request_data or {}, values, statuses)
         plan = prepared.plan
@@ -224,6 +230,7 @@ class OnlineRetriever:
             dtypes=prepared.dtypes,
             fingerprints=prepared.fingerprints,
             request_time=now,
+            event_times=event_times,
         )
 
     def _row_count(
@@ -296,8 +303,10 @@ class OnlineRetriever:
         store_down: bool,
         values: dict[str, list[Any]],
         statuses: dict[str, list[FeatureStatus]],
+        event_times: dict[str, list[dt.datetime | None]],
     ) -> bool:
-        """Fill values and statuses of one view; returns whether the store is unreachable."""
+        """Fill values, statuses and event times of one view; returns whether the store is
+        unreachable."""
         view = read.view
         columns = [entities[k] for k in view.join_keys]
         keys = [
@@ -317,6 +326,10 @@ class OnlineRetriever:
         if unavailable:
             log.warning("online store unavailable view=%s fallback=defaults rows=%d", view.name, n)
         rows = [decode_value(found[k]) if k is not None and found.get(k) else None for k in keys]
+        event_times[view.name] = [
+            _EPOCH + dt.timedelta(microseconds=row[TS_FIELD]) if row is not None else None
+            for row in rows
+        ]
         cutoff = now_us - read.ttl_us if read.ttl_us is not None else None
         # per row: None (absent), False (stale) or the row's non-PRESENT statuses
         states: list[dict[str, str] | bool | None] = [

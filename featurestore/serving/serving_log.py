@@ -16,6 +16,8 @@ The columns are the contract that the skew report replays through the offline en
   (naive datetimes stay naive, meaning UTC), missing values as ``null``.
 - ``statuses`` (String): JSON object ``{ref: FeatureStatus}``.
 - ``fingerprints`` (String): JSON object ``{ref: fingerprint}`` of the definitions served.
+- ``event_times`` (String): JSON object ``{view: epoch microseconds}``, the event time of the
+  row served from each batch view read, ``null`` where none was found.
 - ``latency_us`` (Int64): the request's serving latency in microseconds.
 """
 
@@ -41,7 +43,13 @@ import pyarrow.parquet as pq
 
 from featurestore.serving.response import OnlineResponse
 
-__all__ = ["SERVING_LOG_SCHEMA", "ServingLogWriter", "read_serving_log", "write_part"]
+__all__ = [
+    "SERVING_LOG_SCHEMA",
+    "ServingLogWriter",
+    "decode_json_column",
+    "read_serving_log",
+    "write_part",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,7 @@ SERVING_LOG_SCHEMA: dict[str, pl.DataType] = {
     "values": pl.String(),
     "statuses": pl.String(),
     "fingerprints": pl.String(),
+    "event_times": pl.String(),
     "latency_us": pl.Int64(),
 }
 
@@ -71,11 +80,13 @@ _ARROW_SCHEMA = pa.schema(
         pa.field("values", pa.string(), nullable=False),
         pa.field("statuses", pa.string(), nullable=False),
         pa.field("fingerprints", pa.string(), nullable=False),
+        pa.field("event_times", pa.string(), nullable=False),
         pa.field("latency_us", pa.int64(), nullable=False),
     ]
 )
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_US = dt.timedelta(microseconds=1)
 _PARTITION_PREFIX = "date="
 _EXIT_TIMEOUT_SECONDS = 30.0  # at interpreter exit, how long pending records may take
 
@@ -179,9 +190,15 @@ def _encode(e: _Entry, cols: _Columns, refs_cache: dict[tuple[str, ...], list[st
                 _dumps({k: v[i] for k, v in request.items() if i < len(v)}),
                 _dumps({ref: r.values[c][i] for ref, c in zip(refs, columns, strict=True)}),
                 _dumps({ref: str(r.statuses[c][i]) for ref, c in zip(refs, columns, strict=True)}),
+                _dumps(
+                    {
+                        view: None if ts[i] is None else (_utc(ts[i]) - _EPOCH) // _US
+                        for view, ts in r.event_times.items()
+                    }
+                ),
             )
         )
-    for i, (keys, req, values, statuses) in enumerate(encoded):
+    for i, (keys, req, values, statuses, event_times) in enumerate(encoded):
         cols["request_id"].append(request_id)
         cols["row"].append(i)
         cols["request_time"].append(time_us)
@@ -192,6 +209,7 @@ def _encode(e: _Entry, cols: _Columns, refs_cache: dict[tuple[str, ...], list[st
         cols["values"].append(values)
         cols["statuses"].append(statuses)
         cols["fingerprints"].append(fingerprints)
+        cols["event_times"].append(event_times)
         cols["latency_us"].append(latency_us)
 
 
@@ -477,3 +495,44 @@ def read_serving_log(
     if hi is not None:
         frame = frame.filter(pl.col("request_time") < hi)
     return frame.sort("request_time", "request_id", "row").collect()
+
+
+def decode_json_column(
+    log: pl.DataFrame, column: str, dtypes: Mapping[str, pl.DataType]
+) -> pl.DataFrame:
+    """One typed column per key of the JSON-text ``column`` of a serving log frame.
+
+    Keys a record lacks are null. Dates and datetimes are logged as ISO 8601 text and parsed
+    back (naive or UTC datetimes, both read as UTC); ``event_times`` values are epoch
+    microseconds.
+    """
+    if column not in ("entity_keys", "request_data", "values", "statuses", "event_times"):
+        raise ValueError(f"{column!r} is not a JSON column of the serving log")
+    if not dtypes:
+        return pl.DataFrame(height=log.height)
+    wire: dict[str, pl.DataType] = {}
+    for key, dtype in dtypes.items():
+        if column == "event_times":
+            wire[key] = pl.Int64()
+        elif isinstance(dtype, pl.Datetime | pl.Date | pl.Time | pl.Duration):
+            wire[key] = pl.String()
+        else:
+            wire[key] = dtype
+    struct = log[column].str.json_decode(pl.Struct(wire)).struct.unnest()
+    casts = []
+    for key, dtype in dtypes.items():
+        col = pl.col(key)
+        if column == "event_times":
+            casts.append(col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
+        elif isinstance(dtype, pl.Datetime):
+            naive = col.str.replace(r"(Z|[+-]00:?00)$", "").str.to_datetime(time_unit="us")
+            if dtype.time_zone is None:
+                casts.append(naive)
+            else:
+                utc = naive.dt.replace_time_zone("UTC")
+                casts.append(utc.dt.convert_time_zone(dtype.time_zone))
+        elif isinstance(dtype, pl.Date):
+            casts.append(col.str.to_date())
+        else:
+            casts.append(col)
+    return struct.select(casts)

@@ -27,6 +27,7 @@ from featurestore.serving.response import OnlineResponse
 from featurestore.serving.serving_log import (
     SERVING_LOG_SCHEMA,
     ServingLogWriter,
+    decode_json_column,
     read_serving_log,
 )
 
@@ -241,6 +242,17 @@ def test_one_record_per_entity_row_from_a_feature_store(
     # user 4 has no row: the log keeps what was actually served
     assert orjson.loads(out["statuses"][2])["user_profile:age"] == "NOT_FOUND"
     assert orjson.loads(out["values"][0])["user_profile:country"] == "FR"
+    # event times of the rows served, per view; decoded back to the response's times
+    times = decode_json_column(out, "event_times", {"user_profile": pl.Datetime("us", "UTC")})
+    assert times["user_profile"].to_list() == response.event_times["user_profile"]
+    assert response.event_times["user_profile"][2] is None
+    assert response.event_times["user_profile"][0] is not None
+    dtypes = {response.refs[c]: response.dtypes[c] for c in response.values}
+    decoded = decode_json_column(out, "values", dtypes)
+    for column, ref in response.refs.items():
+        assert decoded[ref].to_list() == response.values[column], ref
+    keys = decode_json_column(out, "entity_keys", {"user_id": pl.Int64(), "absent": pl.Int64()})
+    assert keys.to_dict(as_series=False) == {"user_id": [1, 2, 4], "absent": [None] * 3}
 
 
 def test_records_are_partitioned_by_utc_date_across_midnight(tmp_path: Path, writers: Any) -> None:
