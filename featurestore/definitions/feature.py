@@ -10,6 +10,7 @@ from pydantic import field_validator, model_validator
 
 from featurestore.definitions.base import Definition, check_identifier
 from featurestore.definitions.dtypes import dtype_kind, dtype_name, parse_dtype
+from featurestore.definitions.monitoring import DriftConfig, SkewConfig
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
@@ -40,6 +41,8 @@ class Feature(Definition):
     nullable: bool = True
     default: Any = None
     description: str = ""
+    drift: DriftConfig | None = None
+    skew: SkewConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -134,7 +137,17 @@ class Feature(Definition):
             and str(self.expr) == str(other.expr)
             and all(
                 getattr(self, f) == getattr(other, f)
-                for f in ("dtype", "ge", "le", "allowed", "nullable", "default", "description")
+                for f in (
+                    "dtype",
+                    "ge",
+                    "le",
+                    "allowed",
+                    "nullable",
+                    "default",
+                    "description",
+                    "drift",
+                    "skew",
+                )
             )
         )
 
