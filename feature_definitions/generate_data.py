@@ -192,26 +192,41 @@ def _merchants(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 def _merchant_snapshots(
-    rng: np.random.Generator, merchants: dict[str, np.ndarray], start: int, end: int
+    rng: np.random.Generator,
+    merchants: dict[str, np.ndarray],
+    start: int,
+    end: int,
+    drift_at: int | None = None,
 ) -> pl.DataFrame:
-    """Weekly re-scored snapshots: the risk score and typical ticket drift over time."""
+    """Weekly re-scored snapshots: the risk score wanders over time, the typical ticket stays.
+
+    From ``drift_at`` on (if given), the injected drift: a new scoring model rates every
+    merchant riskier (``risk_score`` about twice as high), and a re-classification marks a
+    third of the in-store merchants as online-only (``online_only``).
+    """
     n = len(merchants["merchant_id"])
     weeks = int((end - start) // (7 * DAY_US)) + 2
     m = np.repeat(np.arange(n), weeks)
     week = np.tile(np.arange(weeks), n)
     updated = start + (week - 1) * 7 * DAY_US + (rng.random(n * weeks) * DAY_US).astype(np.int64)
     risk_walk = rng.normal(0.0, 0.02, (n, weeks)).cumsum(axis=1).ravel()
-    ticket_walk = rng.normal(0.0, 0.03, (n, weeks)).cumsum(axis=1).ravel()
     names = list(CATEGORIES)
+    risk = np.clip(merchants["risk"][m] + risk_walk, 0.0, 1.0)
+    online = merchants["online_only"][m]
+    reclassified = (rng.random(n) < 0.35)[m]  # drawn even without drift: same data otherwise
+    if drift_at is not None:
+        after = updated >= drift_at
+        risk = np.where(after, np.clip(risk * 2.0 + 0.05, 0.0, 1.0), risk)
+        online = online | (after & reclassified)
     frame = pl.DataFrame(
         {
             "merchant_id": merchants["merchant_id"][m],
             "updated_at": _ts(updated),
             "category": np.array(names)[merchants["category"][m]],
-            "risk_score": np.round(np.clip(merchants["risk"][m] + risk_walk, 0.0, 1.0), 4),
-            "avg_ticket": np.round(merchants["ticket"][m] * np.exp(ticket_walk), 2),
+            "risk_score": np.round(risk, 4),
+            "avg_ticket": merchants["ticket"][m],
             "country": np.array(COUNTRIES)[merchants["country"][m]],
-            "online_only": merchants["online_only"][m],
+            "online_only": online,
         }
     )
     return frame.filter(pl.col("updated_at") < _ts(np.array([end]))[0]).sort(
@@ -327,13 +342,49 @@ def _transactions(
     )
 
 
-def _user_merchant_daily(transactions: pl.DataFrame, end: int) -> pl.DataFrame:
+def _pair_history(
+    rng: np.random.Generator,
+    transactions: pl.DataFrame,
+    users: dict[str, np.ndarray],
+    start: int,
+    end: int,
+) -> pl.DataFrame:
+    """What each user-merchant pair did in the year before the data starts, at the pair's
+    in-window pace, so cumulative counts do not all start from zero at ``start``."""
+    days = (end - start) / DAY_US
+    pairs = (
+        transactions.group_by("user_id", "merchant_id")
+        .agg(pl.len().alias("n"), pl.col("amount").mean().alias("avg"))
+        .sort("user_id", "merchant_id")  # group order varies; the draws must not
+    )
+    signup = users["signup"][pairs["user_id"].to_numpy() - 1]
+    prior_days = np.clip((start - signup) / DAY_US, 0.0, 365.0)
+    txns = rng.poisson(pairs["n"].to_numpy() * prior_days / days)
+    return pairs.select(
+        "user_id",
+        "merchant_id",
+        pl.Series("txns", txns, pl.Int64),
+        (pl.Series(txns) * pl.col("avg")).alias("amount"),
+    ).filter(pl.col("txns") > 0)
+
+
+def _user_merchant_daily(
+    transactions: pl.DataFrame, history: pl.DataFrame, start: int, end: int
+) -> pl.DataFrame:
     """Cumulative per user-merchant history, snapshotted at each midnight (UTC) after activity.
 
     A snapshot stamped D 00:00 covers everything before it, so it never leaks a transaction
-    into its own features.
+    into its own features. Pairs with ``history`` before ``start`` get a snapshot at ``start``.
     """
     day = pl.col("ts").dt.epoch("us") // DAY_US
+    before = history.select(
+        "user_id",
+        "merchant_id",
+        _ts(pl.lit(start - DAY_US, pl.Int64)).alias("ts"),
+        "txns",
+        "amount",
+        pl.lit(0, pl.Int64).alias("chargebacks"),
+    )
     txns = transactions.select(
         "user_id",
         "merchant_id",
@@ -351,7 +402,7 @@ def _user_merchant_daily(transactions: pl.DataFrame, end: int) -> pl.DataFrame:
         pl.lit(1, pl.Int64).alias("chargebacks"),
     )
     daily = (
-        pl.concat([txns, chargebacks])
+        pl.concat([before, txns, chargebacks])
         .group_by("user_id", "merchant_id", day.alias("day"))
         .agg(pl.col("txns").sum(), pl.col("amount").sum(), pl.col("chargebacks").sum())
         .sort("user_id", "merchant_id", "day")
@@ -372,18 +423,21 @@ def generate(
     seed: int = 7,
     start: dt.datetime | None = None,
     days: int = 60,
+    drift_at: dt.datetime | None = None,
 ) -> dict[str, Path]:
     """Write users, merchants, transactions and user-merchant daily snapshots to ``data_dir``.
 
     Returns the path of each file by source name; the same arguments give identical files.
+    ``drift_at`` injects drift into two merchant features from that time on (see
+    :func:`_merchant_snapshots`); transactions are unchanged by it.
     """
     if n_users < 1 or days < 1:
         raise ValueError(f"n_users and days must be positive, found {n_users} and {days}")
     data_dir = Path(data_dir)
     start_us = _utc_us(start or DEFAULT_START)
     end_us = start_us + days * DAY_US
-    user_rng, snap_rng, merchant_rng, msnap_rng, txn_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
+    user_rng, snap_rng, merchant_rng, msnap_rng, txn_rng, pair_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)
     )
     users = _users(user_rng, n_users, start_us, end_us)
     merchants = _merchants(merchant_rng, max(20, n_users // 10))
@@ -393,12 +447,24 @@ def generate(
             _user_snapshots(snap_rng, users, start_us, end_us), data_dir / "users.parquet"
         ),
         "merchants": _write(
-            _merchant_snapshots(msnap_rng, merchants, start_us, end_us),
+            _merchant_snapshots(
+                msnap_rng,
+                merchants,
+                start_us,
+                end_us,
+                None if drift_at is None else _utc_us(drift_at),
+            ),
             data_dir / "merchants.parquet",
         ),
         "transactions": _write(transactions, data_dir / "transactions.parquet"),
         "user_merchant_daily": _write(
-            _user_merchant_daily(transactions, end_us), data_dir / "user_merchant_daily.parquet"
+            _user_merchant_daily(
+                transactions,
+                _pair_history(pair_rng, transactions, users, start_us, end_us),
+                start_us,
+                end_us,
+            ),
+            data_dir / "user_merchant_daily.parquet",
         ),
     }
 

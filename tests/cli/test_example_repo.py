@@ -235,10 +235,17 @@ def test_user_merchant_history_never_includes_the_scored_payment(
     out = store.get_training_set(spine, features=refs).to_polars()
     times = history["event_time"].to_list()
     chargebacks = history["chargeback_at"].drop_nulls().to_list()
+    # the pair's history from before the data starts: a snapshot stamped at the start
+    start = pl.read_parquet(repo / "data" / "user_merchant_daily.parquet").filter(
+        (pl.col("user_id") == pair["user_id"])
+        & (pl.col("merchant_id") == pair["merchant_id"])
+        & (pl.col("snapshot_at") <= txns["event_time"].min())
+    )
+    before = start["txn_count"].max() or 0
     for row in out.iter_rows(named=True):
         # the daily snapshot at midnight covers everything before that midnight
         midnight = row["event_timestamp"].replace(hour=0, minute=0, second=0, microsecond=0)
-        assert row["pair_txn_count"] == sum(t < midnight for t in times)
+        assert row["pair_txn_count"] == before + sum(t < midnight for t in times)
         assert row["pair_chargebacks"] == sum(c < midnight for c in chargebacks)
         assert row["is_new_pair"] == (row["pair_txn_count"] == 0)
-    assert out["pair_txn_count"].max() > 0 and out["pair_txn_count"][0] == 0
+    assert out["pair_txn_count"].max() > before and out["pair_txn_count"][0] == before
