@@ -17,6 +17,7 @@ where it helps, how to fix it. ``transient`` tells a caller whether retrying may
     ├── TransformError           a feature expression or on-demand function misbehaved
     ├── OnlineRequestError       an online request lacks a key, has a wrong type or length
     ├── MaterializationGuardError  a batch failed the publish guard; ``report`` says why
+    ├── ReportError              a drift or skew report was asked for with bad arguments
     └── OnlineStoreError         the online store failed a read or write
         └── OnlineStoreUnavailableError   unreachable or timed out (transient)
 """
@@ -37,6 +38,7 @@ __all__ = [
     "OnlineStoreUnavailableError",
     "RegistryError",
     "RepoError",
+    "ReportError",
     "SchemaMismatchError",
     "SourceError",
     "SourceNotFoundError",
@@ -128,3 +130,7 @@ class MaterializationGuardError(FeatureStoreError):
             f"refused to publish a batch for view {report.view!r}; the previously published "
             f"values stay online. Pass force=True (--force) to publish anyway.\n{report.summary()}"
         )
+
+
+class ReportError(FeatureStoreError, ValueError):
+    """A drift or skew report cannot be built from the arguments or data given."""
