@@ -40,6 +40,9 @@ from featurestore.serving.response import OnlineResponse
 from featurestore.serving.retrieval import OnlineRetriever
 
 if TYPE_CHECKING:
+    from featurestore.monitoring.drift import DriftReport
+    from featurestore.monitoring.sides import Side
+    from featurestore.monitoring.skew import SkewReport
     from featurestore.serving.serving_log import ServingLogWriter
 
 __all__ = ["FeatureStore", "SourceReport"]
@@ -129,7 +132,7 @@ class FeatureStore:
             reports.append(SourceReport(view.name, view.source.name, view.source.path, problems))
         return reports
 
-    def _applied_fingerprints(self, refs: list[str]) -> dict[str, str]:
+    def applied_fingerprints(self, refs: list[str]) -> dict[str, str]:
         """Fingerprints of ``refs``; fails if the code no longer matches what was applied."""
         applied = self.registry.require()
         current = build_state(self.repo, {}).features
@@ -160,7 +163,7 @@ class FeatureStore:
     ) -> TrainingSet:
         """Point-in-time correct features for every spine row, in spine order."""
         plan = build_plan(self.repo, features, feature_service, full_feature_names)
-        fingerprints = self._applied_fingerprints([r.ref for r in plan.refs])
+        fingerprints = self.applied_fingerprints([r.ref for r in plan.refs])
         frame = read_spine(spine)
         out, statuses = self.offline.training_frame(frame, plan, timestamp_column, progress)
         ts = frame[timestamp_column]
@@ -250,7 +253,7 @@ class FeatureStore:
         progress: Callable[[str], None] | None,
     ) -> MaterializationResult:
         view = self.repo.views[name]
-        fingerprints = self._applied_fingerprints([f"{name}:{f}" for f in view.feature_names])
+        fingerprints = self.applied_fingerprints([f"{name}:{f}" for f in view.feature_names])
         if progress:
             progress(f"reading {name}")
         frame = self.offline.latest_rows(view, end, start)
@@ -291,7 +294,7 @@ class FeatureStore:
                 self.repo,
                 self.online,
                 key_dtypes={v.name: v.join_keys for v in applied.views.values()},
-                fingerprints=self._applied_fingerprints,
+                fingerprints=self.applied_fingerprints,
                 fallback_to_defaults=self.repo.config.online_store.fallback == "defaults",
             )
         return self._retriever
@@ -360,6 +363,34 @@ class FeatureStore:
         if self._serving_log is not None:
             self._serving_log.flush()
         return read_serving_log(self.serving_log_dir, start, end)
+
+    def skew_report(
+        self,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        features: list[str] | None = None,
+        sample: int | None = None,
+        *,
+        seed: int = 0,
+    ) -> SkewReport:
+        """Replay the serving log of ``[start, end)`` through the offline engine and compare,
+        per feature, what was served with what a training set would have held."""
+        from featurestore.monitoring.skew import build_skew_report
+
+        return build_skew_report(self, start, end, features, sample, seed=seed)
+
+    def drift_report(
+        self,
+        reference: Side | TrainingSet | str | Path,
+        current: Side | TrainingSet | str | Path,
+        features: list[str] | None = None,
+    ) -> DriftReport:
+        """Per-feature drift of ``current`` from ``reference``. Each side is a saved training
+        set (object or path), a window of the serving log or of a view's source, as a side
+        object or its text form (``log:7d``, ``log:START..END``, ``source:VIEW:START..END``)."""
+        from featurestore.monitoring.sides import build_drift_report, to_side
+
+        return build_drift_report(self, to_side(reference), to_side(current), features)
 
     def close(self) -> None:
         if self._serving_log is not None:
