@@ -18,6 +18,7 @@ from featurestore.definitions import (
     RequestSource,
     on_demand_feature_view,
 )
+from featurestore.definitions.monitoring import DriftConfig, SkewConfig
 from featurestore.errors import (
     ApplyError,
     ConfigError,
@@ -30,6 +31,7 @@ from featurestore.errors import (
     OnlineStoreUnavailableError,
     RegistryError,
     RepoError,
+    ReportError,
     SchemaMismatchError,
     SourceError,
     SourceNotFoundError,
@@ -48,6 +50,7 @@ __all__ = [
     "Client",
     "ConfigError",
     "DefinitionError",
+    "DriftConfig",
     "Entity",
     "Feature",
     "FeatureReferenceError",
@@ -65,8 +68,10 @@ __all__ = [
     "OnlineStoreUnavailableError",
     "RegistryError",
     "RepoError",
+    "ReportError",
     "RequestSource",
     "SchemaMismatchError",
+    "SkewConfig",
     "SourceError",
     "SourceNotFoundError",
     "SpineError",

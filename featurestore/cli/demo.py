@@ -52,6 +52,13 @@ GENERATOR = "generate_data.py"
 SERVICE = "fraud_detection_v1"
 TRAINING_SET = Path("data") / "training_sets" / "fraud_v1.parquet"
 ONLINE_ROWS = 5
+DRIFT_DAY = 45  # the generator injects drift from this day of the data on
+DRIFTED = ("merchant_profile:risk_score", "merchant_profile:online_only")
+STALLED_VIEW = "merchant_profile"  # its materialization "stalls" in the reports step
+STALLED_DAYS = 8
+REPORT_ROWS = 4_000  # payments served and logged for the reports (>= 3,000 for a verdict)
+REPORT_BATCH = 50  # entity rows per logged request
+REPORTS_DIR = Path("data") / "reports"
 TIMESTAMP = "event_timestamp"
 NOT_COPIED = ("data", ".featurestore", "__pycache__", "*.pyc")
 LOOPBACK = "127.0.0.1"
@@ -77,6 +84,8 @@ class DemoContext:
     service: str | None = None
     training_set: TrainingSet | None = None
     training_path: Path | None = None
+    drift_at: dt.datetime | None = None
+    served_at: dt.datetime | None = None
     sample: pl.DataFrame | None = None
     keys: list[str] = field(default_factory=list)
     request_columns: list[str] = field(default_factory=list)
@@ -163,13 +172,21 @@ def generate_data(ctx: DemoContext) -> None:
     """Write deterministic sample users, merchants and transactions under <repo>/data."""
     ctx.generator = load_generator(ctx.repo_dir)
     started = time.perf_counter()
-    ctx.files = ctx.generator.generate(ctx.repo_dir / "data", n_users=ctx.users, seed=ctx.seed)
+    ctx.drift_at = ctx.generator.DEFAULT_START + dt.timedelta(days=DRIFT_DAY)
+    ctx.files = ctx.generator.generate(
+        ctx.repo_dir / "data", n_users=ctx.users, seed=ctx.seed, drift_at=ctx.drift_at
+    )
     elapsed = time.perf_counter() - started
     ctx.out.print(
         f"{ctx.users:,} users, seed {ctx.seed}, in {elapsed:.1f}s, "
         f"under {escape(ctx.shown(ctx.repo_dir))}:"
     )
     render.data_files(ctx.out, ctx.files, ctx.repo_dir)
+    ctx.out.print(
+        f"injected drift from {render.timestamp(ctx.drift_at)} UTC on: "
+        f"[bold]{DRIFTED[0]}[/] (a new scoring model rates merchants about twice as risky) "
+        f"and [bold]{DRIFTED[1]}[/] (a third of in-store merchants re-classified online-only)"
+    )
 
 
 def apply_definitions(ctx: DemoContext) -> None:
@@ -192,11 +209,17 @@ def build_training_set(ctx: DemoContext) -> None:
     ctx.service = service
     ctx.spine = ctx.generator.training_spine(ctx.repo_dir / "data")
     ctx.training_path = ctx.repo_dir / TRAINING_SET
-    ctx.out.print(f"spine: {ctx.spine.height:,} transactions; feature service [bold]{service}[/]")
+    train = ctx.spine
+    if ctx.drift_at is not None:  # the model is trained before the injected drift
+        train = train.filter(pl.col(TIMESTAMP) < ctx.drift_at)
+    ctx.out.print(
+        f"spine: {train.height:,} transactions before {render.timestamp(ctx.drift_at)} UTC; "
+        f"feature service [bold]{service}[/]"
+        if ctx.drift_at is not None
+        else f"spine: {train.height:,} transactions; feature service [bold]{service}[/]"
+    )
     with render.steps(ctx.out) as progress:
-        ctx.training_set = store.get_training_set(
-            ctx.spine, feature_service=service, progress=progress
-        )
+        ctx.training_set = store.get_training_set(train, feature_service=service, progress=progress)
         progress(f"profiling and writing {ctx.shown(ctx.training_path)}")
         ctx.training_set.save(ctx.training_path)
 
@@ -299,6 +322,7 @@ def materialize_and_serve(ctx: DemoContext) -> None:
     end = spine[TIMESTAMP].max()
     if not isinstance(end, dt.datetime):
         raise RepoError(f"the spine's {TIMESTAMP!r} column holds no datetimes")
+    ctx.served_at = end
     ctx.out.print(f"online views as of the last transaction, {render.timestamp(end)} UTC:")
     materialize_views(ctx, store, end)
 
@@ -602,6 +626,74 @@ def serve_over_http(ctx: DemoContext) -> None:
     ctx.hints.append(f"featurestore serve --repo {shown}")
 
 
+def serve_and_log(ctx: DemoContext, store: FeatureStore, at: dt.datetime) -> int:
+    """Serve the latest payments as of ``at`` in small requests, each one logged; returns
+    how many entity rows were logged."""
+    spine, service = ctx.spine, ctx.service
+    if spine is None or service is None:
+        raise RepoError("the demo must build a training set before serving")
+    rows = spine.filter(pl.col(TIMESTAMP) <= at).tail(REPORT_ROWS)
+    for offset in range(0, rows.height, REPORT_BATCH):
+        batch = rows.slice(offset, REPORT_BATCH)
+        started = time.perf_counter_ns()
+        request = {c: batch[c].to_list() for c in ctx.request_columns}
+        resp = store.get_online_features(
+            feature_service=service,
+            entities={k: batch[k].to_list() for k in ctx.keys},
+            request_data=request,
+            request_time=at,
+        )
+        if store.repo.config.serving_log.enabled:
+            continue  # get_online_features logged it
+        store.serving_log.log(
+            resp,
+            request_id=f"demo-{offset // REPORT_BATCH}",
+            latency_us=(time.perf_counter_ns() - started) // 1000,
+            request_data=request,
+            feature_service=service,
+        )
+    return rows.height
+
+
+def skew_and_drift(ctx: DemoContext) -> None:
+    """Stall one view's materialization, serve and log payments, then show the skew report
+    (served vs a replay through the offline path) and the drift report (training set vs
+    what was served), and write both as HTML."""
+    store, at = ctx.store, ctx.served_at
+    if store is None or at is None or ctx.training_path is None:
+        raise RepoError("the demo must serve online before it can report skew and drift")
+    stalled_at = at - dt.timedelta(days=STALLED_DAYS)
+    ctx.out.print(
+        f"injected skew: the materialization of [bold]{STALLED_VIEW}[/] stalled "
+        f"{STALLED_DAYS} days ago, so its online values are as of {render.timestamp(stalled_at)} "
+        "UTC while its source has moved on"
+    )
+    store.materialize(stalled_at, views=[STALLED_VIEW], force=True)
+    # an earlier demo run logged the same payments at the same time: they would count twice
+    shutil.rmtree(store.serving_log_dir / f"date={at.date().isoformat()}", ignore_errors=True)
+    logged = serve_and_log(ctx, store, at)
+    window = (at, at + dt.timedelta(seconds=1))
+    ctx.out.print(f"served and logged {logged:,} payments as of {render.timestamp(at)} UTC\n")
+    reports = ctx.repo_dir / REPORTS_DIR
+    skew = store.skew_report(*window)
+    skew_html = skew.write_html(reports / "skew.html")
+    render.report(ctx.out, skew.to_dict(), Path(ctx.shown(skew_html)))
+    ctx.out.print(f"expected: {STALLED_VIEW} features whose source changed since the stall\n")
+    current = f"log:{window[0].isoformat()}..{window[1].isoformat()}"
+    drift = store.drift_report(ctx.training_path, current)
+    drift_html = drift.write_html(reports / "drift.html")
+    render.report(ctx.out, drift.to_dict(), Path(ctx.shown(drift_html)))
+    ctx.out.print(f"expected: {', '.join(DRIFTED)} (injected)")
+    store.materialize(at, views=[STALLED_VIEW], force=True)
+    ctx.out.print(f"[dim]{STALLED_VIEW} re-published as of {render.timestamp(at)} UTC[/]")
+    shown = escape(ctx.shown(ctx.repo_dir))
+    ctx.hints += [
+        f"featurestore skew --repo {shown} --start {window[0].isoformat()} --html skew.html",
+        f"featurestore drift --repo {shown} --reference {escape(ctx.shown(ctx.training_path))} "
+        f"--current {current} --fail-on-flagged",
+    ]
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Locate the example repo", locate_repo),
     ("Generate sample data", generate_data),
@@ -610,6 +702,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Summarize the training set", summarize),
     ("Materialize and serve online", materialize_and_serve),
     ("Serve over HTTP", serve_over_http),
+    ("Report training/serving skew and drift", skew_and_drift),
 ]
 
 

@@ -1,7 +1,8 @@
 """The ``featurestore`` command: one verb per job, a thin shell over :class:`FeatureStore`.
 
 Exit codes: 0 on success, 1 when featurestore reports an error or a check fails, 2 on a
-usage error. Tables and formatting live in render.py.
+usage error, 3 when ``skew`` or ``drift`` is given ``--fail-on-flagged`` and flags a feature.
+Tables and formatting live in render.py.
 """
 
 from __future__ import annotations
@@ -611,6 +612,139 @@ def serve(repo: Path | None, host: str | None, port: int | None, workers: int | 
             workers=workers,
             announce=lambda line: err.print(line, markup=False, highlight=False),
         )
+
+
+def report_options(fn: F) -> F:
+    """``--features``, ``--json``, ``--html FILE`` and ``--fail-on-flagged`` of the reports."""
+    fn = click.option(
+        "--fail-on-flagged",
+        is_flag=True,
+        help="Exit with code 3 when any feature is flagged (to gate a deploy or a retrain).",
+    )(fn)
+    fn = click.option(
+        "--html",
+        "html_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Also write a self-contained HTML report to this file.",
+    )(fn)
+    fn = json_option(fn)
+    return click.option(
+        "--features",
+        "feature_refs",
+        multiple=True,
+        metavar="REFS",
+        help="Comma-separated 'view:feature' references (repeatable; default: all).",
+    )(fn)
+
+
+def show_report(
+    ctx: click.Context,
+    report: Any,
+    as_json: bool,
+    html_path: Path | None,
+    fail_on_flagged: bool,
+) -> None:
+    """Print a drift or skew report, write its HTML, and set the exit code."""
+    if html_path is not None:
+        report.write_html(html_path)
+    data = report.to_dict()
+    if as_json:
+        render.dump_json(data)
+    else:
+        render.report(render.console(), data, html_path)
+    if fail_on_flagged and report.flagged:
+        ctx.exit(3)
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class Duration(click.ParamType):
+    """A duration such as 90s, 30m, 12h, 1d or 2w."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> dt.timedelta:
+        if isinstance(value, dt.timedelta):
+            return value
+        text = str(value).strip().lower()
+        unit = DURATION_UNITS.get(text[-1:]) if text else None
+        try:
+            amount = float(text[:-1])
+        except ValueError:
+            amount = -1.0
+        if unit is None or amount <= 0:
+            self.fail(f"{value!r} is not a duration such as 30m, 12h, 1d or 2w", param, ctx)
+        return dt.timedelta(seconds=amount * unit)
+
+
+@main.command()
+@repo_option
+@click.option(
+    "--since",
+    type=Duration(),
+    default=None,
+    help="Window ending now (or at --end): e.g. 1h, 1d, 7d. Default: the whole log.",
+)
+@click.option("--start", type=ISO_DATETIME, default=None, help="Window start (inclusive).")
+@click.option("--end", type=ISO_DATETIME, default=None, help="Window end (exclusive).")
+@click.option(
+    "--sample", type=click.IntRange(min=1), default=None, help="Replay a random sample of N rows."
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of --sample.")
+@report_options
+@click.pass_context
+def skew(
+    ctx: click.Context,
+    repo: Path | None,
+    since: dt.timedelta | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    sample: int | None,
+    seed: int,
+    feature_refs: tuple[str, ...],
+    as_json: bool,
+    html_path: Path | None,
+    fail_on_flagged: bool,
+) -> None:
+    """Replay served requests through the offline path and report, per feature, where
+    serving and training disagree."""
+    if since is not None:
+        if start is not None:
+            raise click.UsageError("pass --since or --start, not both")
+        start = (end or dt.datetime.now(dt.UTC)) - since
+    with open_store(repo) as store:
+        report = store.skew_report(start, end, split_list(feature_refs) or None, sample, seed=seed)
+    show_report(ctx, report, as_json, html_path, fail_on_flagged)
+
+
+@main.command()
+@repo_option
+@click.option(
+    "--reference",
+    required=True,
+    metavar="SIDE",
+    help="A saved training set (file.parquet), a serving log window (log:7d, "
+    "log:START..END) or a source window (source:VIEW:START..END).",
+)
+@click.option("--current", required=True, metavar="SIDE", help="Same forms as --reference.")
+@report_options
+@click.pass_context
+def drift(
+    ctx: click.Context,
+    repo: Path | None,
+    reference: str,
+    current: str,
+    feature_refs: tuple[str, ...],
+    as_json: bool,
+    html_path: Path | None,
+    fail_on_flagged: bool,
+) -> None:
+    """Report, per feature, how far the current data has moved from the reference."""
+    with open_store(repo) as store:
+        report = store.drift_report(reference, current, split_list(feature_refs) or None)
+    show_report(ctx, report, as_json, html_path, fail_on_flagged)
 
 
 @main.command()

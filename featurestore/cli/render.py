@@ -55,6 +55,7 @@ __all__ = [
     "online",
     "online_json",
     "plan",
+    "report",
     "status_counts",
     "steps",
     "training_json",
@@ -649,3 +650,49 @@ def online_json(resp: OnlineResponse) -> dict[str, Any]:
         "statuses": {c: [s.value for s in col] for c, col in resp.statuses.items()},
         "fingerprints": resp.fingerprints,
     }
+
+
+_VERDICT_STYLE = {
+    "flagged": "bold red",
+    "warn": "yellow",
+    "insufficient_data": "cyan",
+    "ok": "green",
+}
+REPORT_STATS = 3  # statistics shown per feature in the terminal; --json and --html show all
+
+
+def _stat(value: Any) -> str:
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)[:40]
+    return "-" if value is None else str(value)
+
+
+def report(out: Console, data: Mapping[str, Any], html_path: Path | None = None) -> None:
+    """A drift or skew report as one table, worst verdict first, then the counts."""
+    table = Table(title=data["title"], box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("verdict")
+    table.add_column("feature")
+    table.add_column("owner")
+    table.add_column("statistics")
+    table.add_column("why", overflow="fold")
+    for f in data["features"]:
+        verdict = str(f["verdict"])
+        stats = "\n".join(f"{k} {_stat(v)}" for k, v in list(f["stats"].items())[:REPORT_STATS])
+        table.add_row(
+            Text(verdict.replace("_", " "), style=_VERDICT_STYLE.get(verdict, "")),
+            escape(f["ref"]),
+            escape(f["owner"] or "-"),
+            escape(stats),
+            escape("; ".join(f["reasons"]) or "-"),
+        )
+    out.print(table)
+    summary = data["summary"]
+    counts = ", ".join(
+        f"{summary.get(v, 0)} {v.replace('_', ' ')}"
+        for v in ("flagged", "warn", "insufficient_data", "ok")
+    )
+    out.print(f"{summary.get('features', len(data['features']))} features: {counts}")
+    if html_path is not None:
+        out.print(f"HTML report written to {html_path}")

@@ -30,6 +30,7 @@ from featurestore.definitions.dtypes import dtype_kind, dtype_name, parse_dtype
 from featurestore.definitions.monitoring import SkewConfig
 from featurestore.errors import ReportError
 from featurestore.monitoring.report import Report, Verdict
+from featurestore.monitoring.sides import window_text
 from featurestore.offline.sources import scan_sql
 from featurestore.offline.sql import SPINE_ROW, SPINE_TS, ViewScan, point_in_time_sql, timestamp_sql
 from featurestore.plan import build_plan, parse_ref
@@ -291,6 +292,12 @@ def build_skew_report(
         )
     log = store.read_serving_log(start, end)
     log_rows = log.height
+    if log_rows == 0 and features is None:
+        raise ReportError(
+            f"the serving log has no records in {window_text(start, end)}, so there is nothing to "
+            "compare; widen the window, or log in-process calls with serving_log.enabled: true "
+            "(the HTTP server always logs)"
+        )
     if sample is not None and log.height > sample:
         log = log.with_row_index("__fs_i").sample(n=sample, seed=seed).sort("__fs_i").drop("__fs_i")
     served = sorted(set(log["features"].explode().drop_nulls().to_list()))

@@ -3,6 +3,7 @@ the demo, each in a temporary directory."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -211,7 +212,7 @@ def test_validate_exits_1_when_a_source_drifts(tmp_path: Path) -> None:
 
 
 def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
-    result = run("demo", "--users", "60", "--seed", "3", cwd=tmp_path)
+    result = run("demo", "--users", "300", "--seed", "3", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     repo = tmp_path / "featurestore-demo"
     assert (repo / "featurestore.yaml").is_file() and (repo / "generate_data.py").is_file()
@@ -220,8 +221,9 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
         assert expected in out
     ts = TrainingSet.load(repo / "data" / "training_sets" / "fraud_v1.parquet")
     txns = pl.read_parquet(repo / "data" / "transactions.parquet")
-    assert ts.metadata.row_count == txns.height > 0
-    assert f"{txns.height:,} rows x 21 features" in out
+    before_drift = txns.filter(pl.col("event_time") < dt.datetime(2025, 2, 15, tzinfo=dt.UTC))
+    assert ts.metadata.row_count == before_drift.height > 0
+    assert f"{before_drift.height:,} rows x 21 features" in out
     assert "pair_txn_count" in out and "defaulted" in out and ts.metadata.profiles
 
     online = out[out.index("Materialize and serve online") : out.index("Serve over HTTP")]
@@ -236,14 +238,34 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     check_http_step(out, sample_rows=online)
     assert "  featurestore serve --repo featurestore-demo" in out.splitlines()
 
-    again = run("demo", "--users", "60", "--seed", "3", cwd=tmp_path)
+    again = run("demo", "--users", "300", "--seed", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "Using the existing copy" in again.stdout and "no changes" in again.stdout
     assert "online == offline for 105 values" in again.stdout
     assert "refused" not in again.stdout  # the same data passes the guard
     check_http_step(again.stdout, sample_rows=online)
     logged = read_serving_log(repo / ".featurestore" / "logs")
-    assert logged.height == 2 * 105 and logged["request_id"].n_unique() == 2 * 21
+    served = logged.filter(~pl.col("request_id").str.starts_with("demo-"))
+    assert served.height == 2 * 105 and served["request_id"].n_unique() == 2 * 21
+    # the reports step: one run's records (the second run replaced the first's)
+    assert logged.height - served.height == min(txns.height, 4_000)
+    check_reports_step(again.stdout, repo)
+
+
+def check_reports_step(out: str, repo: Path) -> None:
+    """The injected skew (a stalled view) and drift (two merchant features) are flagged, and
+    nothing else; both HTML reports are written."""
+    reports = out[out.index("Report training/serving skew and drift") :]
+    skew_part = reports[: reports.index("expected:")]
+    flagged = {ln.split()[1] for ln in skew_part.splitlines() if ln.strip().startswith("flagged")}
+    assert flagged == {"merchant_profile:risk_score"}
+    assert "stale materialization" in (repo / "data" / "reports" / "skew.html").read_text()
+    drift_part = reports[reports.index("expected:") :]
+    flagged = {ln.split()[1] for ln in drift_part.splitlines() if ln.strip().startswith("flagged")}
+    assert flagged == {"merchant_profile:risk_score", "merchant_profile:online_only"}
+    for name in ("skew.html", "drift.html"):
+        page = (repo / "data" / "reports" / name).read_text()
+        assert page.count('class="fs-chart"') >= 10
 
 
 def check_http_step(out: str, sample_rows: str) -> None:

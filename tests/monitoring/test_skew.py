@@ -565,8 +565,11 @@ def test_start_and_end_select_the_requests_in_the_window(
 
     assert build_skew_report(store, start=T2).result("profile:age").rows_compared == 70
     assert build_skew_report(store, end=T2).result("profile:age").rows_compared == 30
-    empty = build_skew_report(store, start=T2 + dt.timedelta(days=1))
-    assert (empty.results, empty.log_rows) == ([], 0)
+    with pytest.raises(ReportError, match=r"no records in .* nothing to compare"):
+        build_skew_report(store, start=T2 + dt.timedelta(days=1))
+    empty = build_skew_report(store, start=T2 + dt.timedelta(days=1), features=["profile:score"])
+    assert empty.log_rows == 0
+    assert empty.result("profile:score").verdict == "insufficient_data"
     with pytest.raises(ReportError, match="the window is empty"):
         build_skew_report(store, start=T2, end=T1)
 
