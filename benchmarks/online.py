@@ -7,6 +7,11 @@ the same keys measured in the same run, and prints p50/p99 and the ratios.
 
     python benchmarks/online.py --entities 1000000
     python benchmarks/online.py --entities 100000 --calls 5000 --backends sqlite --json
+    python benchmarks/online.py --entities 100000 --backends sqlite --polars-threads 1
+
+Polars sizes its thread pool once, when it is imported (``POLARS_MAX_THREADS``, default: one
+thread per core). ``--polars-threads N`` re-runs the script with that variable set, to measure
+a serving process that keeps Polars from handing one-row frames to a thread pool.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import shutil
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -33,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 DATA_ROOT = HERE / ".data" / "online"
 END = dt.datetime(2024, 6, 1)
 FEATURES = [f"f{i}" for i in range(10)]
+THREADS_ENV = "POLARS_MAX_THREADS"  # read by Polars once, when it is imported
 
 DEFINITIONS = '''
 """Benchmark repo: one entity, one view of 10 features, one on-demand view."""
@@ -113,7 +121,12 @@ def run_backend(backend: str, entities: int, calls: int) -> dict[str, Any]:
     write_repo(root, backend, entities, prefix)
     store = FeatureStore(root)
     store.apply()
-    out: dict[str, Any] = {"backend": backend, "entities": entities, "calls": calls}
+    out: dict[str, Any] = {
+        "backend": backend,
+        "entities": entities,
+        "calls": calls,
+        "polars_threads": pl.thread_pool_size(),
+    }
 
     started = time.perf_counter()
     [result] = store.materialize(end=END, views=["entity_stats"])
@@ -172,7 +185,7 @@ def run_backend(backend: str, entities: int, calls: int) -> dict[str, Any]:
 def report(results: list[dict[str, Any]]) -> None:
     print(
         f"featurestore online benchmark ({platform.machine()}, duckdb {duckdb.__version__}, "
-        f"polars {pl.__version__})"
+        f"polars {pl.__version__}, {pl.thread_pool_size()} polars thread(s))"
     )
     for r in results:
         print(
@@ -201,7 +214,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5_000)
     parser.add_argument("--backends", default="sqlite,redis")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--polars-threads", type=int, help="set POLARS_MAX_THREADS (re-runs this script)"
+    )
     args = parser.parse_args()
+    threads = args.polars_threads
+    if threads is not None and os.environ.get(THREADS_ENV) != str(threads):
+        os.execve(
+            sys.executable, [sys.executable, *sys.argv], {**os.environ, THREADS_ENV: str(threads)}
+        )
     results = [run_backend(b, args.entities, args.calls) for b in args.backends.split(",")]
     if args.json:
         print(json.dumps(results, indent=2))

@@ -65,7 +65,7 @@ def run_on_demand(odfv: OnDemandFeatureView, inputs: pl.DataFrame) -> pl.DataFra
             f"on-demand view {odfv.name!r}: the function returned {out.height} rows for "
             f"{inputs.height} input rows; it must return one row per input row"
         )
-    schema = out.schema
+    schema = dict(zip(out.columns, out.dtypes, strict=True))  # cheaper than out.schema
     missing = [f.name for f in odfv.features if f.name not in schema]
     if missing:
         raise TransformError(

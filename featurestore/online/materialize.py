@@ -240,10 +240,11 @@ def publish_batch(
         raise MaterializationGuardError(report)
     if not report.passed:
         log.warning("guard overridden view=%s failures=%d", view.name, len(report.failures))
+    # in key order, a store's index grows at its end instead of at random places
     encoded = frame.select(
         key_expr(view.join_keys).alias("key"),
         value_expr(EVENT_TS, {f: f"{f}__status" for f in view.feature_names}).alias("value"),
-    )
+    ).sort("key", maintain_order=True)
     store.publish(
         view.name,
         encoded["key"].to_list(),

@@ -132,6 +132,10 @@ class ServerMetrics:
         if not self.multiprocess:
             self.registry.register(self._freshness)
         self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        # with one process, served values per (ref, status) as plain ints on the request path,
+        # added to the counter at scrape time by sync_counters
+        self._value_counts: dict[tuple[str, str], int] = {}
+        self._value_seen: dict[tuple[str, str], int] = {}
         self._value_children: dict[tuple[str, str], Any] = {}
         self._writer: ServingLogWriter | None = None
         self._seen_written = 0
@@ -153,17 +157,33 @@ class ServerMetrics:
         children[1].observe(seconds)
 
     def count_values(self, response: OnlineResponse) -> None:
-        """Count each served value under its feature reference and status."""
+        """Count each served value under its feature reference and status.
+
+        With one process the counts are plain ints, added to the counter at scrape time (a
+        prometheus increment per value costs more than serving it). In multiprocess mode a
+        scrape reads every worker's sample files, which only the worker itself can update, so
+        the counter is incremented at once.
+        """
         refs = response.refs
-        cache = self._value_children
+        counts: dict[tuple[str, str], int] = {} if self.multiprocess else self._value_counts
         for column, statuses in response.statuses.items():
             ref = refs[column]
-            counts = {statuses[0]: 1} if len(statuses) == 1 else Tally(statuses)
-            for status, n in counts.items():
-                child = cache.get((ref, status))
-                if child is None:
-                    child = cache[(ref, status)] = self.values.labels(ref, str(status))
-                child.inc(n)
+            if len(statuses) == 1:
+                key = (ref, statuses[0])
+                counts[key] = counts.get(key, 0) + 1
+                continue
+            for status, n in Tally(statuses).items():
+                key = (ref, status)
+                counts[key] = counts.get(key, 0) + n
+        if self.multiprocess:
+            for (ref, status), n in counts.items():
+                self._value_child(ref, status).inc(n)
+
+    def _value_child(self, ref: str, status: str) -> Any:
+        child = self._value_children.get((ref, status))
+        if child is None:
+            child = self._value_children[(ref, status)] = self.values.labels(ref, str(status))
+        return child
 
     def watch_writer(self, writer: ServingLogWriter | None) -> None:
         """Report this serving log writer's counters (synced at scrape time and on close)."""
@@ -171,9 +191,16 @@ class ServerMetrics:
             self._writer = writer
             self._seen_written = self._seen_dropped = 0
 
-    def sync_log_counters(self) -> None:
-        """Add what the writer wrote and dropped since the last sync to the counters."""
+    def sync_counters(self) -> None:
+        """Add the values served and the records the writer wrote and dropped since the last
+        sync to the prometheus counters."""
         with self._sync_lock:
+            counts = dict(self._value_counts)  # one C-level copy: atomic under the GIL
+            for key, n in counts.items():
+                seen = self._value_seen.get(key, 0)
+                if n > seen:
+                    self._value_child(*key).inc(n - seen)
+                    self._value_seen[key] = n
             writer = self._writer
             if writer is None:
                 return
@@ -186,14 +213,14 @@ class ServerMetrics:
                 self._seen_dropped = dropped
 
     def start_syncing(self, interval_seconds: float = 1.0) -> None:
-        """Sync the log counters every ``interval_seconds`` in a thread: in multiprocess mode a
+        """Sync the counters every ``interval_seconds`` in a thread: in multiprocess mode a
         scrape reads every worker's files, so each worker must keep its own up to date."""
         if self._syncer is not None:
             return
 
         def run() -> None:
             while not self._stop_syncing.wait(interval_seconds):
-                self.sync_log_counters()
+                self.sync_counters()
 
         self._stop_syncing.clear()
         self._syncer = threading.Thread(target=run, name="metrics-log-sync", daemon=True)
@@ -205,11 +232,11 @@ class ServerMetrics:
             self._stop_syncing.set()
             self._syncer.join()
             self._syncer = None
-        self.sync_log_counters()
+        self.sync_counters()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (of every worker in multiprocess mode)."""
-        self.sync_log_counters()
+        self.sync_counters()
         if not self.multiprocess:
             return generate_latest(self.registry)
         from prometheus_client import multiprocess

@@ -27,10 +27,10 @@ import atexit
 import datetime as dt
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +89,10 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
 _PARTITION_PREFIX = "date="
 _EXIT_TIMEOUT_SECONDS = 30.0  # at interpreter exit, how long pending records may take
+_TICK_SECONDS = 0.005  # how often the writer thread takes the responses log() queued
+_SLICE_SECONDS = 0.0005  # longest stretch of encoding before the writer pauses
+_SEAL_RECORDS = 128  # encoded records turned into Arrow at once (about 0.3 ms)
+_PAUSE_SECONDS = 0.0001  # a blocking sleep: a waiting request thread takes the lock meanwhile
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -122,15 +126,12 @@ class _Entry:
 
 
 class _Flush:
-    """A marker: everything queued before it is written when ``done`` is set."""
+    """A marker: everything logged before it was registered is written when ``done`` is set."""
 
     __slots__ = ("done",)
 
     def __init__(self) -> None:
         self.done = threading.Event()
-
-
-_STOP = object()
 
 
 def write_part(partition: Path, table: pa.Table) -> Path:
@@ -168,33 +169,43 @@ def _new_columns() -> _Columns:
     return {name: [] for name in _ARROW_SCHEMA.names}
 
 
-def _encode(e: _Entry, cols: _Columns, refs_cache: dict[tuple[str, ...], list[str]]) -> None:
+def _epoch_us(t: dt.datetime) -> int:
+    """Epoch microseconds of ``t`` (naive means UTC)."""
+    return ((t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)) - _EPOCH) // _US
+
+
+def _encode(e: _Entry, cols: _Columns, refs_cache: dict[Any, Any]) -> None:
     """Append one record per entity row of ``e`` to ``cols``, as text and integers.
 
-    Done as soon as an entry is dequeued, so no response object stays alive until the flush:
-    pending records are strings and ints, which the garbage collector never scans.
+    Done within milliseconds of :meth:`ServingLogWriter.log`, so no response object stays
+    alive until the flush: pending records are strings and ints (then Arrow buffers), which
+    the garbage collector never scans.
     """
     r = e.response
     columns = list(r.values)
-    key = tuple(r.refs[c] for c in columns)
-    refs = refs_cache.setdefault(key, list(key))
-    fingerprints = _dumps({ref: r.fingerprints.get(ref) for ref in refs})
-    time_us = (_utc(r.request_time) - _EPOCH) // dt.timedelta(microseconds=1)
-    request = e.request_data or {}
+    key = tuple(map(r.refs.__getitem__, columns))
+    refs = refs_cache.get(key) or refs_cache.setdefault(key, list(key))
+    printed = (key, *map(r.fingerprints.get, refs))  # the same for every request of a plan
+    fingerprints = refs_cache.get(printed)
+    if fingerprints is None:
+        fingerprints = refs_cache[printed] = _dumps(dict(zip(refs, printed[1:], strict=True)))
+    time_us = _epoch_us(r.request_time)
+    entities = list(r.entities.items())
+    request = list((e.request_data or {}).items())
+    values = list(r.values.values())
+    statuses = [r.statuses[c] for c in columns]
+    event_times = list(r.event_times.items())
     request_id, latency_us = str(e.request_id), int(e.latency_us)
     encoded = []  # encode every row first, so a bad value drops the whole entry, not part
     for i in range(e.rows):
         encoded.append(
             (
-                _dumps({k: v[i] if i < len(v) else None for k, v in r.entities.items()}),
-                _dumps({k: v[i] for k, v in request.items() if i < len(v)}),
-                _dumps({ref: r.values[c][i] for ref, c in zip(refs, columns, strict=True)}),
-                _dumps({ref: str(r.statuses[c][i]) for ref, c in zip(refs, columns, strict=True)}),
+                _dumps({k: v[i] if i < len(v) else None for k, v in entities}),
+                _dumps({k: v[i] for k, v in request if i < len(v)}),
+                _dumps(dict(zip(refs, [v[i] for v in values], strict=True))),
+                _dumps(dict(zip(refs, [s[i] for s in statuses], strict=True))),  # enum values
                 _dumps(
-                    {
-                        view: None if ts[i] is None else (_utc(ts[i]) - _EPOCH) // _US
-                        for view, ts in r.event_times.items()
-                    }
+                    {view: None if ts[i] is None else _epoch_us(ts[i]) for view, ts in event_times}
                 ),
             )
         )
@@ -215,23 +226,37 @@ def _encode(e: _Entry, cols: _Columns, refs_cache: dict[tuple[str, ...], list[st
 
 def _table(cols: _Columns) -> pa.Table:
     """The encoded records as an Arrow table of the log's schema."""
-    arrays = [
-        pa.array(cols[f.name], type=pa.int64()).cast(f.type)
-        if f.name == "request_time"
-        else pa.array(cols[f.name], type=f.type)
-        for f in _ARROW_SCHEMA
-    ]
+    arrays = [pa.array(cols[f.name], type=f.type) for f in _ARROW_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=_ARROW_SCHEMA)
+
+
+class _Day:
+    """Pending records of one UTC date: Arrow tables, and the records encoded since the last
+    table was sealed (as text and integers)."""
+
+    __slots__ = ("cols", "tables")
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.cols = _new_columns()
+
+    @property
+    def open_records(self) -> int:
+        return len(self.cols["request_id"])
 
 
 class ServingLogWriter:
     """Background writer: appends served records to Parquet under ``directory``.
 
-    :meth:`log` only enqueues (``queue_size`` bounds the responses waiting, each holding one
-    record per entity row); a full queue drops the response and counts its records in
-    ``dropped``. The thread writes when ``batch_size`` records are pending (at most that many
-    per file) or ``flush_interval_seconds`` after the oldest pending one arrived. A writer not
-    closed explicitly is closed at interpreter exit, so a normal exit loses nothing.
+    :meth:`log` only appends the response to a list (``queue_size`` bounds the responses
+    waiting, each holding one record per entity row); when the list is full the response is
+    dropped and its records counted in ``dropped``. It never wakes the writer thread: waking a
+    thread per request costs more than encoding the request's records. The thread takes what
+    is waiting every few milliseconds, encodes it in short stretches (pausing between them so
+    that request threads get the interpreter lock at once) into Arrow tables, and
+    writes when ``batch_size`` records are pending (at most that many per file) or
+    ``flush_interval_seconds`` after the oldest pending one was taken. A writer not closed
+    explicitly is closed at interpreter exit, so a normal exit loses nothing.
     """
 
     def __init__(
@@ -248,13 +273,16 @@ class ServingLogWriter:
                 f"positive; found {queue_size}, {batch_size}, {flush_interval_seconds}"
             )
         self.directory = Path(directory)
+        self.queue_size = queue_size
         self.batch_size = batch_size
         self.flush_interval_seconds = flush_interval_seconds
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self._lock = threading.Lock()
+        self._tick = min(_TICK_SECONDS, flush_interval_seconds)
+        self._lock = threading.Lock()  # guards _entries, _flushes, _closed, _finished, _dropped
+        self._entries: deque[_Entry] = deque()
+        self._flushes: list[_Flush] = []
+        self._wake = threading.Event()  # set by flush() and close() only
         self._closed = False
-        self._stop_lock = threading.Lock()
-        self._stop_sent = False
+        self._finished = False  # the thread has written everything and ended
         self._written = 0
         self._dropped = 0
         self._thread = threading.Thread(target=self._run, name="serving-log-writer", daemon=True)
@@ -298,35 +326,21 @@ class ServingLogWriter:
             _row_count(response),
         )
         with self._lock:
-            if not self._closed:
-                try:
-                    self._queue.put_nowait(entry)
-                    return True
-                except queue.Full:
-                    pass
+            if not self._closed and len(self._entries) < self.queue_size:
+                self._entries.append(entry)
+                return True
             self._dropped += entry.rows
         return False
-
-    def _put(self, item: object, deadline: float | None) -> bool:
-        """Enqueue a control marker, waiting for room; False on timeout or a stopped thread."""
-        while True:
-            wait = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
-            if wait <= 0 or not self._thread.is_alive():
-                return False
-            try:
-                self._queue.put(item, timeout=wait)
-                return True
-            except queue.Full:
-                continue
 
     def flush(self, timeout: float | None = None) -> None:
         """Write everything queued so far; raises TimeoutError if not done within ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         marker = _Flush()
-        if not self._put(marker, deadline):
-            if not self._thread.is_alive():
+        with self._lock:
+            if self._finished:
                 return  # stopped by close(), which wrote everything queued
-            raise TimeoutError(f"serving log not flushed within {timeout} s")
+            self._flushes.append(marker)
+        self._wake.set()
         while not marker.done.wait(0.05):
             if not self._thread.is_alive():
                 return
@@ -339,19 +353,15 @@ class ServingLogWriter:
         Idempotent. If the thread does not finish within ``timeout``, logs a warning (a later
         close can be tried again).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             self._closed = True
-        with self._stop_lock:
-            if not self._stop_sent and self._put(_STOP, deadline):
-                self._stop_sent = True
-        if self._stop_sent:
-            self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        self._wake.set()
+        self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning(
                 "serving log close timed out directory=%s queued=%d",
                 self.directory,
-                self._queue.qsize(),
+                len(self._entries),
             )
         else:
             atexit.unregister(self._close_at_exit)
@@ -366,68 +376,129 @@ class ServingLogWriter:
         self.close()
 
     def _run(self) -> None:
-        pending: dict[dt.date, _Columns] = {}
-        refs_cache: dict[tuple[str, ...], list[str]] = {}
+        try:  # pyarrow's first conversion imports modules for 0.2 s: now, not under load
+            _table(_new_columns())
+        except Exception:
+            log.exception("serving log writer warm-up failed directory=%s", self.directory)
+        pending: dict[dt.date, _Day] = {}
+        refs_cache: dict[Any, Any] = {}  # refs lists and fingerprint JSON, shared by records
         records = 0
         deadline: float | None = None
-        while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        def write() -> None:
+            nonlocal pending, records, deadline
             try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if isinstance(item, _Entry):
-                try:
-                    day = _utc(item.response.request_time).date()
-                    _encode(item, pending.setdefault(day, _new_columns()), refs_cache)
-                except Exception as exc:
-                    log.exception(
-                        "serving log bad record request_id=%s records=%d error=%s",
-                        item.request_id,
-                        item.rows,
-                        exc,
-                    )
-                    self._drop(item.rows)
-                else:
-                    records += item.rows
-                    if deadline is None:
-                        deadline = time.monotonic() + self.flush_interval_seconds
-                if records < self.batch_size and time.monotonic() < (deadline or 0):
-                    continue
-            if pending:
-                try:
-                    self._write(pending)
-                except Exception:  # _write accounts for every record; this keeps the thread
-                    log.exception("serving log writer error directory=%s", self.directory)
-                pending, records, deadline = {}, 0, None
-                if len(refs_cache) > 1024:
-                    refs_cache.clear()
-            if isinstance(item, _Flush):
-                item.done.set()
-            elif item is _STOP:
+                self._write(pending)
+            except Exception:  # _write accounts for every record; this keeps the thread
+                log.exception("serving log writer error directory=%s", self.directory)
+            pending, records, deadline = {}, 0, None
+            if len(refs_cache) > 1024:
+                refs_cache.clear()
+
+        while True:
+            wait = self._tick
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            self._wake.wait(wait)
+            self._wake.clear()
+            with self._lock:  # closed is read with the entries: none can follow the last take
+                stopping = self._closed
+                entries = list(self._entries)
+                self._entries.clear()
+                flushes, self._flushes = self._flushes, []
+            taken = 0
+            while taken < len(entries):  # never more than batch_size records pending
+                added, taken = self._encode_all(
+                    entries, taken, pending, refs_cache, self.batch_size - records
+                )
+                records += added
+                if deadline is None and records:
+                    deadline = time.monotonic() + self.flush_interval_seconds
+                if records >= self.batch_size:
+                    write()
+            due = time.monotonic() >= (deadline or float("inf"))
+            if pending and (due or flushes or stopping):
+                write()
+            for marker in flushes:
+                marker.done.set()
+            if stopping:
                 break
-        self._drain_after_stop()
+        with self._lock:
+            self._finished = True
+            flushes, self._flushes = self._flushes, []
+        for marker in flushes:  # flushes registered while the last records were written
+            marker.done.set()
 
-    def _drain_after_stop(self) -> None:
-        """Release flush waiters queued after the stop marker (no records can follow it)."""
-        while True:
+    def _encode_all(
+        self,
+        entries: list[_Entry],
+        start: int,
+        pending: dict[dt.date, _Day],
+        refs_cache: dict[Any, Any],
+        room: int,
+    ) -> tuple[int, int]:
+        """Encode ``entries[start:]`` into ``pending`` until ``room`` records were added;
+        returns the records added and the index of the first entry not taken.
+
+        Works in stretches of at most about ``_SLICE_SECONDS`` (encoding, or turning
+        ``_SEAL_RECORDS`` records into Arrow), each followed by a short sleep, so a burst
+        never keeps request threads off the interpreter lock for long. A response that
+        cannot be encoded is dropped alone.
+        """
+        added = 0
+        began = time.perf_counter()
+        index = start
+        while index < len(entries) and added < room:
+            entry = entries[index]
+            index += 1
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(item, _Flush):
-                item.done.set()
-            elif isinstance(item, _Entry):
-                self._drop(item.rows)
+                day = _utc(entry.response.request_time).date()
+                pend = pending.get(day) or pending.setdefault(day, _Day())
+                _encode(entry, pend.cols, refs_cache)
+            except Exception as exc:
+                log.exception(
+                    "serving log bad record request_id=%s records=%d error=%s",
+                    entry.request_id,
+                    entry.rows,
+                    exc,
+                )
+                self._drop(entry.rows)
+            else:
+                added += entry.rows
+                if pend.open_records >= _SEAL_RECORDS:
+                    added -= self._seal(pend)
+            if time.perf_counter() - began >= _SLICE_SECONDS:
+                time.sleep(_PAUSE_SECONDS)
+                began = time.perf_counter()
+        return added, index
 
-    def _write(self, pending: dict[dt.date, _Columns]) -> None:
+    def _seal(self, pend: _Day) -> int:
+        """Turn the open records of ``pend`` into an Arrow table; returns how many were
+        dropped because they could not be converted."""
+        rows = pend.open_records
+        if not rows:
+            return 0
+        cols, pend.cols = pend.cols, _new_columns()
+        try:
+            pend.tables.append(_table(cols))
+        except Exception as exc:
+            log.exception("serving log bad records records=%d error=%s", rows, exc)
+            self._drop(rows)
+            return rows
+        return 0
+
+    def _write(self, pending: dict[dt.date, _Day]) -> None:
         """Write encoded records, one or more files per UTC date; failures drop, never raise."""
-        for day, cols in pending.items():
+        for day, pend in pending.items():
+            self._seal(pend)
+            tables = pend.tables
+            if not tables:
+                continue
             partition = self.directory / f"{_PARTITION_PREFIX}{day.isoformat()}"
-            total = len(cols["request_id"])
+            total = sum(t.num_rows for t in tables)
             accounted = 0  # records of this day written or counted as dropped
             try:
-                table = _table(cols)
+                table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
                 for offset in range(0, table.num_rows, self.batch_size):
                     chunk = table.slice(offset, self.batch_size)
                     try:

@@ -324,3 +324,22 @@ def test_two_projects_sharing_an_online_store_stay_apart(make_store: FeatureStor
     fraud.materialize(end=day_end(1), start=D(2024, 2, 1))
     churn.online.delete_view("user_profile")
     assert online_values(fraud, "score", [1, 2], day_end(1)) == [1.0, None]
+
+
+def test_batches_are_published_in_entity_key_order(
+    make_store: FeatureStoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [*range(12, 0, -1), 100, 7_000, 25]  # source order is neither numeric nor key order
+    store = make_store(users=[row(u, 1, age=40, score=float(u)) for u in users])
+    published: list[list[str]] = []
+    real_publish = store.online.publish
+
+    def spy(view: str, keys: Any, values: Any, *, replace: bool) -> None:
+        if view == "user_profile":
+            published.append(list(keys))
+        real_publish(view, keys, values, replace=replace)
+
+    monkeypatch.setattr(store.online, "publish", spy)
+    store.materialize(end=day_end(2))
+    assert published == [sorted(str(u) for u in users)]  # text order: "100" < "12" < "2"
+    assert online_values(store, "score", users, day_end(2)) == [float(u) for u in users]

@@ -368,3 +368,30 @@ def test_sqlite_read_of_many_keys_is_one_snapshot(tmp_path: Any) -> None:
         store.close()
         writer.close()
     assert versions(values) in ({"1"}, {"2"})
+
+
+def test_sqlite_large_publish_uses_a_big_page_cache_only_while_it_runs(
+    tmp_path: Any, small_chunks: int
+) -> None:
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    con = store._con()
+    default = con.execute("PRAGMA cache_size").fetchone()[0]
+    sizes: list[int] = []
+
+    def record(sql: str) -> None:
+        if sql.startswith("INSERT"):
+            sizes.append(con.execute("PRAGMA cache_size").fetchone()[0])
+
+    keys = [str(i) for i in range(35)]  # more than one chunk
+    con.set_trace_callback(record)
+    try:
+        store.publish(VIEW, keys, batch(1, keys), replace=True)
+    finally:
+        con.set_trace_callback(None)
+    assert sizes and set(sizes) == {-sqlite_backend._LOAD_CACHE_KIB}
+    assert con.execute("PRAGMA cache_size").fetchone()[0] == default
+    with pytest.raises(Boom):  # restored after a failed publish too
+        store.publish(VIEW, keys, FailingAfter(batch(2, keys), fail_at=20), replace=True)
+    assert con.execute("PRAGMA cache_size").fetchone()[0] == default
+    assert store.read(VIEW, keys) == batch(1, keys)
+    store.close()

@@ -205,3 +205,66 @@ def test_shutdown_flushes_the_serving_log(make_store: Callable[..., FeatureStore
     assert logged.height == 6
     assert (logged["latency_us"] > 0).all()
     assert logged["features"].to_list()[0] == ["user_profile:age"]
+
+
+def test_online_features_skip_fastapis_middleware_stack_and_keep_every_guarantee(
+    client_for: Callable[..., TestClient],
+) -> None:
+    client = client_for()
+    assert client.get("/healthz").status_code == 200  # FastAPI builds its stack lazily
+    app = client.app
+    stack = app.middleware_stack
+    entered: list[str] = []
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        entered.append(f"{scope['method']} {scope['path']}")
+        await stack(scope, receive, send)
+
+    app.middleware_stack = counting
+    resp = post(client, {**AGE, "entities": {"user_id": [1, 2]}})
+    assert resp.status_code == 200, resp.text
+    assert len(resp.headers["x-request-id"]) == 32
+    assert resp.json()["request_id"] == resp.headers["x-request-id"]
+    assert resp.json()["features"]["age"]["values"] == [30, 45]
+    assert error_of(post(client, {"features": ["nope:x"]}), 404)["type"]
+    assert entered == []  # neither the answer nor the error went through FastAPI's stack
+    wrong_method = client.get("/v1/online-features")
+    assert error_of(wrong_method, 405)["message"] == "Method Not Allowed: GET /v1/online-features"
+    assert client.get("/healthz").status_code == 200
+    assert entered == ["GET /v1/online-features", "GET /healthz"]
+
+
+def metric_samples(text: str, name: str) -> dict[tuple[str, str], float]:
+    """The samples of one metric from Prometheus text, by (ref, status) label values."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                out[(sample.labels["ref"], sample.labels["status"])] = sample.value
+    return out
+
+
+def test_served_values_are_counted_per_ref_and_status_at_every_scrape(
+    client_for: Callable[..., TestClient],
+) -> None:
+    client = client_for()
+    name = "featurestore_served_values_total"
+    assert metric_samples(client.get("/metrics").text, name) == {}
+    expected: dict[tuple[str, str], int] = {}
+    bodies = [
+        {"features": ["user_profile:age", "user_profile:country"], "entities": {"user_id": ids}}
+        for ids in ([1], [1, 2, 999], [999], [2, 2, 1, 999, 999])
+    ]
+    for round_ in range(2):
+        for body in bodies:
+            features = post(client, body).json()["features"]
+            for column in features.values():  # the oracle: statuses as the client saw them
+                for status in column["statuses"]:
+                    key = (column["ref"], status)
+                    expected[key] = expected.get(key, 0) + 1
+        scraped = metric_samples(client.get("/metrics").text, name)
+        assert scraped == {k: float(v) for k, v in expected.items()}, f"round {round_}"
+    assert len({status for _, status in expected}) > 1  # several statuses per feature
+    assert metric_samples(client.get("/metrics").text, name) == scraped  # no double counting

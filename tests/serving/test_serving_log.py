@@ -646,3 +646,81 @@ def test_a_writer_left_open_is_flushed_at_interpreter_exit(tmp_path: Path) -> No
     out = read_serving_log(tmp_path)
     assert out.height == 100
     assert out["request_id"].n_unique() == 50
+
+
+def test_bursts_are_encoded_in_short_sealed_stretches_and_lose_nothing(
+    tmp_path: Path, writers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(serving_log, "_SEAL_RECORDS", 7)  # many Arrow tables per file
+    monkeypatch.setattr(serving_log, "_SLICE_SECONDS", 0.0)  # a pause after every response
+    writer = writers(tmp_path, batch_size=40, flush_interval_seconds=3600)
+    days = [dt.datetime(2024, 5, 1, 23, 59, tzinfo=UTC), dt.datetime(2024, 5, 2, 0, 1, tzinfo=UTC)]
+    expected = []  # (request_id, row, user_id) of every record, the oracle
+    for i in range(120):
+        rows = 1 + i % 4
+        first = i * 10
+        at = days[i % 2]
+        assert writer.log(
+            make_response(rows, at=at, first=first), request_id=f"r{i:03d}", latency_us=i
+        )
+        expected += [(f"r{i:03d}", k, first + k) for k in range(rows)]
+    writer.flush(timeout=10)
+    out = read_serving_log(tmp_path)
+    got = [
+        (rid, row, orjson.loads(keys)["user_id"])
+        for rid, row, keys in out.select("request_id", "row", "entity_keys").iter_rows()
+    ]
+    assert sorted(got) == sorted(expected)
+    assert (writer.written, writer.dropped) == (len(expected), 0)
+    values = [orjson.loads(v)["v:x"] for v in out["values"]]
+    assert values == [orjson.loads(k)["user_id"] * 10 for k in out["entity_keys"]]
+    for day in ("2024-05-01", "2024-05-02"):
+        files = list((tmp_path / f"date={day}").glob("*.parquet"))
+        assert files and all(pl.read_parquet(f).height <= 40 for f in files)
+
+
+def test_records_that_cannot_become_arrow_are_dropped_and_counted(
+    tmp_path: Path,
+    writers: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real = serving_log._table
+    calls = {"n": 0}
+
+    def failing_once(cols: dict[str, list[Any]]) -> pa.Table:
+        if cols["request_id"]:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise pa.ArrowInvalid("cannot convert")
+        return real(cols)
+
+    monkeypatch.setattr(serving_log, "_table", failing_once)
+    writer = writers(tmp_path, flush_interval_seconds=3600)
+    with caplog.at_level(logging.ERROR, logger=serving_log.__name__):
+        writer.log(make_response(3), request_id="lost", latency_us=1)
+        writer.flush(timeout=5)
+        writer.log(make_response(2), request_id="kept", latency_us=1)
+        writer.close(timeout=5)
+    assert (writer.written, writer.dropped) == (2, 3)
+    assert read_serving_log(tmp_path)["request_id"].to_list() == ["kept", "kept"]
+    assert any("records=3" in r.getMessage() for r in caplog.records)
+
+
+def test_log_never_wakes_the_writer_thread(
+    tmp_path: Path, writers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = writers(tmp_path, flush_interval_seconds=0.01)
+    wakes = []
+    real_set = writer._wake.set
+    monkeypatch.setattr(writer._wake, "set", lambda: (wakes.append(1), real_set()))
+    for i in range(200):
+        assert writer.log(make_response(1, first=i), request_id=f"r{i}", latency_us=1)
+    assert wakes == []  # a request never pays for a thread switch
+    deadline = time.monotonic() + 5  # the writer takes them on its own timer
+    while writer.written < 200 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer.written == 200
+    assert wakes == []
+    writer.flush(timeout=5)  # flush and close do wake it
+    assert wakes == [1]
