@@ -54,7 +54,7 @@ def on_demand_problems(repo: RepoContents) -> list[str]:
                 )
         columns = {c: d for r in odfv.request_sources for c, d in r.fields.items()}
         for view in odfv.view_sources:
-            columns.update({f.name: f.dtype for f in view.features})
+            columns.update({n: view.feature(n).dtype for n in view.feature_names})
         try:
             run_on_demand(odfv, pl.DataFrame(schema=columns))
         except Exception as exc:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from featurestore.definitions.dtypes import dtype_name
 from featurestore.definitions.fingerprint import (
+    aggregation_definition,
     feature_definition,
     fingerprint,
     on_demand_definition,
@@ -30,7 +31,10 @@ REGISTRY_FILE = "registry.json"
 
 
 class FeatureRecord(BaseModel):
-    """One applied feature: its definition, fingerprint and metadata."""
+    """One applied feature: its definition, fingerprint and metadata.
+
+    ``kind`` is ``feature``, ``aggregation`` or ``on_demand``.
+    """
 
     ref: str
     view: str
@@ -106,6 +110,20 @@ def build_state(repo: RepoContents, key_dtypes: dict[str, dict[str, str]]) -> Re
                 fingerprint=fingerprint(definition),
                 owner=view.owner,
                 description=f.description or view.description,
+                tags=view.tags,
+                definition=definition,
+            )
+        for agg in view.aggregations:
+            definition = aggregation_definition(view, agg)
+            features[f"{view.name}:{agg.name}"] = FeatureRecord(
+                ref=f"{view.name}:{agg.name}",
+                view=view.name,
+                name=agg.name,
+                kind="aggregation",
+                dtype=dtype_name(agg.dtype),
+                fingerprint=fingerprint(definition),
+                owner=view.owner,
+                description=agg.description or view.description,
                 tags=view.tags,
                 definition=definition,
             )

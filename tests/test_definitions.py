@@ -17,12 +17,28 @@ from featurestore import (
     DefinitionError,
     Entity,
     Feature,
+    FeatureReferenceError,
     FeatureService,
     FeatureView,
     FileSource,
     OnDemandFeatureView,
     RequestSource,
     on_demand_feature_view,
+)
+from featurestore.definitions import (
+    Count,
+    CountDistinct,
+    Last,
+    Max,
+    Mean,
+    Min,
+    StdDev,
+    Sum,
+)
+from featurestore.definitions.fingerprint import (
+    aggregation_definition,
+    feature_definition,
+    fingerprint,
 )
 
 USER = Entity("user", join_keys=["user_id"])
@@ -439,3 +455,142 @@ def test_feature_service_references() -> None:
     view = _view(features=[Feature("age", pl.Int64), Feature("country", pl.String)])
     svc = FeatureService("svc", [view, "user_profile:age", "txn_risk:ratio"])
     assert svc.references() == ["user_profile:age", "user_profile:country", "txn_risk:ratio"]
+
+
+# --- windowed aggregations ------------------------------------------------------------------
+
+HOUR = timedelta(hours=1)
+US = timedelta(microseconds=1)
+
+
+def test_aggregations_describe_themselves() -> None:
+    spend = Sum("amount", window=timedelta(days=7), name="spend_7d")
+    assert (spend.kind, spend.column, spend.name, spend.dtype) == (
+        "sum",
+        "amount",
+        "spend_7d",
+        pl.Float64,
+    )
+    assert spend.window_us == 7 * 86_400_000_000 and spend.empty_value == 0
+    assert spend.feature == Feature("spend_7d", pl.Float64)
+    count = Count(window=HOUR, name="n_1h")
+    assert (count.kind, count.column, count.dtype, count.empty_value) == (
+        "count",
+        None,
+        pl.Int64,
+        0,
+    )
+    kinds = {
+        Mean: ("mean", pl.Float64, None),
+        Min: ("min", pl.Float64, None),
+        Max: ("max", pl.Float64, None),
+        Last: ("last", pl.Float64, None),
+        StdDev: ("stddev", pl.Float64, None),
+        CountDistinct: ("count_distinct", pl.Int64, 0),
+    }
+    for cls, (kind, dtype, empty) in kinds.items():
+        agg = cls("x", window=HOUR, name="a")
+        assert (agg.kind, agg.dtype, agg.empty_value) == (kind, dtype, empty)
+
+
+@pytest.mark.parametrize(
+    ("build", "fragments"),
+    [
+        (lambda: Sum("amount", window=timedelta(0), name="s"), ["Sum 's'", "window", "positive"]),
+        (lambda: Mean("amount", window=-HOUR, name="m"), ["Mean 'm'", "positive"]),
+        (lambda: Sum("amount", window=7, name="s"), ["window", "timedelta"]),
+        (lambda: Sum("amount", window=timedelta(days=40_000), name="s"), ["at most"]),
+        (lambda: Sum("amount", name="s"), ["Sum 's'", "window"]),
+        (lambda: Sum(window=HOUR, name="s"), ["Sum 's'", "needs a source column"]),
+        (lambda: Count("amount", window=HOUR, name="n"), ["Count 'n'", "no column"]),
+        (lambda: Sum("amount", window=HOUR, name="bad name"), ["aggregation name"]),
+        (lambda: Sum("amount", window=HOUR, name="s", dtype=pl.String), ["Float64 or Int64"]),
+        (lambda: Mean("amount", window=HOUR, name="m", dtype=pl.Int64), ["Mean gives Float64"]),
+        (lambda: Count(window=HOUR, name="n", dtype=pl.Float64), ["Count gives Int64"]),
+        (lambda: Last("amount", window=HOUR, name="l", dtype=pl.List(pl.Int64)), ["dtype"]),
+    ],
+)
+def test_invalid_aggregations(build: Callable[[], object], fragments: list[str]) -> None:
+    _fails(build, *fragments)
+
+
+def test_aggregation_dtypes_accept_and_check_source_columns() -> None:
+    assert Sum("qty", window=HOUR, name="s", dtype=pl.Int64).dtype == pl.Int64
+    assert Last("merchant", window=HOUR, name="l", dtype="str").dtype == pl.String
+    assert Sum("x", window=HOUR, name="s", dtype=pl.Int64).accepts(pl.Int32())
+    assert not Sum("x", window=HOUR, name="s", dtype=pl.Int64).accepts(pl.Float64())
+    assert Sum("x", window=HOUR, name="s").accepts(pl.Decimal(10, 2))
+    assert not Mean("x", window=HOUR, name="m").accepts(pl.String())
+    assert Min("x", window=HOUR, name="m", dtype=pl.Datetime).accepts(pl.Date())
+    assert CountDistinct("x", window=HOUR, name="d").accepts(pl.String())
+    assert not CountDistinct("x", window=HOUR, name="d").accepts(pl.List(pl.Int64))
+    assert Count(window=HOUR, name="n").accepts(pl.Null())
+
+
+def test_view_with_aggregations_only_or_mixed() -> None:
+    spend, n = Sum("amount", window=HOUR, name="spend"), Count(window=HOUR, name="n")
+    only = _view(features=[], aggregations=[spend, n])
+    assert only.feature_names == ["spend", "n"] and only.aggregation_names == ["spend", "n"]
+    assert only.feature("n").dtype == pl.Int64 and only.aggregation("n") is n
+    mixed = _view(aggregations=[spend])
+    assert mixed.feature_names == ["age", "spend"] and mixed.aggregation("age") is None
+    assert mixed.source_columns() == ["age", "amount"]
+    with pytest.raises(FeatureReferenceError, match="Known features of view 'user_profile': age, "):
+        mixed.feature("spnd")
+
+
+def test_view_needs_a_feature_or_an_aggregation() -> None:
+    _fails(lambda: _view(features=[], aggregations=[]), "feature or aggregation")
+
+
+@pytest.mark.parametrize(
+    "aggregations",
+    [
+        [Sum("amount", window=HOUR, name="age")],
+        [Sum("amount", window=HOUR, name="s"), Count(window=2 * HOUR, name="s")],
+    ],
+)
+def test_aggregation_names_are_unique_across_the_view(aggregations: list[Any]) -> None:
+    _fails(lambda: _view(aggregations=aggregations), "FeatureView 'user_profile'", "unique")
+
+
+def test_aggregation_named_like_a_join_key() -> None:
+    agg = Count(window=HOUR, name="user_id")
+    _fails(lambda: _view(aggregations=[agg]), "join key", "user_id")
+
+
+def test_aggregation_fingerprint_covers_its_definition_not_the_ttl() -> None:
+    base_agg = Sum("amount", window=HOUR, name="spend")
+    base_view = _view(ttl=timedelta(days=1), aggregations=[base_agg])
+
+    def fp(view: FeatureView, agg: Any) -> str:
+        return fingerprint(aggregation_definition(view, agg))
+
+    base = fp(base_view, base_agg)
+    created = FileSource(
+        name="users",
+        path="data/users.parquet",
+        timestamp_field="updated_at",
+        created_timestamp_field="created",
+    )
+    changed = {
+        "kind": fp(base_view, Mean("amount", window=HOUR, name="spend")),
+        "column": fp(base_view, Sum("fee", window=HOUR, name="spend")),
+        "window": fp(
+            base_view, Sum("amount", window=HOUR + timedelta(microseconds=1), name="spend")
+        ),
+        "dtype": fp(base_view, Sum("amount", window=HOUR, name="spend", dtype=pl.Int64)),
+        "source": fp(_view(source=created, aggregations=[base_agg]), base_agg),
+        "keys": fp(_view(entities=[Entity("acct")], aggregations=[base_agg]), base_agg),
+    }
+    assert len({base, *changed.values()}) == len(changed) + 1, changed
+    same = [
+        fp(_view(ttl=timedelta(days=9), aggregations=[base_agg]), base_agg),
+        fp(_view(owner="other", description="d", aggregations=[base_agg]), base_agg),
+        fp(base_view, Sum("amount", window=HOUR, name="spend", description="weekly")),
+    ]
+    assert same == [base] * 3
+    plain = fingerprint(feature_definition(base_view, base_view.features[0]))
+    assert plain != fingerprint(
+        feature_definition(_view(ttl=timedelta(days=9)), base_view.features[0])
+    )

@@ -1,5 +1,16 @@
 """Pure definitions: frozen pydantic models with no IO and no engine imports."""
 
+from featurestore.definitions.aggregation import (
+    Aggregation,
+    Count,
+    CountDistinct,
+    Last,
+    Max,
+    Mean,
+    Min,
+    StdDev,
+    Sum,
+)
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature import Feature
 from featurestore.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
@@ -8,12 +19,21 @@ from featurestore.definitions.sources import FileSource, RequestSource
 from featurestore.definitions.view import FeatureView
 
 __all__ = [
+    "Aggregation",
+    "Count",
+    "CountDistinct",
     "Entity",
     "Feature",
     "FeatureService",
     "FeatureView",
     "FileSource",
+    "Last",
+    "Max",
+    "Mean",
+    "Min",
     "OnDemandFeatureView",
     "RequestSource",
+    "StdDev",
+    "Sum",
     "on_demand_feature_view",
 ]

@@ -1,9 +1,10 @@
 """Fingerprints: a short hash of everything that decides a feature's values.
 
 Owner, description and tags are metadata and do not change a fingerprint; the source, keys,
-ttl, expression or function body, dtype and validation rules do. A function is hashed from
-its source with comments, docstrings and decorators removed, so reformatting a comment does
-not look like a new feature version.
+ttl, expression or function body, dtype and validation rules do. An aggregation's fingerprint
+covers its kind, column, window, dtype, source and keys, but not the view's ttl, which does
+not apply to it. A function is hashed from its source with comments, docstrings and
+decorators removed, so reformatting a comment does not look like a new feature version.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.dtypes import dtype_name
 from featurestore.definitions.feature import Feature
 from featurestore.definitions.on_demand import OnDemandFeatureView
@@ -24,6 +26,7 @@ from featurestore.definitions.sources import RequestSource
 from featurestore.definitions.view import FeatureView
 
 __all__ = [
+    "aggregation_definition",
     "feature_definition",
     "fingerprint",
     "normalized_source",
@@ -56,23 +59,40 @@ def _rules(feature: Feature) -> dict[str, Any]:
     }
 
 
-def feature_definition(view: FeatureView, feature: Feature) -> dict[str, Any]:
-    """The normalized definition of a feature of a batch view."""
+def _source(view: FeatureView) -> dict[str, Any]:
     src = view.source
     return {
+        "name": src.name,
+        "path": src.path,
+        "format": src.file_format,
+        "timestamp_field": src.timestamp_field,
+        "created_timestamp_field": src.created_timestamp_field,
+    }
+
+
+def feature_definition(view: FeatureView, feature: Feature) -> dict[str, Any]:
+    """The normalized definition of a feature of a batch view."""
+    return {
         "kind": "feature",
-        "source": {
-            "name": src.name,
-            "path": src.path,
-            "format": src.file_format,
-            "timestamp_field": src.timestamp_field,
-            "created_timestamp_field": src.created_timestamp_field,
-        },
+        "source": _source(view),
         "join_keys": view.join_keys,
         "ttl_seconds": view.ttl.total_seconds() if view.ttl is not None else None,
         "expr": str(feature.expr) if feature.expr is not None else None,
         "column": None if feature.expr is not None else feature.name,
         **_rules(feature),
+    }
+
+
+def aggregation_definition(view: FeatureView, agg: Aggregation) -> dict[str, Any]:
+    """The normalized definition of a windowed aggregation of a batch view."""
+    return {
+        "kind": "aggregation",
+        "function": agg.kind,
+        "source": _source(view),
+        "join_keys": view.join_keys,
+        "column": agg.column,
+        "window_us": agg.window_us,
+        "dtype": dtype_name(agg.dtype),
     }
 
 

@@ -1,4 +1,9 @@
-"""Feature views: features of one or more entities, read from one source, with a ttl."""
+"""Feature views: features of one or more entities, read from one source.
+
+A view holds plain ``features`` (the latest source row within the ttl) and/or windowed
+``aggregations`` (over the events in ``(t - window, t)``; the ttl does not apply to them).
+Both are referenced as ``view:name``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from datetime import timedelta
 
 from pydantic import Field, field_validator, model_validator
 
+from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.base import Definition, check_identifier, did_you_mean
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature import Feature
@@ -14,12 +20,14 @@ from featurestore.errors import FeatureReferenceError
 
 
 class FeatureView(Definition):
-    """Features keyed by ``entities``; a row is usable while ``t - ttl <= event_time <= t``."""
+    """Features keyed by ``entities``: plain ones from the latest row with
+    ``t - ttl <= event_time <= t``, aggregations over the events in ``(t - window, t)``."""
 
     name: str
     entities: list[Entity]
     source: FileSource
-    features: list[Feature]
+    features: list[Feature] = Field(default_factory=list)
+    aggregations: list[Aggregation] = Field(default_factory=list)
     owner: str
     ttl: timedelta | None = None
     description: str = ""
@@ -49,15 +57,17 @@ class FeatureView(Definition):
     def _shape(self) -> FeatureView:
         if not self.entities:
             raise ValueError("a feature view needs at least one entity")
-        if not self.features:
-            raise ValueError("a feature view needs at least one feature")
+        if not self.features and not self.aggregations:
+            raise ValueError("a feature view needs at least one feature or aggregation")
         keys = self.join_keys
         if len(set(keys)) != len(keys):
             raise ValueError(f"entities share a join key: {keys}")
-        names = [f.name for f in self.features]
+        names = self.feature_names
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"feature names must be unique within the view, repeated: {dupes}")
+            raise ValueError(
+                f"feature and aggregation names must be unique within the view, repeated: {dupes}"
+            )
         clash = sorted(set(names) & set(keys))
         if clash:
             raise ValueError(f"features {clash} have the same names as join keys")
@@ -70,13 +80,26 @@ class FeatureView(Definition):
 
     @property
     def feature_names(self) -> list[str]:
-        return [f.name for f in self.features]
+        """Every name the view serves: plain features, then aggregations."""
+        return [f.name for f in self.features] + [a.name for a in self.aggregations]
+
+    @property
+    def aggregation_names(self) -> list[str]:
+        return [a.name for a in self.aggregations]
+
+    def aggregation(self, name: str) -> Aggregation | None:
+        """The aggregation called ``name``, or None when it is a plain feature (or unknown)."""
+        return next((a for a in self.aggregations if a.name == name), None)
 
     def feature(self, name: str) -> Feature:
-        """The feature called ``name``; the error suggests the closest name."""
+        """The feature called ``name`` (for an aggregation, its output feature); the error
+        suggests the closest name."""
         for f in self.features:
             if f.name == name:
                 return f
+        agg = self.aggregation(name)
+        if agg is not None:
+            return agg.feature
         names = self.feature_names
         hint = did_you_mean(name, names, f"{self.name}:")
         raise FeatureReferenceError(
@@ -85,8 +108,10 @@ class FeatureView(Definition):
         )
 
     def source_columns(self) -> list[str]:
-        """Source columns the features read, without keys and timestamps, in first-use order."""
+        """Source columns the features and aggregations read, without keys and timestamps, in
+        first-use order."""
         cols: dict[str, None] = {}
         for f in self.features:
             cols.update(dict.fromkeys(f.source_columns))
+        cols.update(dict.fromkeys(a.column for a in self.aggregations if a.column is not None))
         return list(cols)

@@ -1,12 +1,15 @@
-"""Spine -> training frame: checks the spine, runs the point-in-time join in DuckDB, then the
-shared transforms and validation in Polars. No Python loop over rows."""
+"""Spine -> training frame: checks the spine, runs the point-in-time join and the windowed
+aggregations in DuckDB, then the shared transforms and validation in Polars. No Python loop
+over rows."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from featurestore.definitions import FeatureView
+from featurestore.definitions import Aggregation, FeatureView
 from featurestore.definitions.base import did_you_mean
 from featurestore.definitions.dtypes import dtype_kind, is_castable
 from featurestore.errors import SpineError, TransformError
@@ -22,6 +25,8 @@ from featurestore.offline.sources import check_view, read_schema, scan_sql
 from featurestore.offline.sql import (
     SPINE_ROW,
     SPINE_TS,
+    WINDOW_ABOVE,
+    AggregationScan,
     ViewScan,
     ident,
     point_in_time_sql,
@@ -30,7 +35,7 @@ from featurestore.offline.sql import (
 from featurestore.plan import RetrievalPlan
 from featurestore.repo import RepoContents
 from featurestore.transforms import feature_expr, run_on_demand
-from featurestore.validation import MATCH_FOUND, resolve
+from featurestore.validation import MATCH_FOUND, MATCH_NONE, resolve
 
 __all__ = ["OfflineEngine", "SpineLike", "read_spine"]
 
@@ -78,7 +83,13 @@ def _utc_naive(column: str, dtype: pl.DataType) -> pl.Expr:
 
 
 class OfflineEngine:
-    """Builds training frames for one repo with one DuckDB connection."""
+    """Builds training frames for one repo with one DuckDB connection.
+
+    ``window_above`` picks the path of each key's aggregations (see
+    :mod:`featurestore.offline.sql`): ``math.inf`` forces the join path, 0 the window path.
+    """
+
+    window_above: float = WINDOW_ABOVE
 
     def __init__(self, repo: RepoContents) -> None:
         self.repo = repo
@@ -183,30 +194,49 @@ class OfflineEngine:
             *keys,
             _utc_naive(timestamp_column, spine.schema[timestamp_column]).alias(SPINE_TS),
         )
-        scans = [
-            self._scan(f"v{i}", plan.batch_views[name], wanted, schemas[name])
-            for i, (name, wanted) in enumerate(plan.views.items())
-        ]
-        step(f"joining {len(scans)} view(s) onto {spine.height:,} spine rows")
+        scans: list[tuple[str, list[str], ViewScan]] = []
+        agg_scans: list[tuple[str, AggregationScan]] = []
+        for i, (name, wanted) in enumerate(plan.views.items()):
+            view = plan.batch_views[name]
+            plain = [n for n in wanted if view.aggregation(n) is None]
+            if plain:
+                scans.append((name, plain, self._scan(f"v{i}", view, plain, schemas[name])))
+            aggs = tuple(a for n in wanted if (a := view.aggregation(n)) is not None)
+            if aggs:
+                scan = self._aggregation_scan(f"a{i}", view, aggs, schemas[name], internal)
+                agg_scans.append((name, scan))
+        step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows")
         started = time.perf_counter()
         self.con.register("__fs_spine", internal.to_arrow())
         try:
-            joined = self.con.sql(point_in_time_sql("__fs_spine", scans)).pl()
+            agg_scans = [(name, self._choose_paths(scan)) for name, scan in agg_scans]
+            sql = point_in_time_sql(
+                "__fs_spine", [s for _, _, s in scans], aggregations=[s for _, s in agg_scans]
+            )
+            joined = self.con.sql(sql).pl()
         finally:
             self.con.unregister("__fs_spine")
         log.info(
-            "point-in-time join rows=%d views=%d seconds=%.3f",
+            "point-in-time join rows=%d views=%d aggregation_views=%d seconds=%.3f",
             spine.height,
             len(scans),
+            len(agg_scans),
             time.perf_counter() - started,
         )
 
         step("computing features")
         values: dict[str, pl.Series] = {}
         statuses: dict[str, pl.Series] = {}
-        for scan, (name, wanted) in zip(scans, plan.views.items(), strict=True):
-            out = self._compute_view(joined, scan, plan.batch_views[name], wanted, f"{name}:")
-            for fname in wanted:
+        outputs = [
+            (name, plain, self._compute_view(joined, s, plan.batch_views[name], plain, f"{name}:"))
+            for name, plain, s in scans
+        ]
+        outputs += [
+            (name, [a.name for a in s.aggregations], self._compute_aggregations(joined, s, name))
+            for name, s in agg_scans
+        ]
+        for name, names, out in outputs:
+            for fname in names:
                 values[f"{name}:{fname}"] = out[f"{name}:{fname}"]
                 statuses[f"{name}:{fname}"] = out[f"{name}:{fname}__status"]
 
@@ -258,6 +288,49 @@ class OfflineEngine:
             ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
         )
 
+    def _aggregation_scan(
+        self,
+        alias: str,
+        view: FeatureView,
+        aggregations: tuple[Aggregation, ...],
+        schema: dict[str, pl.DataType],
+        spine: pl.DataFrame,
+    ) -> AggregationScan:
+        src = view.source
+        created = src.created_timestamp_field
+        times = spine[SPINE_TS].dt.epoch("us")
+        return AggregationScan(
+            alias=alias,
+            scan=scan_sql(src, self.repo.root),
+            join_keys=tuple(view.join_keys),
+            timestamp=timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+            created=timestamp_sql(created, schema[created]) if created else None,
+            aggregations=aggregations,
+            spine_range_us=(int(times.min() or 0), int(times.max() or 0)),  # type: ignore[arg-type]
+            window_above=self.window_above,
+        )
+
+    def _choose_paths(self, scan: AggregationScan) -> AggregationScan:
+        """Send every key down the join path when none needs the window path (cheaper SQL)."""
+        if math.isinf(scan.window_above):
+            return scan
+        heavy = self.con.execute(scan.heavy_keys_sql("__fs_spine")).fetchall()[0][0]
+        log.info("aggregations alias=%s keys_on_window_path=%d", scan.alias, heavy)
+        return scan if heavy else replace(scan, window_above=math.inf)
+
+    @staticmethod
+    def _compute_aggregations(
+        joined: pl.DataFrame, scan: AggregationScan, view_name: str
+    ) -> pl.DataFrame:
+        """Values and statuses of aggregations: a null (no value in the window) is NOT_FOUND,
+        a non-finite float INVALID, anything else PRESENT."""
+        exprs = []
+        for agg in scan.aggregations:
+            raw = pl.col(f"{scan.alias}__{agg.name}")
+            match = pl.when(raw.is_null()).then(MATCH_NONE).otherwise(MATCH_FOUND)
+            exprs.extend(resolve(agg.feature, raw, match, f"{view_name}:{agg.name}"))
+        return joined.select(exprs)
+
     @staticmethod
     def _compute_view(
         joined: pl.DataFrame, scan: ViewScan, view: FeatureView, wanted: list[str], prefix: str
@@ -295,11 +368,13 @@ class OfflineEngine:
         self, view: FeatureView, end: dt.datetime, start: dt.datetime | None = None
     ) -> pl.DataFrame:
         """Per entity with a row at or before ``end`` (and at or after ``start``): its join keys,
-        the event time of its latest row (``__fs_event_ts``), and each feature's value and
-        status exactly as a training set with spine time ``end`` would compute them."""
+        the event time of its latest row (``__fs_event_ts``), and each plain feature's value
+        and status exactly as a training set with spine time ``end`` would compute them
+        (aggregations are not included)."""
         schema = self.source_schema(view)
         check_view(view, schema)
-        scan = self._scan("v0", view, view.feature_names, schema)
+        names = [f.name for f in view.features]
+        scan = self._scan("v0", view, names, schema)
         keys = ", ".join(ident(k) for k in view.join_keys)
         not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
         window = f"{scan.timestamp} <= $end"
@@ -320,7 +395,7 @@ class OfflineEngine:
             ).pl()
         finally:
             self.con.execute("DROP TABLE IF EXISTS __fs_entities")
-        values = self._compute_view(joined, scan, view, view.feature_names, "")
+        values = self._compute_view(joined, scan, view, names, "")
         return pl.concat(
             [
                 joined.select(*view.join_keys, pl.col("__fs_event_ts_v0").alias("__fs_event_ts")),

@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 
 from featurestore.definitions import FeatureView, FileSource
+from featurestore.definitions.base import did_you_mean
 from featurestore.definitions.dtypes import dtype_kind, dtype_name, is_castable
 from featurestore.errors import SchemaMismatchError, SourceError, SourceNotFoundError
 from featurestore.transforms import expression_dtype, feature_expr
@@ -100,6 +101,21 @@ def view_problems(view: FeatureView, schema: dict[str, pl.DataType]) -> list[str
             problems.append(
                 f"{where}: {what} of feature {ref} is {found}; expected "
                 f"{dtype_name(feature.dtype)} or a type castable to it"
+            )
+    for agg in view.aggregations:
+        if agg.column is None:
+            continue
+        ref = f"'{view.name}:{agg.name}'"
+        if agg.column not in schema:
+            hint = did_you_mean(agg.column, list(schema))
+            problems.append(
+                f"{where}: column {agg.column!r} of aggregation {ref} vanished.{hint} "
+                f"Found columns: {found_cols}"
+            )
+        elif not agg.accepts(schema[agg.column]):
+            problems.append(
+                f"{where}: column {agg.column!r} of aggregation {ref} "
+                f"({type(agg).__name__}) is {schema[agg.column]}; expected {agg.expects()}"
             )
     return problems
 

@@ -6,11 +6,18 @@ for a spine row with keys ``k`` and time ``t``, a view contributes its latest so
 null created time losing); no row gives the default (DEFAULTED) or null (NOT_FOUND), a row
 older than the ttl gives the default or null (STALE), a value breaking a rule gives the
 default or null (INVALID). Naive timestamps are UTC, aware ones are converted to UTC.
+
+A windowed aggregation reads every event of ``k`` with ``t - window < event_time < t`` (the ttl
+plays no part): counts and sums are always PRESENT (0 without events), the other kinds are
+NOT_FOUND when they have no value. Null values are skipped by every kind but Count. Last takes
+the event with the greatest (event time, created time, value), a null created time losing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,13 +25,16 @@ from typing import Any
 
 __all__ = [
     "AmbiguousRowError",
+    "OracleAggregation",
     "OracleFeature",
     "OracleOnDemand",
     "OracleView",
     "Outcome",
+    "aggregate",
     "candidate_rows",
     "expected_training_set",
     "to_utc",
+    "window_rows",
 ]
 
 Row = dict[str, Any]
@@ -52,15 +62,28 @@ class OracleFeature:
 
 
 @dataclass(frozen=True)
+class OracleAggregation:
+    """A windowed aggregation: ``kind`` over ``column`` in ``(t - window, t)``, output ``out``
+    (int, float or string: values are cast to it before aggregating)."""
+
+    name: str
+    kind: str  # sum, count, mean, min, max, last, stddev or count_distinct
+    window: dt.timedelta
+    column: str | None = None
+    out: str = "float"
+
+
+@dataclass(frozen=True)
 class OracleView:
-    """A batch view: join keys, timestamp columns, ttl and features, as the oracle reads them."""
+    """A batch view: join keys, timestamp columns, ttl, features and aggregations."""
 
     name: str
     keys: tuple[str, ...]
     timestamp: str
-    features: tuple[OracleFeature, ...]
+    features: tuple[OracleFeature, ...] = ()
     created: str | None = None
     ttl: dt.timedelta | None = None
+    aggregations: tuple[OracleAggregation, ...] = ()
 
     def feature(self, name: str) -> OracleFeature:
         return next(f for f in self.features if f.name == name)
@@ -180,18 +203,83 @@ def candidate_rows(
     return "found", winners
 
 
+def window_rows(
+    view: OracleView,
+    rows: Sequence[Row],
+    spine_row: Row,
+    timestamp_column: str,
+    window: dt.timedelta,
+) -> list[Row]:
+    """The spine row's events with ``t - window < event_time < t`` (none for a null key)."""
+    t = to_utc(spine_row[timestamp_column])
+    keys = [spine_row.get(k) for k in view.keys]
+    if any(k is None for k in keys):
+        return []
+    return [
+        row
+        for row in rows
+        if row.get(view.timestamp) is not None
+        and all(row.get(k) == v for k, v in zip(view.keys, keys, strict=True))
+        and t - window < to_utc(row[view.timestamp]) < t
+    ]
+
+
+def aggregate(agg: OracleAggregation, view: OracleView, events: Sequence[Row]) -> Outcome:
+    """The aggregation over ``events`` (already limited to the window), with its status."""
+    if agg.kind == "count":
+        return Outcome(len(events), "PRESENT")
+    assert agg.column is not None
+    pairs = [(row, row[agg.column]) for row in events if row.get(agg.column) is not None]
+    if agg.kind == "count_distinct":
+        return Outcome(len({v for _, v in pairs}), "PRESENT")
+    values = [_cast(v, agg.out) for _, v in pairs]
+    if agg.kind == "sum":
+        total = math.fsum(values) if agg.out == "float" else sum(values)
+        return Outcome(total if values else _cast(0, agg.out), "PRESENT")
+    result: Any = None
+    if values and agg.kind == "mean":
+        result = math.fsum(values) / len(values)
+    elif values and agg.kind == "min":
+        result = min(values)
+    elif values and agg.kind == "max":
+        result = max(values)
+    elif len(values) > 1 and agg.kind == "stddev":
+        result = statistics.stdev(values)
+    elif values and agg.kind == "last":
+        ranked = [
+            ((to_utc(row[view.timestamp]), _created_rank(row, view.created), v), v)
+            for (row, _), v in zip(pairs, values, strict=True)
+        ]
+        result = max(ranked)[1]
+    return Outcome(result, "NOT_FOUND" if result is None else "PRESENT")
+
+
 def _view_outcomes(
     view: OracleView, rows: Sequence[Row], spine_row: Row, timestamp_column: str
 ) -> dict[str, Outcome]:
+    aggregations = {
+        a.name: aggregate(a, view, window_rows(view, rows, spine_row, timestamp_column, a.window))
+        for a in view.aggregations
+    }
     match, winners = candidate_rows(view, rows, spine_row, timestamp_column)
     if not winners:
-        return {f.name: outcome(f, match, None) for f in view.features}
-    options = [{f.name: outcome(f, match, f.raw(row)) for f in view.features} for row in winners]
-    if any(o != options[0] for o in options[1:]):
-        raise AmbiguousRowError(
-            f"view {view.name!r}: rows tied in keys, event and created time disagree: {winners}"
-        )
-    return options[0]
+        return {f.name: outcome(f, match, None) for f in view.features} | aggregations
+    out: dict[str, Outcome] = {}
+    for f in view.features:
+        options = [outcome(f, match, f.raw(row)) for row in winners]
+        out[f.name] = options[0] if all(o == options[0] for o in options) else _ambiguous(winners)
+    return out | aggregations
+
+
+def _ambiguous(winners: list[Row]) -> Outcome:
+    """Tied winning rows disagree: reading this outcome raises, leaving it unread is fine."""
+    return Outcome(AmbiguousRowError(f"rows tied in keys, event and created time: {winners}"), "")
+
+
+def _read(result: Outcome) -> Outcome:
+    if isinstance(result.value, AmbiguousRowError):
+        raise result.value
+    return result
 
 
 def expected_training_set(
@@ -228,12 +316,12 @@ def expected_training_set(
         for ref in refs:
             view_name, feature_name = ref.split(":")
             if view_name in by_name_view:
-                result = batch[view_name][feature_name]
+                result = _read(batch[view_name][feature_name])
             else:
                 odfv = by_name_odfv[view_name]
                 inputs: Row = {c: _cast(spine_row[c], kinds[c]) for c in odfv.request_columns}
                 for v in odfv.views:
-                    inputs.update({n: o.value for n, o in batch[v].items()})
+                    inputs.update({n: _read(o).value for n, o in batch[v].items()})
                 feature = odfv.feature(feature_name)
                 result = outcome(feature, "found", odfv.compute(inputs)[feature_name])
             column = f"{view_name}__{feature_name}" if full_feature_names else feature_name

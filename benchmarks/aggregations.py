@@ -1,0 +1,538 @@
+"""Benchmark: windowed aggregations in training sets against a hand-written DuckDB window query.
+
+Generates an event source (entities x events spread over a year, amounts with about 1% nulls,
+a merchant per event) and a spine (half of it the events themselves, as when each transaction
+is scored, half random times), builds a feature repo with ten aggregations of every kind over
+four window lengths, then times ``store.get_training_set(...).to_polars()`` against the query
+an expert would write by hand: the spine points unioned with the events and DuckDB window
+functions over ``RANGE BETWEEN window - 1 PRECEDING AND 1 PRECEDING``. It checks first that
+both give the same values, then reports wall times, their ratio and peak memory. A third,
+optional phase times the library with every key forced onto its window path.
+
+    python benchmarks/aggregations.py --scale small
+    python benchmarks/aggregations.py --scale large --threads 2 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import logging
+import os
+import platform
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+import psutil
+from polars.testing import assert_frame_equal
+
+from featurestore import FeatureStore
+
+HERE = Path(__file__).resolve().parent
+DATA_ROOT = HERE / ".data" / "aggregations"
+DATA_VERSION = 1  # bump when the generator changes, so stale data is rebuilt
+
+VIEW = "user_txn"
+START = dt.datetime(2024, 1, 1)
+YEAR_US = 366 * 86_400_000_000
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+MERCHANTS = 500
+# name -> (declaration, hand-written aggregate, window in microseconds)
+AGGREGATIONS: dict[str, tuple[str, str, int]] = {
+    "spend_1d": ('Sum("amount", window=timedelta(days=1)', "sum(amount)", DAY_US),
+    "spend_7d": ('Sum("amount", window=timedelta(days=7)', "sum(amount)", 7 * DAY_US),
+    "txn_count_1h": ("Count(window=timedelta(hours=1)", "count(is_event)", HOUR_US),
+    "txn_count_7d": ("Count(window=timedelta(days=7)", "count(is_event)", 7 * DAY_US),
+    "amount_mean_30d": ('Mean("amount", window=timedelta(days=30)', "avg(amount)", 30 * DAY_US),
+    "amount_min_7d": ('Min("amount", window=timedelta(days=7)', "min(amount)", 7 * DAY_US),
+    "amount_max_7d": ('Max("amount", window=timedelta(days=7)', "max(amount)", 7 * DAY_US),
+    "amount_last_30d": (
+        'Last("amount", window=timedelta(days=30)',
+        "last_value(amount IGNORE NULLS)",
+        30 * DAY_US,
+    ),
+    "amount_std_30d": (
+        'StdDev("amount", window=timedelta(days=30)',
+        "stddev_samp(amount)",
+        30 * DAY_US,
+    ),
+    "merchants_7d": (
+        'CountDistinct("merchant_id", window=timedelta(days=7)',
+        "count(DISTINCT merchant_id)",
+        7 * DAY_US,
+    ),
+}
+ZERO_WHEN_EMPTY = {"spend_1d", "spend_7d", "txn_count_1h", "txn_count_7d", "merchants_7d"}
+# floating results that depend on the order of additions: compared to a relative 1e-12
+ORDER_DEPENDENT = {"amount_std_30d"}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of one benchmark scale and how many times each side runs."""
+
+    name: str
+    entities: int
+    events_per_entity: int
+    spine_rows: int
+    repeats: int
+
+    @property
+    def events(self) -> int:
+        return self.entities * self.events_per_entity
+
+
+SCALES = {
+    "small": Scale("small", entities=1_000, events_per_entity=100, spine_rows=10_000, repeats=3),
+    "large": Scale(
+        "large", entities=100_000, events_per_entity=100, spine_rows=1_000_000, repeats=2
+    ),
+}
+
+DEFINITIONS = f'''
+"""Benchmark repo: one entity, one event source, ten windowed aggregations."""
+
+from datetime import timedelta
+
+from featurestore import Entity, FeatureView, FileSource
+from featurestore.definitions import Count, CountDistinct, Last, Max, Mean, Min, StdDev, Sum
+
+user = Entity("user", join_keys=["user_id"])
+
+transactions = FileSource(
+    name="transactions", path="data/events.parquet", timestamp_field="event_time"
+)
+
+{VIEW} = FeatureView(
+    name="{VIEW}",
+    entities=[user],
+    source=transactions,
+    owner="benchmarks",
+    aggregations=[
+{"".join(f"        {d}, name={n!r}),{chr(10)}" for n, (d, _, _) in AGGREGATIONS.items())}\
+    ],
+)
+'''
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _start_us() -> int:
+    return int(START.replace(tzinfo=dt.UTC).timestamp() * 1_000_000)
+
+
+def generate_events(scale: Scale, rng: np.random.Generator) -> pl.DataFrame:
+    """Events in time order, as a log would be. Amounts are multiples of 1/64, so sums are
+    exact whatever the order of addition; no entity has two events at the same microsecond,
+    so "the latest event" needs no tie rule; about 1% of amounts are null."""
+    n_ent, per = scale.entities, scale.events_per_entity
+    offsets = np.sort(rng.integers(0, YEAR_US // per, size=(n_ent, per), dtype=np.int64), axis=1)
+    event_us = (offsets + np.arange(per, dtype=np.int64) * (YEAR_US // per)).ravel()
+    entity_id = np.repeat(np.arange(n_ent, dtype=np.int64), per)
+    order = np.argsort(event_us, kind="stable")
+    n = entity_id.size
+    amount = np.round(np.exp(rng.normal(3.5, 1.0, size=n)) * 64) / 64
+    frame = pl.DataFrame(
+        {
+            "user_id": entity_id[order],
+            "event_time": pl.Series(event_us[order] + _start_us()).cast(pl.Datetime("us")),
+            "amount": amount[order],
+            "merchant_id": rng.integers(0, MERCHANTS, size=n, dtype=np.int64),
+        }
+    )
+    nulls = pl.Series(rng.random(n) < 0.01)
+    return frame.with_columns(pl.when(nulls).then(None).otherwise(pl.col("amount")).alias("amount"))
+
+
+def generate_spine(scale: Scale, events: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Half the spine scores events at their own time (which their own windows exclude), half
+    asks at random times for random entities, 1% of them unknown; in random order."""
+    half = scale.spine_rows // 2
+    scored = events.select("user_id", pl.col("event_time").alias("event_timestamp")).sample(
+        half, seed=int(rng.integers(2**31))
+    )
+    n = scale.spine_rows - half
+    random_rows = pl.DataFrame(
+        {
+            "user_id": rng.integers(0, int(scale.entities * 1.01), size=n, dtype=np.int64),
+            "event_timestamp": pl.Series(
+                _start_us() + rng.integers(0, YEAR_US + 14 * DAY_US, size=n)
+            ).cast(pl.Datetime("us")),
+        }
+    )
+    spine = pl.concat([scored, random_rows]).sample(fraction=1.0, shuffle=True, seed=7)
+    return spine.with_columns(label=pl.Series(rng.integers(0, 2, size=spine.height, dtype=np.int8)))
+
+
+def ensure_data(scale: Scale) -> tuple[Path, bool]:
+    """Write the scale's Parquet files once (reused when present); True when generated."""
+    root = DATA_ROOT / scale.name
+    data = root / "data"
+    marker = data / "generated.json"
+    want = {"version": DATA_VERSION, **asdict(scale)}
+    want.pop("repeats")
+    if marker.exists() and json.loads(marker.read_text()) == want:
+        return root, False
+    data.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(20241123)
+    events = generate_events(scale, rng)
+    events.write_parquet(data / "events.parquet", statistics=True)
+    generate_spine(scale, events, rng).write_parquet(data / "spine.parquet")
+    marker.write_text(json.dumps(want))
+    return root, True
+
+
+def write_repo(root: Path, threads: int | None) -> None:
+    """featurestore.yaml and the definitions module of the benchmark repo."""
+    offline = f"offline_store:\n  threads: {threads}\n" if threads else ""
+    (root / "featurestore.yaml").write_text(f"project: aggregation_benchmark\n{offline}")
+    (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+class PeakRss:
+    """Samples this process's resident memory every ``interval`` seconds in a thread."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.process = psutil.Process()
+        self.baseline = 0
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self.baseline = self.peak = self.process.memory_info().rss
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def delta_mb(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+@dataclass
+class Phase:
+    """Wall times and peak memory (above the level at start) of one measured phase."""
+
+    name: str
+    what: str
+    times_s: list[float] = field(default_factory=list)
+    peak_mb: list[float] = field(default_factory=list)
+    warmup_s: float | None = None
+
+    @property
+    def best_s(self) -> float:
+        return min(self.times_s)
+
+
+def measure(fn: Callable[[], pl.DataFrame]) -> tuple[pl.DataFrame, float, float]:
+    """Run ``fn`` once: its result, wall seconds and peak RSS above the start, in MiB."""
+    gc.collect()
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - started
+    return result, elapsed, rss.delta_mb
+
+
+# --------------------------------------------------------------------------- the reference
+
+
+def hand_written_sql(events_path: Path) -> str:
+    """The reference: spine points unioned with the events, one named window per length, the
+    point rows joined back onto the spine."""
+    path = str(events_path).replace("'", "''")
+    windows = sorted({w for _, _, w in AGGREGATIONS.values()})
+    frames = ",\n  ".join(
+        f"w{w} AS (PARTITION BY user_id ORDER BY t RANGE BETWEEN {w - 1} PRECEDING AND 1 PRECEDING)"
+        for w in windows
+    )
+    aggregates = ",\n    ".join(
+        f"{'coalesce(' if name in ZERO_WHEN_EMPTY else ''}{agg} OVER w{w}"
+        f"{', 0)' if name in ZERO_WHEN_EMPTY else ''} AS {name}"
+        for name, (_, agg, w) in AGGREGATIONS.items()
+    )
+    names = ", ".join(f"p.{name}" for name in AGGREGATIONS)
+    return f"""
+WITH points AS (SELECT DISTINCT user_id, epoch_us(event_timestamp) AS t FROM spine),
+unioned AS (
+  SELECT user_id, epoch_us(event_time) AS t, 1 AS is_event, amount, merchant_id
+  FROM read_parquet('{path}')
+  UNION ALL
+  SELECT user_id, t, NULL, NULL, NULL FROM points
+),
+windowed AS (
+  SELECT user_id, t, is_event,
+    {aggregates}
+  FROM unioned
+  WINDOW {frames}
+)
+SELECT s.user_id, s.event_timestamp, s.label, {names}
+FROM spine s
+LEFT JOIN (SELECT * FROM windowed WHERE is_event IS NULL) p
+  ON s.user_id = p.user_id AND epoch_us(s.event_timestamp) = p.t
+ORDER BY s.__rn
+"""
+
+
+def run_hand_written(con: duckdb.DuckDBPyConnection, sql: str, spine: pl.DataFrame) -> pl.DataFrame:
+    """The reference query over ``spine`` (an in-memory Polars frame) into Polars, with the
+    empty-window values and dtypes the declarations promise."""
+    con.register("spine", spine.with_row_index("__rn"))
+    try:
+        frame = con.sql(sql).pl()
+    finally:
+        con.unregister("spine")
+    counts = {"txn_count_1h", "txn_count_7d", "merchants_7d"}
+    return frame.with_columns(
+        pl.col(n).fill_null(0).cast(pl.Int64 if n in counts else pl.Float64)
+        for n in sorted(ZERO_WHEN_EMPTY)
+    )
+
+
+def check_same(ours: pl.DataFrame, reference: pl.DataFrame) -> dict[str, float]:
+    """Fail loudly unless both frames agree: identical values everywhere, but a relative
+    1e-12 for the order-dependent columns. Returns their largest relative difference."""
+    exact = [c for c in reference.columns if c not in ORDER_DEPENDENT]
+    try:
+        assert_frame_equal(ours.select(exact), reference.select(exact), check_exact=True)
+        assert_frame_equal(
+            ours.select(ORDER_DEPENDENT),
+            reference.select(ORDER_DEPENDENT),
+            check_exact=False,
+            rel_tol=1e-12,
+            abs_tol=1e-12,
+        )
+    except AssertionError as exc:
+        raise SystemExit(f"MISMATCH featurestore vs hand-written:\n{exc}") from None
+    return {
+        c: float(
+            ((ours[c] - reference[c]).abs() / reference[c].abs().clip(lower_bound=1e-300)).max()
+            or 0.0
+        )
+        for c in ORDER_DEPENDENT
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+class WindowPathLog(logging.Handler):
+    """Keeps the engine's count of keys sent down the window path."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.keys: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "keys_on_window_path=" in message:
+            self.keys = int(message.rsplit("=", 1)[1])
+
+
+class Bench:
+    """One scale's data, feature repo, store and reference connection, ready to run."""
+
+    def __init__(self, scale: Scale, threads: int | None) -> None:
+        started = time.perf_counter()
+        self.root, self.generated = ensure_data(scale)
+        self.data_s = time.perf_counter() - started
+        write_repo(self.root, threads)
+        self.store = FeatureStore(self.root)
+        self.store.apply()
+        self.events_path = self.root / "data" / "events.parquet"
+        self.spine = pl.read_parquet(self.root / "data" / "spine.parquet")
+        self.refs = [f"{VIEW}:{name}" for name in AGGREGATIONS]
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        self.sql = hand_written_sql(self.events_path)
+        self.log = WindowPathLog()
+        engine_log = logging.getLogger("featurestore.offline.engine")
+        engine_log.addHandler(self.log)
+        engine_log.setLevel(logging.INFO)
+        self.statuses: dict[str, dict[str, int]] = {}
+
+    def ours(self, window_above: float | None = None) -> pl.DataFrame:
+        engine = self.store.offline
+        engine.window_above = type(engine).window_above if window_above is None else window_above
+        ts = self.store.get_training_set(self.spine, features=self.refs)
+        self.statuses = {f.column: dict(sorted(f.statuses.items())) for f in ts.metadata.features}
+        return ts.to_polars()
+
+    def reference(self) -> pl.DataFrame:
+        return run_hand_written(self.con, self.sql, self.spine)
+
+    def close(self) -> None:
+        self.con.close()
+        self.store.close()
+
+
+def run(scale: Scale, threads: int | None, repeats: int, window_path: bool) -> dict[str, Any]:
+    """Build data and repo, warm up and verify, time the sides, and return the results."""
+    bench = Bench(scale, threads)
+    phases = {
+        "ours": Phase("featurestore", "get_training_set(spine, 10 aggregations).to_polars()"),
+        "reference": Phase("hand-written", "DuckDB union + RANGE window functions, .pl()"),
+    }
+    sides: dict[str, Callable[[], pl.DataFrame]] = {
+        "ours": bench.ours,
+        "reference": bench.reference,
+    }
+    if window_path:
+        phases["window_path"] = Phase("featurestore", "the same, every key on the window path")
+        sides["window_path"] = lambda: bench.ours(window_above=0.0)
+
+    results = {}
+    keys_on_window_path = None
+    for key, fn in sides.items():  # warm-up: also the results that are verified
+        results[key], phases[key].warmup_s, _ = measure(fn)
+        if key == "ours":
+            keys_on_window_path = bench.log.keys
+    differences = check_same(results["ours"], results["reference"])
+    if window_path:
+        check_same(results["window_path"], results["reference"])
+    statuses = bench.statuses
+    results.clear()
+
+    for _ in range(repeats):  # alternating sides, so drift on a shared machine hits all alike
+        for key, fn in sides.items():
+            result, elapsed, peak = measure(fn)
+            del result
+            phases[key].times_s.append(elapsed)
+            phases[key].peak_mb.append(peak)
+    bench.close()
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "scale": scale.name,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "versions": {"duckdb": duckdb.__version__, "polars": pl.__version__},
+        "duckdb_threads": bench.threads,
+        "data_generated": bench.generated,
+        "data_seconds": round(bench.data_s, 2),
+        "rows": {
+            "entities": scale.entities,
+            "events": scale.events,
+            "spine_rows": bench.spine.height,
+            "aggregations": len(AGGREGATIONS),
+        },
+        "keys_on_window_path": keys_on_window_path,
+        "statuses": statuses,
+        "verified": "identical (amount_std_30d within a relative 1e-12)",
+        "max_relative_difference": differences,
+        "repeats": repeats,
+        "phases": {
+            key: {
+                "name": p.name,
+                "what": p.what,
+                "warmup_s": round(p.warmup_s or 0.0, 3),
+                "times_s": [round(t, 3) for t in p.times_s],
+                "best_s": round(p.best_s, 3),
+                "peak_rss_mb": round(max(p.peak_mb), 1),
+            }
+            for key, p in phases.items()
+        },
+        "ratio": round(phases["ours"].best_s / phases["reference"].best_s, 3),
+    }
+
+
+def print_table(res: dict[str, Any]) -> None:
+    """The results as a table, with the sizes above it and the ratio below."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)
+    rows = res["rows"]
+    console.print(
+        f"[bold]aggregation benchmark, scale={res['scale']}[/bold] ({res['date']}): "
+        f"{rows['events']:,} events ({rows['entities']:,} entities), "
+        f"{rows['spine_rows']:,} spine rows, {rows['aggregations']} aggregations\n"
+        f"DuckDB {res['versions']['duckdb']} ({res['duckdb_threads']} threads), "
+        f"Polars {res['versions']['polars']}, {res['machine']['cpus']} CPUs, "
+        f"{res['machine']['memory_gb']} GiB"
+    )
+    table = Table()
+    table.add_column("measured")
+    for c in ("warm-up s", "runs s", "best s", "peak RSS MiB"):
+        table.add_column(c, justify="right")
+    for p in res["phases"].values():
+        table.add_row(
+            f"{p['name']}: {p['what']}",
+            f"{p['warmup_s']:.3f}",
+            " ".join(f"{t:.3f}" for t in p["times_s"]),
+            f"{p['best_s']:.3f}",
+            f"{p['peak_rss_mb']:.0f}",
+        )
+    console.print(table)
+    console.print(
+        f"featurestore: {res['phases']['ours']['best_s']:.3f} s, "
+        f"hand-written: {res['phases']['reference']['best_s']:.3f} s, "
+        f"ratio featurestore / hand-written (best times): [bold]{res['ratio']:.2f}[/bold]\n"
+        f"results: {res['verified']}; keys on the window path: {res['keys_on_window_path']}\n"
+        f"statuses of amount_mean_30d: {res['statuses'].get('amount_mean_30d')}\n"
+        "peak RSS: highest resident memory above the level at the start of a run (10 ms samples)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (all sides)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs after a warm-up")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--window-path",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the library with every key on the window path",
+    )
+    args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+    res = run(scale, args.threads, args.repeats or scale.repeats, args.window_path)
+    if args.json:
+        json.dump(res, sys.stdout, indent=2)
+        print()
+    else:
+        print_table(res)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
