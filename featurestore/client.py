@@ -170,6 +170,13 @@ class Client:
         response = self._request("POST", "/v1/online-features", content)
         return decode_response(response.content)
 
+    def push(self, source: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Send new events of ``source`` (one mapping per event) to ``POST /v1/push``; returns
+        the events received and, per aggregation view, entities updated and late events."""
+        body = {"source": source, "rows": list(rows)}
+        content = orjson.dumps(body, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.loads(self._request("POST", "/v1/push", content).content)
+
     def list_features(self) -> list[dict[str, Any]]:
         """The server's applied features: ref, view, name, kind, dtype, owner, fingerprint."""
         return orjson.loads(self._request("GET", "/v1/features").content)

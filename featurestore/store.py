@@ -26,6 +26,8 @@ from featurestore.online.materialize import (
     MaterializationState,
     publish_batch,
 )
+from featurestore.online.push import PushResult, RowsLike, aggregation_views, push_rows, to_frame
+from featurestore.online.windows import publish_events
 from featurestore.plan import build_plan
 from featurestore.registry import (
     FeatureRecord,
@@ -208,12 +210,14 @@ class FeatureStore:
         """Publish each online view's latest values as of ``end``.
 
         Without ``start`` a view's online rows are replaced by a full snapshot; with it, only
-        entities with rows in ``[start, end]`` are upserted. See :mod:`featurestore.online`.
+        entities with rows in ``[start, end]`` are upserted. A view's aggregations always get
+        each entity's events in ``(end - longest window, end]``, replacing the previous ones
+        (see :mod:`featurestore.online.windows`).
         """
-        return [
-            self._materialize_view(name, start, end, force, progress)
-            for name in self._online_views(views)
-        ]
+        results: list[MaterializationResult] = []
+        for name in self._online_views(views):
+            results += self._materialize_view(name, start, end, force, progress)
+        return results
 
     def materialize_incremental(
         self,
@@ -229,7 +233,7 @@ class FeatureStore:
         for name in self._online_views(views):
             previous = state.views.get(name)
             start = previous.watermark if previous else None
-            results.append(self._materialize_view(name, start, end, force, progress))
+            results += self._materialize_view(name, start, end, force, progress)
         return results
 
     def _online_views(self, views: list[str] | None) -> list[str]:
@@ -251,26 +255,58 @@ class FeatureStore:
         end: dt.datetime,
         force: bool,
         progress: Callable[[str], None] | None,
-    ) -> MaterializationResult:
+    ) -> list[MaterializationResult]:
+        """Plain features: latest rows (guarded); aggregations: each entity's recent events."""
         view = self.repo.views[name]
-        fingerprints = self.applied_fingerprints([f"{name}:{f}" for f in view.feature_names])
-        if progress:
-            progress(f"reading {name}")
-        frame = self.offline.latest_rows(view, end, start)
-        if progress:
-            progress(f"publishing {name} ({frame.height:,} rows)")
-        return publish_batch(
-            self.online,
-            view,
-            frame,
-            start=start,
-            end=end,
-            state=MaterializationState.load(self.repo.data_dir),
-            data_dir=self.repo.data_dir,
-            config=self.repo.config.materialization,
-            fingerprints=fingerprints,
-            force=force,
-        )
+        self.applied_fingerprints([f"{name}:{f}" for f in view.feature_names])
+        results = []
+        if view.features:
+            plain = view.model_copy(update={"aggregations": []})
+            if progress:
+                progress(f"reading {name}")
+            frame = self.offline.latest_rows(plain, end, start)
+            if progress:
+                progress(f"publishing {name} ({frame.height:,} rows)")
+            results.append(
+                publish_batch(
+                    self.online,
+                    plain,
+                    frame,
+                    start=start,
+                    end=end,
+                    state=MaterializationState.load(self.repo.data_dir),
+                    data_dir=self.repo.data_dir,
+                    config=self.repo.config.materialization,
+                    fingerprints=self.applied_fingerprints(
+                        [f"{name}:{f}" for f in plain.feature_names]
+                    ),
+                    force=force,
+                )
+            )
+        if view.aggregations:
+            if progress:
+                progress(f"publishing the recent events of {name}")
+            results.append(
+                publish_events(
+                    self.online,
+                    self.offline.con,
+                    view,
+                    self.repo.root,
+                    end,
+                    min_row_ratio=self.repo.config.materialization.min_row_ratio,
+                    force=force,
+                )
+            )
+        return results
+
+    def push(self, source: str, rows: RowsLike) -> PushResult:
+        """Merge new events of ``source`` into the online state of the aggregation views
+        that read it, so their windows move at once; see :mod:`featurestore.online.push`."""
+        views = aggregation_views(self.repo.views, source)
+        self.applied_fingerprints([f"{v.name}:{a.name}" for v in views for a in v.aggregations])
+        result = push_rows(self.online, views, to_frame(rows), source)
+        log.info("pushed source=%s events=%d late=%s", source, result.events, result.late)
+        return result
 
     def newest_values(self) -> dict[str, dt.datetime | None]:
         """Per materialized view, the event time of the newest value published online."""

@@ -1,10 +1,10 @@
 """The OnlineStore interface, as small as a transport: publish a batch atomically, read many
-keys of one view, delete a view, check reachability, close. Backends are chosen by the
-config's ``type`` and imported only when configured."""
+keys of one view, update some keys atomically, delete a view, check reachability, close.
+Backends are chosen by the config's ``type`` and imported only when configured."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +29,16 @@ class OnlineStore(Protocol):
 
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
         """The stored value for each key, in order (None where absent), in one round trip."""
+        ...
+
+    def update(
+        self,
+        view: str,
+        keys: Sequence[str],
+        change: Callable[[list[bytes | None]], list[bytes]],
+    ) -> None:
+        """Read ``keys`` (distinct), write ``change(current values)`` back, atomically: no
+        concurrent write is lost in between and readers see all of it or none of it."""
         ...
 
     def count(self, view: str) -> int:

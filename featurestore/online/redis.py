@@ -2,7 +2,8 @@
 
 Each view is one hash, ``{key_prefix}{project}:{view}``, field = entity key, so two projects
 share a Redis without collisions and a read of many entities is one HMGET. A full snapshot is
-built under a temporary key and swapped in with RENAME; an upsert runs in MULTI/EXEC. Either
+built under a temporary key and swapped in with RENAME; an upsert runs in MULTI/EXEC, and an
+update (read, change, write) under WATCH, retried when another writer got in between. Either
 way readers see the old batch or the new one, and a failure part-way publishes nothing. Old
 hashes are dropped with UNLINK, so freeing a million fields never blocks readers.
 """
@@ -10,7 +11,7 @@ hashes are dropped with UNLINK, so freeing a million fields never blocks readers
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ __all__ = ["RedisOnlineStore"]
 
 _CHUNK = 20_000  # field/value pairs per HSET command: fewer, larger commands load faster
 _STAGING_TTL_SECONDS = 24 * 3600
+_UPDATE_ATTEMPTS = 50  # optimistic retries of update() under concurrent writes
 
 
 class RedisOnlineStore:
@@ -93,6 +95,46 @@ class RedisOnlineStore:
             return []
         with self._errors(f"reading view {view!r}"):
             return self.client.hmget(self._key(view), list(keys))
+
+    def update(
+        self,
+        view: str,
+        keys: Sequence[str],
+        change: Callable[[list[bytes | None]], list[bytes]],
+    ) -> None:
+        if not keys:
+            return
+        live = self._key(view)
+        with self._errors(f"updating view {view!r}"):
+            for _ in range(_UPDATE_ATTEMPTS):
+                with self.client.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(live)  # a concurrent write (or a snapshot swap) retries
+                        values = change(pipe.hmget(live, list(keys)))
+                        if len(values) != len(keys):
+                            raise OnlineStoreError(
+                                f"update of {view!r}: {len(keys)} keys but {len(values)} values"
+                            )
+                        pipe.multi()
+                        for start in range(0, len(keys), _CHUNK):
+                            pipe.hset(
+                                live,
+                                mapping=dict(
+                                    zip(
+                                        keys[start : start + _CHUNK],
+                                        values[start : start + _CHUNK],
+                                        strict=True,
+                                    )
+                                ),
+                            )
+                        pipe.execute()
+                        return
+                    except redis.WatchError:
+                        continue
+        raise OnlineStoreError(
+            f"update of {view!r} lost the race to concurrent writers {_UPDATE_ATTEMPTS} times; "
+            "retry it"
+        )
 
     def count(self, view: str) -> int:
         with self._errors(f"counting view {view!r}"):

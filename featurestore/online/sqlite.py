@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from featurestore.errors import OnlineStoreError
@@ -97,6 +97,39 @@ class SqliteOnlineStore:
         finally:
             con.execute("COMMIT")
         return [found.get(k) for k in keys]
+
+    def update(
+        self,
+        view: str,
+        keys: Sequence[str],
+        change: Callable[[list[bytes | None]], list[bytes]],
+    ) -> None:
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")  # the write lock first: nothing changes in between
+        try:
+            found: dict[str, bytes] = {}
+            for start in range(0, len(keys), _MAX_PARAMS):
+                part = keys[start : start + _MAX_PARAMS]
+                found.update(
+                    con.execute(
+                        "SELECT entity_key, value FROM feature_rows WHERE view = ? "
+                        f"AND entity_key IN ({','.join('?' * len(part))})",
+                        (view, *part),
+                    ).fetchall()
+                )
+            values = change([found.get(k) for k in keys])
+            if len(values) != len(keys):
+                raise OnlineStoreError(
+                    f"update of {view!r}: {len(keys)} keys but {len(values)} values"
+                )
+            con.executemany(
+                "INSERT OR REPLACE INTO feature_rows (view, entity_key, value) VALUES (?, ?, ?)",
+                zip([view] * len(keys), keys, values, strict=True),
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def count(self, view: str) -> int:
         row = self._con().execute("SELECT count(*) FROM feature_rows WHERE view = ?", (view,))

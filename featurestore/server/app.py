@@ -43,7 +43,7 @@ import orjson
 import polars as pl
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -55,6 +55,7 @@ from featurestore.errors import (
     OnlineRequestError,
     OnlineStoreError,
     RegistryError,
+    SchemaMismatchError,
 )
 from featurestore.server.auth import BearerAuth, configured_tokens
 from featurestore.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
@@ -74,7 +75,16 @@ log = logging.getLogger(__name__)
 REQUEST_ID_KEY = "featurestore.request_id"  # the request id, in the ASGI scope
 ONLINE_FEATURES = "/v1/online-features"
 ENDPOINTS = frozenset(
-    [ONLINE_FEATURES, "/v1/features", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"]
+    [
+        ONLINE_FEATURES,
+        "/v1/push",
+        "/v1/features",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    ]
 )
 OPEN_PATHS = frozenset(["/healthz"])  # reachable without a token
 BODY_FIELDS = ("features", "feature_service", "entities", "request_data", "full_feature_names")
@@ -158,6 +168,29 @@ class Health(BaseModel):
     status: Literal["ok", "ready"]
 
 
+class PushRequest(BaseModel):
+    """Body of POST /v1/push (validated): events of one source, as records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="The source the events belong to.", examples=["transactions"])
+    rows: list[dict[str, Any]] = Field(
+        description="One object per event with the source's columns; times as ISO 8601 text "
+        "(naive means UTC).",
+        examples=[[{"user_id": 7, "event_time": "2025-03-01T12:00:00Z", "amount": 12.5}]],
+    )
+
+
+class PushResponse(BaseModel):
+    """Response of POST /v1/push: per aggregation view, entities updated and late events."""
+
+    request_id: str
+    source: str
+    events: int
+    entities: dict[str, int]
+    late: dict[str, int]
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {
         code: {"model": ErrorResponse, "description": HTTPStatus(code).phrase} for code in codes
@@ -176,7 +209,7 @@ def _status_of(exc: BaseException) -> int:
         return 413
     if isinstance(exc, FeatureReferenceError):
         return 404
-    if isinstance(exc, OnlineRequestError):
+    if isinstance(exc, OnlineRequestError | SchemaMismatchError):
         return 400
     if isinstance(exc, OnlineStoreError | RegistryError):
         return 503
@@ -411,6 +444,26 @@ async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _parse_push(body: bytes, max_rows: int) -> PushRequest:
+    """The push body as a :class:`PushRequest`; 400 when malformed, 413 beyond ``max_rows``."""
+    try:
+        parsed = PushRequest.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise OnlineRequestError(
+            f'malformed push body ({problems}); expected {{"source": "name", '
+            f'"rows": [{{"column": value, ...}}, ...]}}'
+        ) from None
+    if len(parsed.rows) > max_rows:
+        raise _TooLarge(
+            f"the push has {len(parsed.rows)} rows; this server accepts at most {max_rows} "
+            "per request (server.max_entities in featurestore.yaml)"
+        )
+    return parsed
 
 
 # --- response encoding ----------------------------------------------------------------------
@@ -707,6 +760,38 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
             status_code=status,
             media_type=JSON,
             headers={k.decode(): v.decode() for k, v in headers},
+        )
+
+    @app.post(
+        "/v1/push",
+        summary="New events of a source, merged into the online aggregation state",
+        response_class=Response,
+        responses={200: {"model": PushResponse}, **_errors(400, 401, 404, 413, 500, 503)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": PushRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def push(request: Request) -> Response:
+        request_id = _request_id(request)
+        try:
+            body = await _receive_body(request.scope, request.receive, config.max_body_bytes)
+            parsed = _parse_push(body, config.max_entities)
+            result = await run_in_threadpool(store.push, parsed.source, parsed.rows)
+        except _ClientGone:
+            return Response(status_code=_CLIENT_GONE)
+        except Exception as exc:
+            return _error_response(exc, request_id, "push")
+        return _json(
+            {
+                "request_id": request_id,
+                "source": result.source,
+                "events": result.events,
+                "entities": result.entities,
+                "late": result.late,
+            }
         )
 
     @app.get(

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from featurestore.definitions import Feature, FeatureView, OnDemandFeatureView
+from featurestore.definitions import Aggregation, Feature, FeatureView, OnDemandFeatureView
 from featurestore.definitions.dtypes import dtype_kind, dtype_name
 from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
 from featurestore.online.base import OnlineStore
@@ -24,6 +24,7 @@ from featurestore.online.rows import (
     decode_value,
     encode_key,
 )
+from featurestore.online.windows import WindowLayout, aggregate, decode_state, events_store_name
 from featurestore.plan import RetrievalPlan, build_plan
 from featurestore.repo import RepoContents
 from featurestore.serving.response import OnlineResponse
@@ -74,11 +75,22 @@ class _Column:
 
 
 @dataclass(frozen=True)
+class _Window:
+    """One aggregation as the read path needs it."""
+
+    agg: Aggregation
+    ref: str
+    is_float: bool
+
+
+@dataclass(frozen=True)
 class _ViewRead:
     view: FeatureView
     key_kinds: dict[str, str]
-    columns: tuple[_Column, ...]
+    columns: tuple[_Column, ...]  # plain features: the latest row
     ttl_us: int | None
+    windows: tuple[_Window, ...] = ()  # aggregations: the recent events
+    layout: WindowLayout | None = None
 
 
 @dataclass(frozen=True)
@@ -101,9 +113,9 @@ class _OnDemandRun:
                 schema[col] = dtype
                 inputs.append((True, col))
         for src in odfv.view_sources:
-            for f in src.features:
-                schema[f.name] = f.dtype
-                inputs.append((False, f"{src.name}:{f.name}"))
+            for name in src.feature_names:
+                schema[name] = src.feature(name).dtype
+                inputs.append((False, f"{src.name}:{name}"))
         return cls(
             view=odfv,
             ruled=any(has_rules(f) for f in odfv.features),
@@ -178,12 +190,22 @@ class OnlineRetriever:
             kinds = {
                 k: ("string" if recorded.get(k) == "String" else "int") for k in view.join_keys
             }
+            aggs = [a for f in wanted if (a := view.aggregation(f)) is not None]
             reads.append(
                 _ViewRead(
                     view=view,
                     key_kinds=kinds,
-                    columns=tuple(_Column.of(view, view.feature(f)) for f in wanted),
+                    columns=tuple(
+                        _Column.of(view, view.feature(f))
+                        for f in wanted
+                        if view.aggregation(f) is None
+                    ),
                     ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
+                    windows=tuple(
+                        _Window(a, f"{view.name}:{a.name}", dtype_kind(a.dtype) == "float")
+                        for a in aggs
+                    ),
+                    layout=WindowLayout.of(view) if aggs else None,
                 )
             )
         odfvs = tuple(_OnDemandRun.of(o) for o in plan.on_demand)
@@ -220,9 +242,14 @@ class OnlineRetriever:
         event_times: dict[str, list[dt.datetime | None]] = {}
         store_down = False  # after one timeout, the other views fall back without waiting
         for read in prepared.reads:
-            store_down = self._read_view(
-                read, entities, n, now_us, store_down, values, statuses, event_times
-            )
+            if read.columns:
+                store_down = self._read_view(
+                    read, entities, n, now_us, store_down, values, statuses, event_times
+                )
+            if read.windows:
+                store_down = self._read_windows(
+                    read, entities, n, now_us, store_down, values, statuses, event_times
+                )
         for run in prepared.on_demand:
             self._run_on_demand(run, request_data or {}, values, statuses)
         refs = prepared.refs
@@ -312,11 +339,7 @@ class OnlineRetriever:
         """Fill values, statuses and event times of one view; returns whether the store is
         unreachable."""
         view = read.view
-        columns = [entities[k] for k in view.join_keys]
-        keys = [
-            None if any(c[i] is None for c in columns) else encode_key(tuple(c[i] for c in columns))
-            for i in range(n)
-        ]
+        keys = self._keys(view, entities, n)
         wanted = [k for k in keys if k is not None]
         found: dict[str | None, bytes | None] = {}
         unavailable = store_down
@@ -374,6 +397,65 @@ class OnlineRetriever:
             values[column.ref] = out_v
             statuses[column.ref] = out_s
         return unavailable
+
+    def _keys(
+        self, view: FeatureView, entities: Mapping[str, Sequence[Any]], n: int
+    ) -> list[str | None]:
+        columns = [entities[k] for k in view.join_keys]
+        return [
+            None if any(c[i] is None for c in columns) else encode_key(tuple(c[i] for c in columns))
+            for i in range(n)
+        ]
+
+    def _read_windows(
+        self,
+        read: _ViewRead,
+        entities: Mapping[str, Sequence[Any]],
+        n: int,
+        now_us: int,
+        store_down: bool,
+        values: dict[str, list[Any]],
+        statuses: dict[str, list[FeatureStatus]],
+        event_times: dict[str, list[dt.datetime | None]],
+    ) -> bool:
+        """Evaluate a view's aggregations at the request time over each entity's stored
+        events; returns whether the store is unreachable."""
+        view, layout = read.view, read.layout
+        assert layout is not None
+        name = events_store_name(view.name)
+        keys = self._keys(view, entities, n)
+        wanted = [k for k in keys if k is not None]
+        found: dict[str | None, bytes | None] = {}
+        unavailable = store_down
+        if not store_down:
+            try:
+                found = dict(zip(wanted, self.store.read(name, wanted), strict=True))
+            except OnlineStoreUnavailableError:
+                if not self.fallback_to_defaults:
+                    raise
+                unavailable = True
+        if unavailable:
+            log.warning("online store unavailable view=%s fallback=defaults rows=%d", name, n)
+            for w in read.windows:
+                values[w.ref] = [None] * n
+                statuses[w.ref] = [_DEFAULTED] * n
+            event_times[name] = [None] * n
+            return True
+        states = [decode_state(found.get(k)) if k is not None else None for k in keys]
+        event_times[name] = [
+            None if st is None else _EPOCH + dt.timedelta(microseconds=st[TS_FIELD])
+            for st in states
+        ]
+        for w in read.windows:
+            out_v = [aggregate(w.agg, st, layout, now_us) for st in states]
+            out_s = [_PRESENT if v is not None else _NOT_FOUND for v in out_v]
+            if w.is_float:
+                for i, v in enumerate(out_v):
+                    if v is not None and not math.isfinite(v):
+                        out_v[i], out_s[i] = None, _INVALID
+            values[w.ref] = out_v
+            statuses[w.ref] = out_s
+        return False
 
     def _run_on_demand(
         self,

@@ -12,13 +12,14 @@ import pytest
 import redis
 
 from featurestore.config import OnlineStoreConfig
+from featurestore.errors import OnlineStoreError
 from featurestore.online import redis as redis_backend
 from featurestore.online import sqlite as sqlite_backend
 from featurestore.online.base import OnlineStore
 from featurestore.online.redis import RedisOnlineStore
 from featurestore.online.sqlite import SqliteOnlineStore
 
-from .conftest import REDIS_URL
+from .conftest import PROJECT, REDIS_URL
 
 VIEW = "user_stats"
 
@@ -395,3 +396,52 @@ def test_sqlite_large_publish_uses_a_big_page_cache_only_while_it_runs(
     assert con.execute("PRAGMA cache_size").fetchone()[0] == default
     assert store.read(VIEW, keys) == batch(1, keys)
     store.close()
+
+
+def test_update_reads_changes_and_writes_back(online_store: OnlineStore) -> None:
+    online_store.publish("v", ["a", "b"], [b"1", b"2"], replace=True)
+    seen: list[list[bytes | None]] = []
+
+    def change(current: list[bytes | None]) -> list[bytes]:
+        seen.append(current)
+        return [b"%d" % (int(v or b"0") + 10) for v in current]
+
+    online_store.update("v", ["b", "c"], change)
+    assert seen == [[b"2", None]]
+    assert online_store.read("v", ["a", "b", "c"]) == [b"1", b"12", b"10"]
+    online_store.update("v", [], lambda current: [])
+    assert online_store.count("v") == 3
+
+
+def test_a_failing_update_writes_nothing(online_store: OnlineStore) -> None:
+    online_store.publish("v", ["a"], [b"1"], replace=True)
+
+    def fail(current: list[bytes | None]) -> list[bytes]:
+        raise Boom("change failed")
+
+    with pytest.raises(Boom):
+        online_store.update("v", ["a", "b"], fail)
+    with pytest.raises(OnlineStoreError, match="2 keys but 1 values"):
+        online_store.update("v", ["a", "b"], lambda current: [b"x"])
+    assert online_store.read("v", ["a", "b"]) == [b"1", None]
+
+
+def test_concurrent_updates_lose_no_increment(open_store: Any) -> None:
+    """Four threads, each with its own store, add 1 to the same keys 25 times: every
+    increment survives (SQLite takes the write lock first, Redis retries under WATCH)."""
+    stores = [open_store(PROJECT) for _ in range(4)]
+    stores[0].publish("counter", ["k1", "k2"], [b"0", b"0"], replace=True)
+
+    def add_one(current: list[bytes | None]) -> list[bytes]:
+        return [b"%d" % (int(v or b"0") + 1) for v in current]
+
+    def work(store: OnlineStore) -> None:
+        for _ in range(25):
+            store.update("counter", ["k1", "k2"], add_one)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert stores[0].read("counter", ["k1", "k2"]) == [b"100", b"100"]

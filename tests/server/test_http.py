@@ -365,6 +365,7 @@ def test_openapi_documents_every_endpoint(http: httpx.Client) -> None:
     schema = http.get("/openapi.json").json()
     assert set(schema["paths"]) == {
         "/v1/online-features",
+        "/v1/push",
         "/v1/features",
         "/healthz",
         "/readyz",

@@ -1,0 +1,165 @@
+"""Push: new events of a source go straight into the online state of the aggregation views
+that read it, so windowed values move as events arrive, without re-materializing.
+
+Rows are checked against what the views need from the source (join keys, event time, created
+time when declared, aggregated columns, with castable types, no null key or time) before
+anything is written; each view's entities are then updated in one atomic read-modify-write of
+the online store (readers see all of a push or none of it). An event older than its entity's
+newest event minus the view's longest window can never fall in a window again and is dropped
+(counted as ``late``); other out-of-order events take their place by event time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from featurestore.definitions import FeatureView, FileSource
+from featurestore.definitions.base import did_you_mean
+from featurestore.errors import FeatureReferenceError, SchemaMismatchError
+from featurestore.offline.sources import view_problems
+from featurestore.offline.sql import timestamp_sql
+from featurestore.online.base import OnlineStore
+from featurestore.online.rows import key_expr
+from featurestore.online.windows import WindowLayout, events_store_name
+
+__all__ = ["PushResult", "RowsLike", "aggregation_views", "push_rows", "to_frame"]
+
+RowsLike = pl.DataFrame | pa.Table | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+
+
+@dataclass
+class PushResult:
+    """What one push did: events received, entities updated and late events dropped, per view."""
+
+    source: str
+    events: int
+    entities: dict[str, int] = field(default_factory=dict)
+    late: dict[str, int] = field(default_factory=dict)
+
+
+def to_frame(rows: RowsLike) -> pl.DataFrame:
+    """A Polars frame of ``rows``: a frame, an Arrow table, columns or a list of records."""
+    if isinstance(rows, pl.DataFrame):
+        return rows
+    if isinstance(rows, pa.Table):
+        return pl.from_arrow(rows)  # type: ignore[return-value]
+    try:
+        if isinstance(rows, Mapping):
+            return pl.DataFrame(dict(rows))
+        return pl.DataFrame(list(rows), infer_schema_length=None)
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise SchemaMismatchError(
+            f"push rows must be a Polars frame, an Arrow table, a mapping of column -> values or "
+            f"a list of records with the source's columns: {exc}"
+        ) from None
+
+
+def aggregation_views(views: Mapping[str, FeatureView], source: str) -> list[FeatureView]:
+    """Online views with aggregations that read ``source``; a clear error when none do."""
+    sources = {v.source.name for v in views.values()}
+    if source not in sources:
+        hint = did_you_mean(source, sorted(sources))
+        raise FeatureReferenceError(
+            f"no feature view reads a source called {source!r}.{hint} "
+            f"Sources of views: {', '.join(sorted(sources)) or 'none'}"
+        )
+    found = [v for v in views.values() if v.source.name == source and v.aggregations and v.online]
+    if not found:
+        raise FeatureReferenceError(
+            f"source {source!r} feeds no online view with aggregations, so a push would change "
+            "nothing online; push the events to the source's files and materialize instead"
+        )
+    return found
+
+
+def _check(view: FeatureView, frame: pl.DataFrame) -> None:
+    problems = view_problems(view, dict(frame.schema))
+    src: FileSource = view.source
+    for column in [*view.join_keys, src.timestamp_field]:
+        if column in frame.columns and (nulls := frame[column].null_count()):
+            problems.append(f"column {column!r} is null in {nulls} pushed row(s)")
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise SchemaMismatchError(
+            f"pushed rows do not fit source {src.name!r}; nothing was written:\n{lines}"
+        )
+
+
+def _parse_times(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFrame:
+    """Event and created times given as ISO 8601 text (e.g. over HTTP) as UTC datetimes."""
+    fields = {
+        f for v in views for f in (v.source.timestamp_field, v.source.created_timestamp_field)
+    }
+    text = [c for c in frame.columns if c in fields and frame.schema[c] == pl.String]
+    if not text:
+        return frame
+    try:
+        return frame.with_columns(
+            pl.col(c)
+            .str.replace(r"(Z|[+-]00:?00)$", "")
+            .str.to_datetime(time_unit="us")
+            .dt.replace_time_zone("UTC")
+            for c in text
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaMismatchError(
+            f"pushed time column(s) {text} must hold ISO 8601 UTC times such as "
+            f"2025-03-01T12:00:00Z: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def push_rows(
+    online: OnlineStore,
+    views: Sequence[FeatureView],
+    frame: pl.DataFrame,
+    source: str,
+) -> PushResult:
+    """Merge the events in ``frame`` into each view's online state (checked first, for all
+    views, so a bad batch writes nothing)."""
+    frame = _parse_times(frame, views)
+    for view in views:
+        _check(view, frame)
+    result = PushResult(source=source, events=frame.height)
+    if frame.height == 0:
+        return result
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("__fs_push", frame.to_arrow())
+        for view in views:
+            layout = WindowLayout.of(view)
+            src = view.source
+            schema = dict(frame.schema)
+            created = src.created_timestamp_field
+            grouped = con.sql(
+                layout.events_sql(
+                    "__fs_push",
+                    timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+                    timestamp_sql(created, schema[created]) if created else None,
+                    "TRUE",
+                )
+            ).pl()
+            keys = grouped.select(key_expr(view.join_keys)).to_series().to_list()
+            late = [0]
+
+            def merge(
+                stored: list[bytes | None],
+                grouped: pl.DataFrame = grouped,
+                layout: WindowLayout = layout,
+                late: list[int] = late,
+            ) -> list[bytes]:
+                values, late[0] = layout.merge(grouped, stored)
+                return values
+
+            online.update(events_store_name(view.name), keys, merge)
+            result.entities[view.name] = len(keys)
+            result.late[view.name] = late[0]
+    finally:
+        con.close()
+    return result

@@ -1,0 +1,333 @@
+"""Windowed aggregations online: each entity's recent events, aggregated at request time.
+
+For a view with aggregations the online store keeps, per entity, the events whose event time
+lies within the view's longest window of the entity's newest event (under the view name
+``<view>@events``), as one JSON value::
+
+    {"__ts": newest event time, "t": [event times], "c": [created times], "x0": [...], ...}
+
+Times are epoch microseconds; events are sorted by ``(t, c)``; ``c`` is present only when the
+source declares a created timestamp; ``x0, x1, ...`` are the aggregations' inputs, cast in
+DuckDB exactly as the offline SQL casts them (one list per distinct input). At request time
+``t`` every aggregation reads the events with ``t - window < event time < t`` (two bisections)
+and aggregates them in Python, with the offline rules of
+:mod:`featurestore.definitions.aggregation`.
+
+Why raw events rather than pre-aggregated time tiles: every kind is exact at any request time,
+``CountDistinct``, ``Last`` and ``Min``/``Max`` included, and both window edges are exact to the
+microsecond, so online values equal offline ones; the cost is storage and request work that
+grow with the events per entity within the longest window (thousands are fine; tiles would be
+the next step for keys with millions). Materialization writes each entity's events in
+``(end - longest window, end]``; :func:`featurestore.online.push.push` merges new events in and
+drops those that no request at or after the newest event can see. Requests are answered for
+times at or after the events written: an event older than the horizon is gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from featurestore.definitions import Aggregation, FeatureView
+from featurestore.definitions.dtypes import dtype_kind
+from featurestore.errors import MaterializationGuardError
+from featurestore.offline.sources import check_view, read_schema, scan_sql
+from featurestore.offline.sql import ident, input_sql, timestamp_sql
+from featurestore.online.base import OnlineStore
+from featurestore.online.materialize import GuardCheck, GuardReport, MaterializationResult
+from featurestore.online.rows import TS_FIELD, key_expr
+
+__all__ = [
+    "EVENTS_SUFFIX",
+    "WindowLayout",
+    "aggregate",
+    "decode_state",
+    "events_store_name",
+    "publish_events",
+]
+
+EVENTS_SUFFIX = "@events"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MIN_BIGINT = -(2**63)
+
+
+def events_store_name(view: str) -> str:
+    """Where a view's per-entity events live in the online store."""
+    return f"{view}{EVENTS_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class WindowLayout:
+    """How one view's events are stored: its inputs (SQL -> field) and its longest window."""
+
+    view: FeatureView
+    inputs: dict[str, str]  # input SQL -> field name in the stored value
+    temporal: frozenset[str]  # fields holding epoch microseconds of temporal values
+    created: bool
+    max_window_us: int
+
+    @classmethod
+    def of(cls, view: FeatureView) -> WindowLayout:
+        inputs: dict[str, str] = {}
+        temporal: set[str] = set()
+        for agg in view.aggregations:
+            sql = input_sql(agg)
+            if sql is None or sql in inputs:
+                continue
+            inputs[sql] = f"x{len(inputs)}"
+            if _temporal(agg):
+                temporal.add(inputs[sql])
+        return cls(
+            view=view,
+            inputs=inputs,
+            temporal=frozenset(temporal),
+            created=view.source.created_timestamp_field is not None,
+            max_window_us=max(a.window_us for a in view.aggregations),
+        )
+
+    def field(self, agg: Aggregation) -> str | None:
+        sql = input_sql(agg)
+        return None if sql is None else self.inputs[sql]
+
+    def events_sql(self, scan: str, timestamp: str, created: str | None, where: str) -> str:
+        """One row per entity: its events matching ``where`` as sorted lists, newest time."""
+        keys = ", ".join(ident(k) for k in self.view.join_keys)
+        not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in self.view.join_keys)
+        t = f"epoch_us({timestamp})"
+        c = f"COALESCE(epoch_us({created}), {_MIN_BIGINT})" if created else "0"
+        cols = [f"{t} AS t", f"{c} AS c"]
+        for sql, name in self.inputs.items():
+            cols.append(
+                f"epoch_us({sql}) AS {name}" if name in self.temporal else f"{sql} AS {name}"
+            )
+        order = "ORDER BY t, c"
+        lists = [f"list(t {order}) AS t"]
+        if self.created:
+            lists.append(f"list(c {order}) AS c")
+        lists += [f"list({name} {order}) AS {name}" for name in self.inputs.values()]
+        return (
+            f"SELECT {keys}, max(t) AS {TS_FIELD}, {', '.join(lists)} FROM ("
+            f"SELECT {keys}, {', '.join(cols)} FROM {scan} "
+            f"WHERE {timestamp} IS NOT NULL AND {not_null} AND ({where})) GROUP BY ALL"
+        )
+
+    def encode(self, grouped: pl.DataFrame) -> pl.DataFrame:
+        """``(key, value)`` rows from :meth:`events_sql` output: entity key and JSON bytes."""
+        fields = [TS_FIELD, "t", *(["c"] if self.created else []), *self.inputs.values()]
+        return grouped.select(
+            key_expr(self.view.join_keys).alias("key"),
+            pl.struct(fields).struct.json_encode().cast(pl.Binary).alias("value"),
+        )
+
+    def merge(self, grouped: pl.DataFrame, stored: list[bytes | None]) -> tuple[list[bytes], int]:
+        """Merge new events (:meth:`events_sql` output, one row per entity) into the entities'
+        ``stored`` values (same order), in bulk: sorted, without events no request at or after
+        the newest one can see. Returns the new values, in order, and how many new events were
+        dropped as too late."""
+        lists = ["t", *(["c"] if self.created else []), *self.inputs.values()]
+        new = grouped.select(
+            pl.int_range(pl.len()).alias("__pos"),
+            TS_FIELD,
+            *lists,
+        )
+        state_type = pl.Struct({TS_FIELD: pl.Int64, **{n: new.schema[n] for n in lists}})
+        old = (
+            new.select("__pos", pl.Series("__raw", stored, pl.Binary))
+            .filter(pl.col("__raw").is_not_null())
+            .select(
+                "__pos",
+                pl.col("__raw").cast(pl.String).str.json_decode(state_type).struct.unnest(),
+            )
+        )
+        newest = (
+            pl.concat([new.select("__pos", TS_FIELD), old.select("__pos", TS_FIELD)])
+            .group_by("__pos")
+            .agg(pl.col(TS_FIELD).max().alias("__newest"))
+        )
+        events = (
+            pl.concat(
+                [
+                    new.explode(lists).with_columns(pl.lit(True).alias("__new")),
+                    old.explode(lists).with_columns(pl.lit(False).alias("__new")),
+                ],
+                how="vertical_relaxed",
+            )
+            .filter(pl.col("t").is_not_null())
+            .join(newest, on="__pos")
+        )
+        fresh = pl.col("t") > pl.col("__newest") - self.max_window_us
+        late = events.filter(pl.col("__new") & ~fresh).height
+        merged = (
+            events.filter(fresh)
+            .sort("__pos", "t", *(["c"] if self.created else []), maintain_order=True)
+            .group_by("__pos", maintain_order=True)
+            .agg(pl.col("__newest").first().alias(TS_FIELD), *(pl.col(n) for n in lists))
+        )
+        # every entity keeps its newest event, so each position has a merged row
+        encoded = merged.sort("__pos").select(
+            pl.struct(TS_FIELD, *lists).struct.json_encode().cast(pl.Binary)
+        )
+        return encoded.to_series().to_list(), late
+
+
+def _temporal(agg: Aggregation) -> bool:
+    return agg.kind in ("min", "max", "last") and dtype_kind(agg.dtype) in ("date", "datetime")
+
+
+def _from_us(dtype: pl.DataType) -> Callable[[int], Any]:
+    if dtype_kind(dtype) == "date":
+        return lambda us: (_EPOCH + dt.timedelta(microseconds=us)).date()
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        return lambda us: _EPOCH + dt.timedelta(microseconds=us)
+    return lambda us: (_EPOCH + dt.timedelta(microseconds=us)).replace(tzinfo=None)
+
+
+def _last(values: Sequence[Any], t: Sequence[int], c: Sequence[int] | None) -> Any:
+    """The value of the latest event with a value: ties on time go to the latest created
+    time, then to the greatest value (the offline rule)."""
+    best: tuple[Any, ...] | None = None
+    for i in range(len(values) - 1, -1, -1):
+        v = values[i]
+        if v is None:
+            continue
+        key = (t[i], c[i] if c is not None else 0)
+        if best is not None and key < best[:2]:
+            break
+        if best is None or key > best[:2] or v > best[2]:
+            best = (*key, v)
+    return None if best is None else best[2]
+
+
+def aggregate(
+    agg: Aggregation, state: dict[str, Any] | None, layout: WindowLayout, now_us: int
+) -> Any:
+    """The aggregation's value over the stored events in ``(now - window, now)``."""
+    if state is None:
+        return _empty(agg)
+    times: list[int] = state["t"]
+    lo = bisect_right(times, now_us - agg.window_us)
+    hi = bisect_left(times, now_us)
+    if agg.kind == "count":
+        return hi - lo
+    field = layout.field(agg)
+    assert field is not None
+    window = state[field][lo:hi]
+    if agg.kind == "last":
+        created = state["c"][lo:hi] if layout.created else None
+        value = _last(window, times[lo:hi], created)
+    else:
+        values = [v for v in window if v is not None]
+        if not values:
+            return _empty(agg)
+        value = _REDUCE[agg.kind](values)
+    if value is not None and field in layout.temporal:
+        return _from_us(agg.dtype)(value)
+    return value
+
+
+def _empty(agg: Aggregation) -> Any:
+    """The value over a window without values, in the output dtype (0.0 for a Float64 sum)."""
+    if agg.empty_value is None:
+        return None
+    return float(agg.empty_value) if dtype_kind(agg.dtype) == "float" else agg.empty_value
+
+
+def _mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _stddev(values: list[float]) -> float | None:
+    n = len(values)
+    if n < 2:
+        return None
+    mean = math.fsum(values) / n
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def _sum(values: list[Any]) -> Any:
+    return math.fsum(values) if isinstance(values[0], float) else sum(values)
+
+
+_REDUCE: dict[str, Callable[[list[Any]], Any]] = {
+    "sum": _sum,
+    "mean": _mean,
+    "min": min,
+    "max": max,
+    "stddev": _stddev,
+    "count_distinct": lambda values: len(set(values)),
+}
+
+
+def decode_state(raw: bytes | None) -> dict[str, Any] | None:
+    """One entity's stored events (None when it has none)."""
+    return None if raw is None else orjson.loads(raw)
+
+
+def publish_events(
+    online: OnlineStore,
+    con: duckdb.DuckDBPyConnection,
+    view: FeatureView,
+    root: Path,
+    end: dt.datetime,
+    *,
+    min_row_ratio: float,
+    force: bool = False,
+) -> MaterializationResult:
+    """Replace the view's online events by each entity's events in ``(end - longest window,
+    end]`` read from its source, unless the entity count collapses (then refuse, or warn when
+    ``force``). Always a full snapshot: the horizon moves with ``end``."""
+    started = time.perf_counter()
+    layout = WindowLayout.of(view)
+    src = view.source
+    schema = read_schema(con, src, root)
+    check_view(view, schema)
+    timestamp = timestamp_sql(src.timestamp_field, schema[src.timestamp_field])
+    created = src.created_timestamp_field
+    end_us = (_utc(end) - _EPOCH) // dt.timedelta(microseconds=1)
+    sql = layout.events_sql(
+        scan_sql(src, root),
+        timestamp,
+        timestamp_sql(created, schema[created]) if created else None,
+        f"epoch_us({timestamp}) <= {end_us} "
+        f"AND epoch_us({timestamp}) > {end_us - layout.max_window_us}",
+    )
+    encoded = layout.encode(con.sql(sql).pl()).sort("key")
+    name = events_store_name(view.name)
+    previous = online.count(name)
+    ratio_ok = not previous or encoded.height >= min_row_ratio * previous
+    check = GuardCheck(
+        check="row_count",
+        passed=ratio_ok,
+        detail=f"{encoded.height} entities with events vs {previous} published before "
+        f"(minimum ratio {min_row_ratio})",
+    )
+    report = GuardReport(
+        view=view.name, rows=encoded.height, previous_rows=previous, checks=[check]
+    )
+    if not ratio_ok and not force:
+        raise MaterializationGuardError(report)
+    online.publish(name, encoded["key"].to_list(), encoded["value"].to_list(), replace=True)
+    return MaterializationResult(
+        view=view.name,
+        start=None,
+        end=end,
+        rows=encoded.height,
+        seconds=time.perf_counter() - started,
+        published=True,
+        forced=not ratio_ok,
+        guard=report,
+    )
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
