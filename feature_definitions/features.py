@@ -1,13 +1,23 @@
 """Feature views of the fraud-detection repo: user and merchant profiles, the history of each
-user-merchant pair, and request-time risk ratios computed on demand."""
+user-merchant pair, the user's recent spending as windowed aggregations, and request-time risk
+ratios computed on demand."""
 
 from datetime import timedelta
 
 import polars as pl
 from entities import merchant, user
-from sources import merchants, txn_request, user_merchant_daily, users
+from sources import merchants, transactions, txn_request, user_merchant_daily, users
 
-from featurestore import Feature, FeatureView, on_demand_feature_view
+from featurestore import (
+    Count,
+    CountDistinct,
+    Feature,
+    FeatureView,
+    Max,
+    Mean,
+    Sum,
+    on_demand_feature_view,
+)
 
 MERCHANT_CATEGORIES = (
     "grocery",
@@ -113,6 +123,30 @@ user_merchant = FeatureView(
             le=1.0,
             default=0.0,
             description="Chargebacks per earlier transaction.",
+        ),
+    ],
+)
+
+
+user_spending = FeatureView(
+    name="user_spending",
+    entities=[user],
+    source=transactions,
+    owner="fraud-data",
+    description="The cardholder's payments before the one being scored, over sliding windows; "
+    "fresh at request time, and moved at once by pushed payments.",
+    tags={"domain": "behaviour", "tier": "gold"},
+    aggregations=[
+        Count(window=timedelta(hours=1), name="txn_count_1h", description="Payments, last hour."),
+        Count(window=timedelta(days=1), name="txn_count_24h", description="Payments, last day."),
+        Sum("amount", window=timedelta(days=7), name="spend_7d", description="USD, 7 days."),
+        Max("amount", window=timedelta(days=7), name="amount_max_7d", description="USD."),
+        Mean("amount", window=timedelta(days=30), name="amount_mean_30d", description="USD."),
+        CountDistinct(
+            "merchant_id",
+            window=timedelta(days=7),
+            name="merchants_7d",
+            description="Distinct merchants paid in 7 days.",
         ),
     ],
 )

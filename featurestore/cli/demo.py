@@ -59,6 +59,8 @@ STALLED_DAYS = 8
 REPORT_ROWS = 4_000  # payments served and logged for the reports (>= 3,000 for a verdict)
 REPORT_BATCH = 50  # entity rows per logged request
 REPORTS_DIR = Path("data") / "reports"
+WINDOW_VIEW = "user_spending"  # the example's windowed aggregations over transactions
+PUSHED = ((1, 480.0), (2, 515.5), (3, 530.0))  # (minutes after the end, amount) of a burst
 TIMESTAMP = "event_timestamp"
 NOT_COPIED = ("data", ".featurestore", "__pycache__", "*.pyc")
 LOOPBACK = "127.0.0.1"
@@ -283,8 +285,12 @@ def serving_sample(ctx: DemoContext, keys: list[str]) -> pl.DataFrame:
 
 
 def _same(online: object, offline: object) -> bool:
+    """Equal values; floats may differ in the last bits, as sums in another order do (the
+    skew report's default tolerance)."""
     if isinstance(online, float) and isinstance(offline, float):
-        return online == offline or (math.isnan(online) and math.isnan(offline))
+        if math.isnan(online) or math.isnan(offline):
+            return math.isnan(online) and math.isnan(offline)
+        return abs(online - offline) <= 1e-9 + 1e-6 * abs(offline)
     return online == offline
 
 
@@ -626,6 +632,77 @@ def serve_over_http(ctx: DemoContext) -> None:
     ctx.hints.append(f"featurestore serve --repo {shown}")
 
 
+def _window_row(store: FeatureStore, user: int, at: dt.datetime, label: str) -> list[str]:
+    """One table row: the window features of ``user`` served as of ``at``."""
+    view = store.repo.views[WINDOW_VIEW]
+    resp = store.get_online_features(
+        features=[f"{WINDOW_VIEW}:{a.name}" for a in view.aggregations],
+        entities={"user_id": [user]},
+        request_time=at,
+    )
+    cells = [label, render.timestamp(at)]
+    for column, values in resp.values.items():
+        cells.append(_value_text(values[0], resp.statuses[column][0]))
+    return cells
+
+
+def _value_text(value: Any, status: FeatureStatus) -> str:
+    if value is None:
+        return status.value
+    return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+
+
+def windows_and_push(ctx: DemoContext) -> None:
+    """Windowed aggregations served fresh at request time: the same values offline, a burst of
+    pushed payments moving them at once, and old events leaving the windows as time passes,
+    all without re-materializing."""
+    store, spine, at = ctx.store, ctx.spine, ctx.served_at
+    if store is None or spine is None or at is None:
+        raise RepoError("the demo must materialize before it can show windowed aggregations")
+    if WINDOW_VIEW not in store.repo.views or "user_id" not in spine.columns:
+        ctx.out.print(f"[dim]this repo has no view {WINDOW_VIEW!r}; nothing to show[/]")
+        return
+    view = store.repo.views[WINDOW_VIEW]
+    refs = [f"{WINDOW_VIEW}:{a.name}" for a in view.aggregations]
+    user = int(spine["user_id"][-1])
+    online = store.get_online_features(features=refs, entities={"user_id": [user]}, request_time=at)
+    offline = store.get_training_set(
+        pl.DataFrame({"user_id": [user], TIMESTAMP: [at]}), features=refs
+    ).to_polars()
+    same = all(_same(online.values[c][0], offline[c][0]) for c in online.values)
+    verdict = "[green]equal the training set's[/]" if same else "[red]differ from offline[/]"
+    ctx.out.print(
+        f"user {user}, last payment at {render.timestamp(at)} UTC: online window values "
+        f"{verdict} at the same time"
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ["", "as of (UTC)", *online.values]:
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row(*_window_row(store, user, at, "materialized"))
+    burst = [
+        {
+            "user_id": user,
+            "event_time": at + dt.timedelta(minutes=m),
+            "amount": amount,
+            "merchant_id": int(spine["merchant_id"][-1]),
+        }
+        for m, amount in PUSHED
+    ]
+    result = store.push(view.source.name, burst)
+    after = at + dt.timedelta(minutes=PUSHED[-1][0] + 1)
+    table.add_row(*_window_row(store, user, after, f"+{result.events} pushed"))
+    table.add_row(*_window_row(store, user, after + dt.timedelta(hours=1), "1 hour later"))
+    table.add_row(*_window_row(store, user, after + dt.timedelta(days=1), "1 day later"))
+    ctx.out.print(table)
+    ctx.out.print(
+        f"pushed a burst of {result.events} payments through store.push('"
+        f"{view.source.name}', rows) (POST /v1/push on the server); the windows cover "
+        "(t - window, t) at each request time t, so values rise with the burst and fall as "
+        "payments age out, with no materialization in between"
+    )
+    store.materialize(at, views=[WINDOW_VIEW])  # back to the source's events for later steps
+
+
 def serve_and_log(ctx: DemoContext, store: FeatureStore, at: dt.datetime) -> int:
     """Serve the latest payments as of ``at`` in small requests, each one logged; returns
     how many entity rows were logged."""
@@ -701,6 +778,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Build a training set", build_training_set),
     ("Summarize the training set", summarize),
     ("Materialize and serve online", materialize_and_serve),
+    ("Windowed aggregations and pushes", windows_and_push),
     ("Serve over HTTP", serve_over_http),
     ("Report training/serving skew and drift", skew_and_drift),
 ]

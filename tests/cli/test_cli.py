@@ -227,7 +227,8 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     assert "pair_txn_count" in out and "defaulted" in out and ts.metadata.profiles
 
     online = out[out.index("Materialize and serve online") : out.index("Serve over HTTP")]
-    assert "Materialized 3 view(s) as of" in online
+    assert "Materialized 4 view(s) as of" in online
+    assert any(ln.startswith("user_spending ") for ln in online.splitlines())
     for view in ["user_profile", "merchant_profile", "user_merchant"]:
         assert len([ln for ln in online.splitlines() if ln.startswith(f"{view} ")]) >= 2
     assert "5 entity row(s) x 21 feature(s)" in online
@@ -237,6 +238,9 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     assert "online != offline" not in online
     check_http_step(out, sample_rows=online)
     assert "  featurestore serve --repo featurestore-demo" in out.splitlines()
+    windows = out[out.index("Windowed aggregations and pushes") : out.index("Serve over HTTP")]
+    assert "online window values equal the training set's" in windows
+    assert "+3 pushed" in windows and "1 day later" in windows
 
     again = run("demo", "--users", "300", "--seed", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr

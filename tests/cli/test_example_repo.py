@@ -19,6 +19,14 @@ from featurestore.cli.demo import NOT_COPIED, load_generator
 EXAMPLE = Path(__file__).resolve().parents[2] / "feature_definitions"
 SERVICE = "fraud_detection_v1"
 SPINE_COLUMNS = ["user_id", "merchant_id", "event_timestamp", "amount", "channel", "is_fraud"]
+SPENDING_FEATURES = [  # user_spending, not in fraud_detection_v1
+    "txn_count_1h",
+    "txn_count_24h",
+    "spend_7d",
+    "amount_max_7d",
+    "amount_mean_30d",
+    "merchants_7d",
+]
 SERVICE_FEATURES = [
     "age",
     "country",
@@ -77,7 +85,12 @@ def test_loading_the_repo_imports_the_generator_without_side_effects(tmp_path: P
     root = copy_example(tmp_path / "repo")
     store = FeatureStore(root)
     assert not (root / "data").exists()
-    assert set(store.repo.views) == {"user_profile", "merchant_profile", "user_merchant"}
+    assert set(store.repo.views) == {
+        "user_profile",
+        "merchant_profile",
+        "user_merchant",
+        "user_spending",
+    }
     assert set(store.repo.on_demand_views) == {"txn_risk"}
     assert set(store.repo.entities) == {"user", "merchant"}
     assert store.repo.views["user_merchant"].join_keys == ["user_id", "merchant_id"]
@@ -89,13 +102,14 @@ def test_example_applies_cleanly_and_sources_validate(tmp_path: Path) -> None:
     load_generator(root).generate(root / "data", n_users=40, seed=1)
     store = FeatureStore(root)
     diff = store.apply()
-    assert sorted(r.split(":")[1] for r in diff.added) == sorted(SERVICE_FEATURES)
+    added = sorted(r.split(":")[1] for r in diff.added)
+    assert added == sorted(SERVICE_FEATURES + SPENDING_FEATURES)
     assert not store.plan().has_changes
     assert all(r.ok for r in store.validate()), [r.problems for r in store.validate()]
     views = {v.name: v for v in store.repo.views.values()}
     for view in [*views.values(), *store.repo.on_demand_views.values()]:
         assert view.owner and view.description and view.tags
-    assert all(v.ttl is not None for v in views.values())
+    assert all(v.ttl is not None for v in views.values() if v.features)
     assert store.project == "fraud_detection"
     store.close()
 

@@ -23,7 +23,7 @@ from featurestore.cli.main import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "feature_definitions"
 SERVICE = "fraud_detection_v1"
-ONLINE_VIEWS = ["user_profile", "merchant_profile", "user_merchant"]
+ONLINE_VIEWS = ["user_profile", "merchant_profile", "user_merchant", "user_spending"]
 UNKNOWN_USER = 10_000
 ONE_PAIR = ["--service", SERVICE, "--entity", "user_id=1", "--entity", "merchant_id=1001"]
 PAIR_COUNT = ["--features", "user_merchant:pair_txn_count"]
@@ -128,7 +128,7 @@ def test_guard_refusal_exits_1_keeps_the_old_values_and_force_publishes(tmp_path
     check = table_line(err, "declared")
     assert check[:4] == ["declared", "rules", "age", "100.00%"]
     assert "previously published values stay online" in err and "--force" in err
-    assert "Not attempted: merchant_profile, user_merchant." in err
+    assert "Not attempted: merchant_profile, user_merchant, user_spending." in err
     assert "Traceback" not in err
     assert online_json(repo, *ask)["features"] == before["features"]
 
