@@ -11,6 +11,12 @@ optional phase times the library with every key forced onto its window path.
 
     python benchmarks/aggregations.py --scale small
     python benchmarks/aggregations.py --scale large --threads 2 --json
+    python benchmarks/aggregations.py --scale large --online   # online p50/p99 and pushes/s
+
+``--online`` materializes the view into SQLite and times, alternately, in-process
+``get_online_features`` of one entity x 6 aggregations and the raw store read of the same key
+(p50/p99 over ``--calls``), then pushes of new events in batches next to the raw store update of
+the same keys (each value read and written back unchanged).
 """
 
 from __future__ import annotations
@@ -511,6 +517,104 @@ def print_table(res: dict[str, Any]) -> None:
     )
 
 
+# --------------------------------------------------------------------------- online
+
+
+ONLINE_FEATURES = [
+    "spend_1d",
+    "spend_7d",
+    "txn_count_1h",
+    "txn_count_7d",
+    "amount_mean_30d",
+    "merchants_7d",
+]
+
+
+def _percentiles(samples_ns: list[int]) -> dict[str, float]:
+    us = np.array(samples_ns) / 1000
+    return {
+        "p50_us": round(float(np.percentile(us, 50)), 1),
+        "p99_us": round(float(np.percentile(us, 99)), 1),
+    }
+
+
+def run_online(scale: Scale, calls: int, push_batch: int, push_events: int) -> dict[str, Any]:
+    """Materialize the aggregation view into SQLite, then time in-process online retrieval of
+    one entity x 6 aggregations next to the raw store read of the same key, and pushes of new
+    events next to the raw store update of the same keys (read and write back unchanged)."""
+    root, _ = ensure_data(scale)
+    write_repo(root, None)
+    for old in (root / ".featurestore").glob("online*"):
+        old.unlink()
+    store = FeatureStore(root)
+    store.apply()
+    events = pl.read_parquet(root / "data" / "events.parquet")
+    end = events["event_time"].max()
+    started = time.perf_counter()
+    store.materialize(end)
+    materialize_s = time.perf_counter() - started
+    rng = np.random.default_rng(7)
+    users = rng.integers(1, scale.entities + 1, calls + 500).tolist()
+    refs = [f"{VIEW}:{n}" for n in ONLINE_FEATURES]
+    online = store.online
+    name = f"{VIEW}@events"
+    ours, raw = [], []
+    for i, user in enumerate(users):  # alternate, so machine noise hits both alike
+        t0 = time.perf_counter_ns()
+        store.get_online_features(features=refs, entities={"user_id": [user]}, request_time=end)
+        t1 = time.perf_counter_ns()
+        online.read(name, [str(user)])
+        t2 = time.perf_counter_ns()
+        if i >= 500:  # warm-up
+            ours.append(t1 - t0)
+            raw.append(t2 - t1)
+    retrieval = {"featurestore": _percentiles(ours), "raw_read": _percentiles(raw)}
+    retrieval["ratio_p99"] = round(
+        retrieval["featurestore"]["p99_us"] / retrieval["raw_read"]["p99_us"], 2
+    )
+
+    later = end + dt.timedelta(seconds=1)
+    pushed = pl.DataFrame(
+        {
+            "user_id": rng.integers(1, scale.entities + 1, push_events),
+            "event_time": [later] * push_events,
+            "amount": np.round(rng.random(push_events) * 200, 2),
+            "merchant_id": rng.integers(1, MERCHANTS + 1, push_events),
+        },
+        schema_overrides={"event_time": events.schema["event_time"]},
+    )
+    push_s, raw_s = 0.0, 0.0
+    for start in range(0, push_events, push_batch):
+        batch = pushed.slice(start, push_batch)
+        keys = [str(u) for u in batch["user_id"].unique().to_list()]
+        t0 = time.perf_counter()
+        store.push("transactions", batch)
+        t1 = time.perf_counter()
+        online.update(name, keys, lambda current: [v or b"" for v in current])
+        t2 = time.perf_counter()
+        push_s += t1 - t0
+        raw_s += t2 - t1
+    store.close()
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "scale": scale.name,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "entities": scale.entities,
+        "events": scale.events,
+        "materialize_s": round(materialize_s, 3),
+        "retrieval_calls": calls,
+        "retrieval": retrieval,
+        "push": {
+            "events": push_events,
+            "batch": push_batch,
+            "events_per_s": round(push_events / push_s),
+            "raw_update_same_keys_s": round(raw_s, 3),
+            "push_s": round(push_s, 3),
+            "ratio": round(push_s / raw_s, 2),
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
@@ -523,8 +627,20 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="also time the library with every key on the window path",
     )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="instead: online retrieval (1 entity x 6 aggregations, SQLite) and push throughput",
+    )
+    parser.add_argument("--calls", type=int, default=5_000, help="online retrievals timed")
+    parser.add_argument("--push-batch", type=int, default=10_000, help="events per push")
+    parser.add_argument("--push-events", type=int, default=200_000, help="events pushed in all")
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
+    if args.online:
+        online = run_online(scale, args.calls, args.push_batch, args.push_events)
+        print(json.dumps(online, indent=2))
+        return 0
     res = run(scale, args.threads, args.repeats or scale.repeats, args.window_path)
     if args.json:
         json.dump(res, sys.stdout, indent=2)
