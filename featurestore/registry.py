@@ -99,31 +99,18 @@ def build_state(repo: RepoContents, key_dtypes: dict[str, dict[str, str]]) -> Re
     features: dict[str, FeatureRecord] = {}
     views: dict[str, ViewRecord] = {}
     for view in repo.views.values():
-        for f in view.features:
-            definition = feature_definition(view, f)
-            features[f"{view.name}:{f.name}"] = FeatureRecord(
-                ref=f"{view.name}:{f.name}",
+        outputs = [(f, "feature", feature_definition(view, f)) for f in view.features]
+        outputs += [(a, "aggregation", aggregation_definition(view, a)) for a in view.aggregations]
+        for item, kind, definition in outputs:
+            features[f"{view.name}:{item.name}"] = FeatureRecord(
+                ref=f"{view.name}:{item.name}",
                 view=view.name,
-                name=f.name,
-                kind="feature",
-                dtype=dtype_name(f.dtype),
+                name=item.name,
+                kind=kind,
+                dtype=dtype_name(item.dtype),
                 fingerprint=fingerprint(definition),
                 owner=view.owner,
-                description=f.description or view.description,
-                tags=view.tags,
-                definition=definition,
-            )
-        for agg in view.aggregations:
-            definition = aggregation_definition(view, agg)
-            features[f"{view.name}:{agg.name}"] = FeatureRecord(
-                ref=f"{view.name}:{agg.name}",
-                view=view.name,
-                name=agg.name,
-                kind="aggregation",
-                dtype=dtype_name(agg.dtype),
-                fingerprint=fingerprint(definition),
-                owner=view.owner,
-                description=agg.description or view.description,
+                description=item.description or view.description,
                 tags=view.tags,
                 definition=definition,
             )

@@ -25,7 +25,7 @@ from featurestore.definitions.dtypes import dtype_kind, dtype_name
 from featurestore.errors import ReportError
 from featurestore.offline.sql import ident
 
-__all__ = ["FeatureProfile", "merge_profiles", "profile_frame"]
+__all__ = ["FeatureProfile", "feature_kind", "merge_profiles", "profile_frame"]
 
 QUANTILE_POINTS = [i / 100 for i in range(101)]
 TOP_K = 20
@@ -72,7 +72,8 @@ class FeatureProfile(BaseModel):
         return np.asarray(self.cdf_counts, dtype=np.int64)[at]
 
 
-def _kind(dtype: pl.DataType) -> str:
+def feature_kind(dtype: pl.DataType) -> str:
+    """How a report treats a dtype: numeric, boolean, temporal or categorical."""
     kind = dtype_kind(dtype)
     if kind in ("int", "float", "decimal"):
         return "numeric"
@@ -171,7 +172,7 @@ def profile_frame(
     if floats:
         data = data.with_columns(pl.col(floats).fill_nan(None))
     kinds = {
-        c: refs[c].kind if data.schema[c] == pl.Null and c in refs else _kind(data.schema[c])
+        c: refs[c].kind if data.schema[c] == pl.Null and c in refs else feature_kind(data.schema[c])
         for c in columns
     }
     for c, ref in refs.items():

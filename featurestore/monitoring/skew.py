@@ -29,6 +29,7 @@ from featurestore.definitions import Feature, FeatureView, OnDemandFeatureView
 from featurestore.definitions.dtypes import dtype_kind, dtype_name, parse_dtype
 from featurestore.definitions.monitoring import SkewConfig
 from featurestore.errors import ReportError
+from featurestore.monitoring.profile import feature_kind
 from featurestore.monitoring.report import Report, Verdict
 from featurestore.monitoring.sides import window_text
 from featurestore.offline.sources import scan_sql
@@ -258,17 +259,6 @@ def _show(value: Any) -> str:
     return "null" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
-def _kind(dtype: pl.DataType) -> str:
-    kind = dtype_kind(dtype)
-    if kind in ("int", "float", "decimal"):
-        return "numeric"
-    if kind == "bool":
-        return "boolean"
-    if kind in ("date", "datetime"):
-        return "temporal"
-    return "categorical"
-
-
 def build_skew_report(
     store: FeatureStore,
     start: dt.datetime | None = None,
@@ -362,7 +352,7 @@ def _specs(store: FeatureStore, refs: list[str], served: set[str]) -> list[_Spec
                 served=ref in served,
                 feature=feature,
                 on_demand=isinstance(view, OnDemandFeatureView),
-                kind=_kind(feature.dtype),
+                kind=feature_kind(feature.dtype),
                 config=config,
                 owner=record.owner,
                 fingerprint=fingerprints[ref],

@@ -340,18 +340,7 @@ class OnlineRetriever:
         unreachable."""
         view = read.view
         keys = self._keys(view, entities, n)
-        wanted = [k for k in keys if k is not None]
-        found: dict[str | None, bytes | None] = {}
-        unavailable = store_down
-        if not store_down:
-            try:
-                found = dict(zip(wanted, self.store.read(view.name, wanted), strict=True))
-            except OnlineStoreUnavailableError:
-                if not self.fallback_to_defaults:
-                    raise
-                unavailable = True
-        if unavailable:
-            log.warning("online store unavailable view=%s fallback=defaults rows=%d", view.name, n)
+        found, unavailable = self._fetch(view.name, keys, store_down)
         rows = [decode_value(found[k]) if k is not None and found.get(k) else None for k in keys]
         event_times[view.name] = [
             _EPOCH + dt.timedelta(microseconds=row[TS_FIELD]) if row is not None else None
@@ -407,6 +396,21 @@ class OnlineRetriever:
             for i in range(n)
         ]
 
+    def _fetch(
+        self, name: str, keys: list[str | None], store_down: bool
+    ) -> tuple[dict[str | None, bytes | None], bool]:
+        """The stored values of ``keys`` in one read, and whether the store is unreachable
+        (then nothing is read; without the defaults fallback the error propagates)."""
+        if not store_down:
+            wanted = [k for k in keys if k is not None]
+            try:
+                return dict(zip(wanted, self.store.read(name, wanted), strict=True)), False
+            except OnlineStoreUnavailableError:
+                if not self.fallback_to_defaults:
+                    raise
+        log.warning("online store unavailable view=%s fallback=defaults rows=%d", name, len(keys))
+        return {}, True
+
     def _read_windows(
         self,
         read: _ViewRead,
@@ -424,18 +428,8 @@ class OnlineRetriever:
         assert layout is not None
         name = events_store_name(view.name)
         keys = self._keys(view, entities, n)
-        wanted = [k for k in keys if k is not None]
-        found: dict[str | None, bytes | None] = {}
-        unavailable = store_down
-        if not store_down:
-            try:
-                found = dict(zip(wanted, self.store.read(name, wanted), strict=True))
-            except OnlineStoreUnavailableError:
-                if not self.fallback_to_defaults:
-                    raise
-                unavailable = True
+        found, unavailable = self._fetch(name, keys, store_down)
         if unavailable:
-            log.warning("online store unavailable view=%s fallback=defaults rows=%d", name, n)
             for w in read.windows:
                 values[w.ref] = [None] * n
                 statuses[w.ref] = [_DEFAULTED] * n
