@@ -147,7 +147,7 @@ def test_bound_of_the_wrong_type() -> None:
 
 
 @pytest.mark.parametrize(
-    "dtype", [pl.List(pl.Int64), pl.Object, pl.Struct({"a": pl.Int64}), "nope"]
+    "dtype", [pl.List(pl.Int64), pl.List, pl.Struct, pl.Object, pl.Struct({"a": pl.Int64}), "nope"]
 )
 def test_unsupported_dtype(dtype: Any) -> None:
     msg = _fails(lambda: Feature("f", dtype), "Feature 'f'", "field 'dtype'", "supported")

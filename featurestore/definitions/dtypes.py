@@ -62,6 +62,10 @@ def parse_dtype(value: Any) -> pl.DataType:
             raise ValueError(f"unknown dtype {value!r}; supported: {SUPPORTED}")
         return _TABLE[match][0]
     if isinstance(value, type) and issubclass(value, pl.DataType):
+        if value.__name__ not in _TABLE:  # e.g. pl.List, which cannot be built without args
+            raise ValueError(
+                f"dtype {value.__name__} is not supported for features; supported: {SUPPORTED}"
+            )
         value = value()
     if not isinstance(value, pl.DataType):
         raise ValueError(f"expected a Polars dtype such as pl.Int64, found {value!r}")
