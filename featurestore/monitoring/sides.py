@@ -95,7 +95,12 @@ Side = TrainingSetSide | ServingLogSide | SourceSide
 
 def window_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
     def text(t: dt.datetime | None) -> str:
-        return "" if t is None else _utc(t).strftime("%Y-%m-%dT%H:%MZ")
+        if t is None:
+            return ""
+        t = _utc(t)
+        if t.microsecond:
+            return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ" if t.second else "%Y-%m-%dT%H:%MZ")
 
     return f"[{text(start) or '...'}, {text(end) or '...'})"
 
