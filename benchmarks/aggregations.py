@@ -201,10 +201,12 @@ def ensure_data(scale: Scale) -> tuple[Path, bool]:
     return root, True
 
 
-def write_repo(root: Path, threads: int | None) -> None:
+def write_repo(root: Path, threads: int | None, online_store: str = "") -> None:
     """featurestore.yaml and the definitions module of the benchmark repo."""
     offline = f"offline_store:\n  threads: {threads}\n" if threads else ""
-    (root / "featurestore.yaml").write_text(f"project: aggregation_benchmark\n{offline}")
+    (root / "featurestore.yaml").write_text(
+        f"project: aggregation_benchmark\n{offline}{online_store}"
+    )
     (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
 
 
@@ -538,12 +540,19 @@ def _percentiles(samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-def run_online(scale: Scale, calls: int, push_batch: int, push_events: int) -> dict[str, Any]:
+REDIS_STORE = (
+    "online_store: {type: redis, url: 'redis://127.0.0.1:6379/0', key_prefix: 'fsbench:'}\n"
+)
+
+
+def run_online(
+    scale: Scale, calls: int, push_batch: int, push_events: int, backend: str
+) -> dict[str, Any]:
     """Materialize the aggregation view into SQLite, then time in-process online retrieval of
     one entity x 6 aggregations next to the raw store read of the same key, and pushes of new
     events next to the raw store update of the same keys (read and write back unchanged)."""
     root, _ = ensure_data(scale)
-    write_repo(root, None)
+    write_repo(root, None, REDIS_STORE if backend == "redis" else "")
     for old in (root / ".featurestore").glob("online*"):
         old.unlink()
     store = FeatureStore(root)
@@ -594,10 +603,13 @@ def run_online(scale: Scale, calls: int, push_batch: int, push_events: int) -> d
         t2 = time.perf_counter()
         push_s += t1 - t0
         raw_s += t2 - t1
+    if backend == "redis":  # leave the shared Redis as it was
+        online.delete_view(name)
     store.close()
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scale": scale.name,
+        "backend": backend,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "entities": scale.entities,
         "events": scale.events,
@@ -633,12 +645,13 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: online retrieval (1 entity x 6 aggregations, SQLite) and push throughput",
     )
     parser.add_argument("--calls", type=int, default=5_000, help="online retrievals timed")
+    parser.add_argument("--online-store", choices=["sqlite", "redis"], default="sqlite")
     parser.add_argument("--push-batch", type=int, default=10_000, help="events per push")
     parser.add_argument("--push-events", type=int, default=200_000, help="events pushed in all")
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     if args.online:
-        online = run_online(scale, args.calls, args.push_batch, args.push_events)
+        online = run_online(scale, args.calls, args.push_batch, args.push_events, args.online_store)
         print(json.dumps(online, indent=2))
         return 0
     res = run(scale, args.threads, args.repeats or scale.repeats, args.window_path)
