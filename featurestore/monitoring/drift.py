@@ -284,7 +284,7 @@ def _combine(checks: list[_Check]) -> tuple[Verdict, list[str], float]:
     """The worst verdict among checks with enough data (insufficient data if none had)."""
     decided = [c.verdict for c in checks if c.verdict is not Verdict.INSUFFICIENT_DATA]
     verdict = min(decided, key=lambda v: v.rank) if decided else Verdict.INSUFFICIENT_DATA
-    ranked = sorted(checks, key=lambda c: c.verdict.rank)
+    ranked = sorted(checks, key=lambda c: (c.verdict.rank, -c.score))  # worst first
     reasons = [c.reason for c in ranked if c.reason]
     return verdict, reasons, max((c.score for c in checks), default=0.0)
 

@@ -212,7 +212,8 @@ def _training_set(side: TrainingSetSide) -> _Resolved:
             )
         meta = TrainingSetMetadata.model_validate_json(raw)
         resolved = _Resolved(side.label, [f.ref for f in meta.features])
-        resolved.load_rows = lambda: [_training_rows(TrainingSet.load(path).to_polars(), meta)]
+        wanted = [f.column for f in meta.features]  # only the features: spines can be wide
+        resolved.load_rows = lambda: [_training_rows(pl.read_parquet(path, columns=wanted), meta)]
     columns = {f.column: f.ref for f in meta.features}
     resolved.profiles = {columns[c]: p for c, p in meta.profiles.items() if c in columns}
     return resolved
