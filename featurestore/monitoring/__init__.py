@@ -1,1 +1,1 @@
-"""Monitoring: feature profiles now; drift and skew reports build on them."""
+"""Monitoring: feature profiles, the drift and skew reports built on them, and their HTML."""
