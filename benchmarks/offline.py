@@ -21,9 +21,7 @@ import platform
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import psutil
+from memory import measure
 from polars.testing import assert_frame_equal
 
 from featurestore import FeatureStore
@@ -195,39 +194,6 @@ def write_repo(root: Path, threads: int | None) -> None:
 # --------------------------------------------------------------------------- measuring
 
 
-class PeakRss:
-    """Samples this process's resident memory every ``interval`` seconds in a thread."""
-
-    def __init__(self, interval: float = 0.01) -> None:
-        self.interval = interval
-        self.process = psutil.Process()
-        self.baseline = 0
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        self.baseline = self.peak = self.process.memory_info().rss
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def delta_mb(self) -> float:
-        return (self.peak - self.baseline) / 2**20
-
-
 @dataclass
 class Phase:
     """Wall times and peak memory (above the baseline at start) of one measured phase."""
@@ -246,16 +212,6 @@ class Phase:
     @property
     def max_peak_mb(self) -> float:
         return max(self.peak_mb)
-
-
-def measure(fn: Callable[[], pl.DataFrame]) -> tuple[pl.DataFrame, float, float]:
-    """Run ``fn`` once: its result, wall seconds and peak RSS above the start, in MiB."""
-    gc.collect()
-    with PeakRss() as rss:
-        started = time.perf_counter()
-        result = fn()
-        elapsed = time.perf_counter() - started
-    return result, elapsed, rss.delta_mb
 
 
 # --------------------------------------------------------------------------- the two sides
