@@ -551,7 +551,7 @@ def run_online(
     push_s, raw_s = 0.0, 0.0
     for start in range(0, push_events, push_batch):
         batch = pushed.slice(start, push_batch)
-        keys = [str(u) for u in batch["user_id"].unique().to_list()]
+        keys = sorted(str(u) for u in batch["user_id"].unique().to_list())
         t0 = time.perf_counter()
         store.push("transactions", batch)
         t1 = time.perf_counter()

@@ -145,7 +145,9 @@ def push_rows(
                     "TRUE",
                 )
             ).pl()
-            keys = grouped.select(key_expr(view.join_keys)).to_series().to_list()
+            # in key order, the store's index is read and written at neighbouring places
+            grouped = grouped.with_columns(key_expr(view.join_keys).alias("__key")).sort("__key")
+            keys = grouped["__key"].to_list()
             late = [0]
 
             def merge(
