@@ -258,7 +258,7 @@ class FeatureStore:
     ) -> list[MaterializationResult]:
         """Plain features: latest rows (guarded); aggregations: each entity's recent events."""
         view = self.repo.views[name]
-        self.applied_fingerprints([f"{name}:{f}" for f in view.feature_names])
+        fingerprints = self.applied_fingerprints([f"{name}:{f}" for f in view.feature_names])
         results = []
         if view.features:
             plain = view.model_copy(update={"aggregations": []})
@@ -277,9 +277,9 @@ class FeatureStore:
                     state=MaterializationState.load(self.repo.data_dir),
                     data_dir=self.repo.data_dir,
                     config=self.repo.config.materialization,
-                    fingerprints=self.applied_fingerprints(
-                        [f"{name}:{f}" for f in plain.feature_names]
-                    ),
+                    fingerprints={
+                        f"{name}:{f}": fingerprints[f"{name}:{f}"] for f in plain.feature_names
+                    },
                     force=force,
                 )
             )

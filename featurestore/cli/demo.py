@@ -642,14 +642,9 @@ def _window_row(store: FeatureStore, user: int, at: dt.datetime, label: str) -> 
     )
     cells = [label, render.timestamp(at)]
     for column, values in resp.values.items():
-        cells.append(_value_text(values[0], resp.statuses[column][0]))
+        value = values[0]
+        cells.append(resp.statuses[column][0].value if value is None else render.number(value))
     return cells
-
-
-def _value_text(value: Any, status: FeatureStatus) -> str:
-    if value is None:
-        return status.value
-    return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
 
 
 def windows_and_push(ctx: DemoContext) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["dtype_kind", "dtype_name", "duckdb_type", "is_castable", "parse_dtype"]
+__all__ = [
+    "dtype_kind",
+    "dtype_name",
+    "duckdb_type",
+    "is_castable",
+    "parse_dtype",
+    "utc_text_datetime",
+]
 
 # canonical name -> (Polars dtype, DuckDB type, kind)
 _TABLE: dict[str, tuple[pl.DataType, str, str]] = {
@@ -110,3 +117,9 @@ def duckdb_type(dtype: pl.DataType) -> str:
 def is_castable(found: pl.DataType, declared: pl.DataType) -> bool:
     """Whether a source column of dtype ``found`` may feed a feature declared ``declared``."""
     return dtype_kind(found) in _CASTABLE_FROM.get(dtype_kind(declared), set())
+
+
+def utc_text_datetime(column: pl.Expr) -> pl.Expr:
+    """ISO 8601 text naive or in UTC (``Z``, ``+00:00``) as a naive datetime in microseconds,
+    meaning UTC; how times sent as JSON (serving log, HTTP pushes) are read back."""
+    return column.str.replace(r"(Z|[+-]00:?00)$", "").str.to_datetime(time_unit="us")

@@ -33,6 +33,7 @@ from featurestore.definitions.dtypes import dtype_kind, duckdb_type
 from featurestore.validation import MATCH_FOUND, MATCH_NONE, MATCH_STALE
 
 __all__ = [
+    "MIN_BIGINT",
     "WINDOW_ABOVE",
     "AggregationScan",
     "ViewScan",
@@ -49,7 +50,7 @@ SPINE_TS = "__fs_ts"
 # (benchmarks/aggregations.py) the join path costs some 50 ns per (point, event) pair and the
 # window path some 3 us per row.
 WINDOW_ABOVE = 64.0
-_MIN_BIGINT = "-9223372036854775808"
+MIN_BIGINT = "-9223372036854775808"  # SQL text: a null created time sorts first in ties
 
 
 def ident(name: str) -> str:
@@ -210,7 +211,7 @@ class AggregationScan:
         event_us = f"epoch_us({self.timestamp})"
         event_cols = [keys, f"{event_us} AS __fs_t"]
         if self.created is not None:
-            event_cols.append(f"COALESCE(epoch_us({self.created}), {_MIN_BIGINT}) AS __fs_c")
+            event_cols.append(f"COALESCE(epoch_us({self.created}), {MIN_BIGINT}) AS __fs_c")
         event_cols += [f"{e} AS {name}" for e, name in self.inputs.items()]
         first, last = self.spine_range_us
         return [

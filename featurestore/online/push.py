@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from featurestore.definitions import FeatureView, FileSource
 from featurestore.definitions.base import did_you_mean
+from featurestore.definitions.dtypes import utc_text_datetime
 from featurestore.errors import FeatureReferenceError, SchemaMismatchError
 from featurestore.offline.sources import view_problems
 from featurestore.offline.sql import timestamp_sql
@@ -101,11 +102,7 @@ def _parse_times(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFr
         return frame
     try:
         return frame.with_columns(
-            pl.col(c)
-            .str.replace(r"(Z|[+-]00:?00)$", "")
-            .str.to_datetime(time_unit="us")
-            .dt.replace_time_zone("UTC")
-            for c in text
+            utc_text_datetime(pl.col(c)).dt.replace_time_zone("UTC") for c in text
         )
     except pl.exceptions.PolarsError as exc:
         raise SchemaMismatchError(

@@ -18,7 +18,7 @@ Why raw events rather than pre-aggregated time tiles: every kind is exact at any
 microsecond, so online values equal offline ones; the cost is storage and request work that
 grow with the events per entity within the longest window (thousands are fine; tiles would be
 the next step for keys with millions). Materialization writes each entity's events in
-``(end - longest window, end]``; :func:`featurestore.online.push.push` merges new events in and
+``(end - longest window, end]``; :func:`featurestore.online.push.push_rows` merges new events in and
 drops those that no request at or after the newest event can see. Requests are answered for
 times at or after the events written: an event older than the horizon is gone.
 """
@@ -42,7 +42,7 @@ from featurestore.definitions import Aggregation, FeatureView
 from featurestore.definitions.dtypes import dtype_kind
 from featurestore.errors import MaterializationGuardError
 from featurestore.offline.sources import check_view, read_schema, scan_sql
-from featurestore.offline.sql import ident, input_sql, timestamp_sql
+from featurestore.offline.sql import MIN_BIGINT, ident, input_sql, timestamp_sql
 from featurestore.online.base import OnlineStore
 from featurestore.online.materialize import GuardCheck, GuardReport, MaterializationResult
 from featurestore.online.rows import TS_FIELD, key_expr
@@ -58,7 +58,6 @@ __all__ = [
 
 EVENTS_SUFFIX = "@events"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MIN_BIGINT = -(2**63)
 
 
 def events_store_name(view: str) -> str:
@@ -72,6 +71,7 @@ class WindowLayout:
 
     view: FeatureView
     inputs: dict[str, str]  # input SQL -> field name in the stored value
+    fields: dict[str, str]  # aggregation name -> the field it reads (not for Count)
     temporal: frozenset[str]  # fields holding epoch microseconds of temporal values
     created: bool
     max_window_us: int
@@ -79,32 +79,30 @@ class WindowLayout:
     @classmethod
     def of(cls, view: FeatureView) -> WindowLayout:
         inputs: dict[str, str] = {}
+        fields: dict[str, str] = {}
         temporal: set[str] = set()
         for agg in view.aggregations:
             sql = input_sql(agg)
-            if sql is None or sql in inputs:
+            if sql is None:
                 continue
-            inputs[sql] = f"x{len(inputs)}"
+            fields[agg.name] = inputs.setdefault(sql, f"x{len(inputs)}")
             if _temporal(agg):
                 temporal.add(inputs[sql])
         return cls(
             view=view,
             inputs=inputs,
+            fields=fields,
             temporal=frozenset(temporal),
             created=view.source.created_timestamp_field is not None,
             max_window_us=max(a.window_us for a in view.aggregations),
         )
-
-    def field(self, agg: Aggregation) -> str | None:
-        sql = input_sql(agg)
-        return None if sql is None else self.inputs[sql]
 
     def events_sql(self, scan: str, timestamp: str, created: str | None, where: str) -> str:
         """One row per entity: its events matching ``where`` as sorted lists, newest time."""
         keys = ", ".join(ident(k) for k in self.view.join_keys)
         not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in self.view.join_keys)
         t = f"epoch_us({timestamp})"
-        c = f"COALESCE(epoch_us({created}), {_MIN_BIGINT})" if created else "0"
+        c = f"COALESCE(epoch_us({created}), {MIN_BIGINT})" if created else "0"
         cols = [f"{t} AS t", f"{c} AS c"]
         for sql, name in self.inputs.items():
             cols.append(
@@ -219,8 +217,7 @@ def aggregate(
     hi = bisect_left(times, now_us)
     if agg.kind == "count":
         return hi - lo
-    field = layout.field(agg)
-    assert field is not None
+    field = layout.fields[agg.name]
     window = state[field][lo:hi]
     if agg.kind == "last":
         created = state["c"][lo:hi] if layout.created else None

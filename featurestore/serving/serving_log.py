@@ -41,6 +41,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from featurestore.definitions.dtypes import utc_text_datetime
 from featurestore.serving.response import OnlineResponse
 
 __all__ = [
@@ -596,7 +597,7 @@ def decode_json_column(
         if column == "event_times":
             casts.append(col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
         elif isinstance(dtype, pl.Datetime):
-            naive = col.str.replace(r"(Z|[+-]00:?00)$", "").str.to_datetime(time_unit="us")
+            naive = utc_text_datetime(col)
             if dtype.time_zone is None:
                 casts.append(naive)
             else:
