@@ -172,7 +172,8 @@ class Client:
 
     def push(self, source: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Send new events of ``source`` (one mapping per event) to ``POST /v1/push``; returns
-        the events received and, per aggregation view, entities updated and late events."""
+        the events received and, per aggregation view, entities updated, late events and
+        entities compacted."""
         body = {"source": source, "rows": list(rows)}
         content = orjson.dumps(body, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
         return orjson.loads(self._request("POST", "/v1/push", content).content)

@@ -300,11 +300,11 @@ class FeatureStore:
         return results
 
     def push(self, source: str, rows: RowsLike) -> PushResult:
-        """Merge new events of ``source`` into the online state of the aggregation views
-        that read it, so their windows move at once; see :mod:`featurestore.online.push`."""
+        """Append new events of ``source`` to the online state of the aggregation views that
+        read it, so their windows move at once; see :mod:`featurestore.online.push`."""
         views = aggregation_views(self.repo.views, source)
         self.applied_fingerprints([f"{v.name}:{a.name}" for v in views for a in v.aggregations])
-        result = push_rows(self.online, views, to_frame(rows), source)
+        result = push_rows(self.online, views, to_frame(rows), source, self.offline.con)
         log.info("pushed source=%s events=%d late=%s", source, result.events, result.late)
         return result
 

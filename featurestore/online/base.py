@@ -1,6 +1,7 @@
 """The OnlineStore interface, as small as a transport: publish a batch atomically, read many
-keys of one view, update some keys atomically, delete a view, check reachability, close.
-Backends are chosen by the config's ``type`` and imported only when configured."""
+keys of one view, append to some keys or update them atomically, delete a view, check
+reachability, close. Backends are chosen by the config's ``type`` and imported only when
+configured."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ __all__ = ["OnlineStore", "open_online_store"]
 
 
 class OnlineStore(Protocol):
-    """Rows are opaque bytes under a string entity key, grouped by view."""
+    """Rows are opaque bytes under a string entity key, grouped by view.
+
+    A key's value is what was last published or updated, followed by every fragment appended
+    to it since, in order: appends are cheap writes that never read or rewrite the value.
+    """
 
     def publish(
         self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
@@ -23,12 +28,19 @@ class OnlineStore(Protocol):
         """Write a batch so readers see all of it or none of it.
 
         ``replace=True`` also drops every other entity of the view (a full snapshot);
-        ``replace=False`` upserts. A failure part-way leaves the previous values readable.
+        ``replace=False`` upserts. A published value replaces the key's appended fragments. A
+        failure part-way leaves the previous values readable.
         """
         ...
 
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
-        """The stored value for each key, in order (None where absent), in one round trip."""
+        """The whole value for each key, in order (None where absent), in one round trip."""
+        ...
+
+    def append(self, view: str, keys: Sequence[str], fragments: Sequence[bytes]) -> list[int]:
+        """Append each fragment to its key's value (``keys`` distinct), atomically: readers
+        see all of the batch or none of it. Returns, per key, the bytes appended since the key
+        was last published or updated, so a caller can fold long tails with :meth:`update`."""
         ...
 
     def update(
@@ -37,12 +49,13 @@ class OnlineStore(Protocol):
         keys: Sequence[str],
         change: Callable[[list[bytes | None]], list[bytes]],
     ) -> None:
-        """Read ``keys`` (distinct), write ``change(current values)`` back, atomically: no
-        concurrent write is lost in between and readers see all of it or none of it."""
+        """Read ``keys`` (distinct), write ``change(current whole values)`` back as their new
+        values (appended fragments folded in), atomically: no concurrent write is lost in
+        between and readers see all of it or none of it."""
         ...
 
     def count(self, view: str) -> int:
-        """How many entities the view holds."""
+        """How many entities the view holds (with a value or appended fragments)."""
         ...
 
     def delete_view(self, view: str) -> None:

@@ -6,6 +6,11 @@ built under a temporary key and swapped in with RENAME; an upsert runs in MULTI/
 update (read, change, write) under WATCH, retried when another writer got in between. Either
 way readers see the old batch or the new one, and a failure part-way publishes nothing. Old
 hashes are dropped with UNLINK, so freeing a million fields never blocks readers.
+
+Appended fragments live in a second hash per view, ``{key_prefix}{project}:{view}:appended``
+(``:`` never occurs in a view name), grown by a Lua script so a batch of appends is atomic
+without a read into Python; a read takes both hashes in one MULTI/EXEC, and a publish or update
+of a key removes its fragments in the same transaction.
 """
 
 from __future__ import annotations
@@ -32,6 +37,24 @@ __all__ = ["RedisOnlineStore"]
 _CHUNK = 20_000  # field/value pairs per HSET command: fewer, larger commands load faster
 _STAGING_TTL_SECONDS = 24 * 3600
 _UPDATE_ATTEMPTS = 50  # optimistic retries of update() under concurrent writes
+# KEYS[1]: the appended hash; ARGV: key, fragment, key, fragment, ... -> appended bytes per key
+_APPEND_LUA = """
+local sizes = {}
+for i = 1, #ARGV, 2 do
+  local tail = (redis.call('HGET', KEYS[1], ARGV[i]) or '') .. ARGV[i + 1]
+  redis.call('HSET', KEYS[1], ARGV[i], tail)
+  sizes[#sizes + 1] = #tail
+end
+return sizes
+"""
+# KEYS[1]: values, KEYS[2]: appended -> entities with a value or fragments
+_COUNT_LUA = """
+local n = redis.call('HLEN', KEYS[1])
+for _, key in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if redis.call('HEXISTS', KEYS[1], key) == 0 then n = n + 1 end
+end
+return n
+"""
 
 
 class RedisOnlineStore:
@@ -46,9 +69,14 @@ class RedisOnlineStore:
             socket_connect_timeout=config.timeout_seconds,
             retry_on_timeout=False,
         )
+        self._append = self.client.register_script(_APPEND_LUA)
+        self._count = self.client.register_script(_COUNT_LUA)
 
     def _key(self, view: str) -> str:
         return f"{self.prefix}{view}"
+
+    def _appended_key(self, view: str) -> str:
+        return f"{self.prefix}{view}:appended"
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -66,22 +94,25 @@ class RedisOnlineStore:
             raise OnlineStoreError(
                 f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
             )
-        live = self._key(view)
+        live, appended = self._key(view), self._appended_key(view)
         target = f"{live}:staging:{uuid.uuid4().hex}" if replace else live
         with self._errors(f"publishing view {view!r}"):
+            clear = not replace and self.client.exists(appended)
             pipe = self.client.pipeline(transaction=not replace)
             for start in range(0, len(keys), _CHUNK):
                 mapping = dict(
                     zip(keys[start : start + _CHUNK], values[start : start + _CHUNK], strict=True)
                 )
                 pipe.hset(target, mapping=mapping)
+                if clear:
+                    pipe.hdel(appended, *keys[start : start + _CHUNK])
                 if replace and start == 0:  # a staging key left by a crash expires by itself
                     pipe.expire(target, _STAGING_TTL_SECONDS)
             try:
                 pipe.execute()
                 if replace:  # UNLINK frees the old hash in the background, inside MULTI/EXEC
                     swap = self.client.pipeline(transaction=True)
-                    swap.unlink(live)
+                    swap.unlink(live, appended)
                     if keys:
                         swap.rename(target, live)
                         swap.persist(live)
@@ -93,8 +124,24 @@ class RedisOnlineStore:
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
+        wanted = list(keys)
         with self._errors(f"reading view {view!r}"):
-            return self.client.hmget(self._key(view), list(keys))
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hmget(self._key(view), wanted)
+            pipe.hmget(self._appended_key(view), wanted)
+            values, tails = pipe.execute()
+        return _whole(values, tails)
+
+    def append(self, view: str, keys: Sequence[str], fragments: Sequence[bytes]) -> list[int]:
+        if len(keys) != len(fragments):
+            raise OnlineStoreError(
+                f"append to {view!r}: {len(keys)} keys but {len(fragments)} fragments"
+            )
+        if not keys:
+            return []
+        args = [item for pair in zip(keys, fragments, strict=True) for item in pair]
+        with self._errors(f"appending to view {view!r}"):
+            return [int(n) for n in self._append(keys=[self._appended_key(view)], args=args)]
 
     def update(
         self,
@@ -104,13 +151,17 @@ class RedisOnlineStore:
     ) -> None:
         if not keys:
             return
-        live = self._key(view)
+        live, appended = self._key(view), self._appended_key(view)
         with self._errors(f"updating view {view!r}"):
             for _ in range(_UPDATE_ATTEMPTS):
                 with self.client.pipeline(transaction=True) as pipe:
                     try:
-                        pipe.watch(live)  # a concurrent write (or a snapshot swap) retries
-                        values = change(pipe.hmget(live, list(keys)))
+                        # a concurrent write, append or snapshot swap makes EXEC fail: retry
+                        pipe.watch(live, appended)
+                        current = _whole(
+                            pipe.hmget(live, list(keys)), pipe.hmget(appended, list(keys))
+                        )
+                        values = change(current)
                         if len(values) != len(keys):
                             raise OnlineStoreError(
                                 f"update of {view!r}: {len(keys)} keys but {len(values)} values"
@@ -127,6 +178,7 @@ class RedisOnlineStore:
                                     )
                                 ),
                             )
+                            pipe.hdel(appended, *keys[start : start + _CHUNK])
                         pipe.execute()
                         return
                     except redis.WatchError:
@@ -138,11 +190,11 @@ class RedisOnlineStore:
 
     def count(self, view: str) -> int:
         with self._errors(f"counting view {view!r}"):
-            return int(self.client.hlen(self._key(view)))
+            return int(self._count(keys=[self._key(view), self._appended_key(view)]))
 
     def delete_view(self, view: str) -> None:
         with self._errors(f"deleting view {view!r}"):
-            self.client.unlink(self._key(view))
+            self.client.unlink(self._key(view), self._appended_key(view))
 
     def ping(self) -> None:
         with self._errors("pinging"):
@@ -150,3 +202,8 @@ class RedisOnlineStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _whole(values: list[bytes | None], tails: list[bytes | None]) -> list[bytes | None]:
+    """Each stored value followed by the fragments appended to it since."""
+    return [v if t is None else (v or b"") + t for v, t in zip(values, tails, strict=True)]

@@ -1,11 +1,18 @@
 """SQLite online store: the embedded default. One file, WAL mode (readers never block the
-writer), one row per entity per view; a batch is published in one transaction."""
+writer), one row per entity per view; a batch is published in one transaction.
+
+Appended fragments (:meth:`SqliteOnlineStore.append`) go to their own table in arrival order,
+found by view and entity through a small index that also holds their sizes, so an append writes
+a few bytes at the end of the file instead of rewriting each entity's whole value in place; a
+read returns the stored value followed by its fragments, and a publish or update of a key
+clears its fragments.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from featurestore.errors import OnlineStoreError
@@ -17,6 +24,21 @@ _CHUNK = 50_000
 _MMAP_BYTES = 1 << 30
 _LOAD_CACHE_KIB = 256 * 1024  # page cache of a connection while it publishes a large batch
 _DEFAULT_CACHE = -2000  # SQLite's default page cache (about 2 MiB)
+# one key: its value (if any) first, then its fragments in the order they were appended
+_READ_ONE = (
+    "SELECT 0 AS seq, value FROM feature_rows WHERE view = ?1 AND entity_key = ?2 "
+    "UNION ALL SELECT seq, fragment FROM appended WHERE view = ?1 AND entity_key = ?2 "
+    "ORDER BY seq"
+)
+
+
+def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(keys), _MAX_PARAMS):
+        yield keys[start : start + _MAX_PARAMS]
+
+
+def _marks(part: Sequence[str]) -> str:
+    return ",".join("?" * len(part))
 
 
 class SqliteOnlineStore:
@@ -33,7 +55,14 @@ class SqliteOnlineStore:
             "view TEXT NOT NULL, entity_key TEXT NOT NULL, value BLOB NOT NULL, "
             "PRIMARY KEY (view, entity_key)) WITHOUT ROWID"
         )
-        con.commit()
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS appended (seq INTEGER PRIMARY KEY, view TEXT NOT NULL, "
+            "entity_key TEXT NOT NULL, size INTEGER NOT NULL, fragment BLOB NOT NULL)"
+        )
+        # sizes are summed from the index alone, without visiting the fragments
+        con.execute(
+            "CREATE INDEX IF NOT EXISTS appended_by_key ON appended (view, entity_key, size)"
+        )
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -44,6 +73,40 @@ class SqliteOnlineStore:
             con.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
             self._local.con = con
         return con
+
+    def _has_appended(self, con: sqlite3.Connection, view: str) -> bool:
+        row = con.execute("SELECT 1 FROM appended WHERE view = ? LIMIT 1", (view,)).fetchone()
+        return row is not None
+
+    def _clear_appended(self, con: sqlite3.Connection, view: str, keys: Sequence[str]) -> None:
+        for part in _chunks(keys):
+            con.execute(
+                f"DELETE FROM appended WHERE view = ? AND entity_key IN ({_marks(part)})",
+                (view, *part),
+            )
+
+    def _read_many(
+        self, con: sqlite3.Connection, view: str, keys: Sequence[str]
+    ) -> list[bytes | None]:
+        """Whole values of distinct ``keys``, inside the caller's transaction."""
+        found: dict[str, bytes] = {}
+        for part in _chunks(keys):
+            found.update(
+                con.execute(
+                    "SELECT entity_key, value FROM feature_rows "
+                    f"WHERE view = ? AND entity_key IN ({_marks(part)})",
+                    (view, *part),
+                ).fetchall()
+            )
+        if self._has_appended(con, view):
+            for part in _chunks(keys):
+                for key, fragment in con.execute(
+                    "SELECT entity_key, fragment FROM appended "
+                    f"WHERE view = ? AND entity_key IN ({_marks(part)}) ORDER BY seq",
+                    (view, *part),
+                ):
+                    found[key] = found.get(key, b"") + fragment
+        return [found.get(k) for k in keys]
 
     def publish(
         self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
@@ -60,6 +123,9 @@ class SqliteOnlineStore:
         try:
             if replace:
                 con.execute("DELETE FROM feature_rows WHERE view = ?", (view,))
+                con.execute("DELETE FROM appended WHERE view = ?", (view,))
+            elif self._has_appended(con, view):
+                self._clear_appended(con, view, keys)
             sql = "INSERT OR REPLACE INTO feature_rows (view, entity_key, value) VALUES (?, ?, ?)"
             for start in range(0, len(keys), _CHUNK):
                 chunk_k = keys[start : start + _CHUNK]
@@ -76,27 +142,44 @@ class SqliteOnlineStore:
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
         con = self._con()
         if len(keys) == 1:
-            row = con.execute(
-                "SELECT value FROM feature_rows WHERE view = ? AND entity_key = ?", (view, keys[0])
-            ).fetchone()
-            return [row[0] if row else None]
-        found: dict[str, bytes] = {}
+            rows = con.execute(_READ_ONE, (view, keys[0])).fetchall()
+            if len(rows) <= 1:
+                return [rows[0][1] if rows else None]
+            return [b"".join(r[1] for r in rows)]
         unique = list(dict.fromkeys(keys))
         con.execute("BEGIN")  # one snapshot for every chunk: never a mix of two batches
         try:
-            for start in range(0, len(unique), _MAX_PARAMS):
-                part = unique[start : start + _MAX_PARAMS]
-                marks = ",".join("?" * len(part))
-                found.update(
+            found = dict(zip(unique, self._read_many(con, view, unique), strict=True))
+        finally:
+            con.execute("COMMIT")
+        return [found[k] for k in keys]
+
+    def append(self, view: str, keys: Sequence[str], fragments: Sequence[bytes]) -> list[int]:
+        if len(keys) != len(fragments):
+            raise OnlineStoreError(
+                f"append to {view!r}: {len(keys)} keys but {len(fragments)} fragments"
+            )
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.executemany(
+                "INSERT INTO appended (view, entity_key, size, fragment) VALUES (?, ?, ?, ?)",
+                zip([view] * len(keys), keys, map(len, fragments), fragments, strict=True),
+            )
+            sizes: dict[str, int] = {}
+            for part in _chunks(keys):
+                sizes.update(
                     con.execute(
-                        "SELECT entity_key, value FROM feature_rows "
-                        f"WHERE view = ? AND entity_key IN ({marks})",
+                        "SELECT entity_key, sum(size) FROM appended "
+                        f"WHERE view = ? AND entity_key IN ({_marks(part)}) GROUP BY entity_key",
                         (view, *part),
                     ).fetchall()
                 )
-        finally:
             con.execute("COMMIT")
-        return [found.get(k) for k in keys]
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return [sizes[k] for k in keys]
 
     def update(
         self,
@@ -107,21 +190,13 @@ class SqliteOnlineStore:
         con = self._con()
         con.execute("BEGIN IMMEDIATE")  # the write lock first: nothing changes in between
         try:
-            found: dict[str, bytes] = {}
-            for start in range(0, len(keys), _MAX_PARAMS):
-                part = keys[start : start + _MAX_PARAMS]
-                found.update(
-                    con.execute(
-                        "SELECT entity_key, value FROM feature_rows WHERE view = ? "
-                        f"AND entity_key IN ({','.join('?' * len(part))})",
-                        (view, *part),
-                    ).fetchall()
-                )
-            values = change([found.get(k) for k in keys])
+            values = change(self._read_many(con, view, keys))
             if len(values) != len(keys):
                 raise OnlineStoreError(
                     f"update of {view!r}: {len(keys)} keys but {len(values)} values"
                 )
+            if self._has_appended(con, view):
+                self._clear_appended(con, view, keys)
             con.executemany(
                 "INSERT OR REPLACE INTO feature_rows (view, entity_key, value) VALUES (?, ?, ?)",
                 zip([view] * len(keys), keys, values, strict=True),
@@ -132,12 +207,25 @@ class SqliteOnlineStore:
             raise
 
     def count(self, view: str) -> int:
-        row = self._con().execute("SELECT count(*) FROM feature_rows WHERE view = ?", (view,))
-        return int(row.fetchone()[0])
+        con = self._con()
+        sql = "SELECT count(*) FROM feature_rows WHERE view = ?1"
+        if self._has_appended(con, view):
+            sql = (
+                "SELECT count(*) FROM (SELECT entity_key FROM feature_rows WHERE view = ?1 "
+                "UNION SELECT entity_key FROM appended WHERE view = ?1)"
+            )
+        return int(con.execute(sql, (view,)).fetchone()[0])
 
     def delete_view(self, view: str) -> None:
         con = self._con()
-        con.execute("DELETE FROM feature_rows WHERE view = ?", (view,))
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("DELETE FROM feature_rows WHERE view = ?", (view,))
+            con.execute("DELETE FROM appended WHERE view = ?", (view,))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def ping(self) -> None:
         self._con().execute("SELECT 1").fetchone()

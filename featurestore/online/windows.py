@@ -18,9 +18,12 @@ Why raw events rather than pre-aggregated time tiles: every kind is exact at any
 microsecond, so online values equal offline ones; the cost is storage and request work that
 grow with the events per entity within the longest window (thousands are fine; tiles would be
 the next step for keys with millions). Materialization writes each entity's events in
-``(end - longest window, end]``; :func:`featurestore.online.push.push_rows` merges new events in and
-drops those that no request at or after the newest event can see. Requests are answered for
-times at or after the events written: an event older than the horizon is gone.
+``(end - longest window, end]``. A push (:func:`featurestore.online.push.push_rows`) appends
+each entity's new events as one more JSON state after a newline, without reading what is
+stored; a read merges the parts by ``(t, c)`` (:func:`decode_state`), and once an entity's
+appended parts pass a size, the push folds them into one state (:func:`compact`), dropping
+events that no request at or after the newest event can see. Requests are answered for times at
+or after the events written: an event older than the horizon never counts.
 """
 
 from __future__ import annotations
@@ -49,14 +52,17 @@ from featurestore.online.rows import TS_FIELD, key_expr
 
 __all__ = [
     "EVENTS_SUFFIX",
+    "FRAGMENT_SEPARATOR",
     "WindowLayout",
     "aggregate",
+    "compact",
     "decode_state",
     "events_store_name",
     "publish_events",
 ]
 
 EVENTS_SUFFIX = "@events"
+FRAGMENT_SEPARATOR = b"\n"  # starts every pushed fragment; JSON text never holds a raw newline
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -97,8 +103,18 @@ class WindowLayout:
             max_window_us=max(a.window_us for a in view.aggregations),
         )
 
-    def events_sql(self, scan: str, timestamp: str, created: str | None, where: str) -> str:
-        """One row per entity: its events matching ``where`` as sorted lists, newest time."""
+    def events_sql(
+        self,
+        scan: str,
+        timestamp: str,
+        created: str | None,
+        where: str,
+        *,
+        drop_late: bool = False,
+    ) -> str:
+        """One row per entity: its events matching ``where`` as sorted lists, newest time;
+        with ``drop_late``, without events older than the entity's newest one minus the longest
+        window (no request at or after the newest event can see them)."""
         keys = ", ".join(ident(k) for k in self.view.join_keys)
         not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in self.view.join_keys)
         t = f"epoch_us({timestamp})"
@@ -108,6 +124,11 @@ class WindowLayout:
             cols.append(
                 f"epoch_us({sql}) AS {name}" if name in self.temporal else f"{sql} AS {name}"
             )
+        qualify = (
+            f"QUALIFY {t} > max({t}) OVER (PARTITION BY {keys}) - {self.max_window_us}"
+            if drop_late
+            else ""
+        )
         order = "ORDER BY t, c"
         lists = [f"list(t {order}) AS t"]
         if self.created:
@@ -116,7 +137,7 @@ class WindowLayout:
         return (
             f"SELECT {keys}, max(t) AS {TS_FIELD}, {', '.join(lists)} FROM ("
             f"SELECT {keys}, {', '.join(cols)} FROM {scan} "
-            f"WHERE {timestamp} IS NOT NULL AND {not_null} AND ({where})) GROUP BY ALL"
+            f"WHERE {timestamp} IS NOT NULL AND {not_null} AND ({where}) {qualify}) GROUP BY ALL"
         )
 
     def encode(self, grouped: pl.DataFrame) -> pl.DataFrame:
@@ -126,56 +147,6 @@ class WindowLayout:
             key_expr(self.view.join_keys).alias("key"),
             pl.struct(fields).struct.json_encode().cast(pl.Binary).alias("value"),
         )
-
-    def merge(self, grouped: pl.DataFrame, stored: list[bytes | None]) -> tuple[list[bytes], int]:
-        """Merge new events (:meth:`events_sql` output, one row per entity) into the entities'
-        ``stored`` values (same order), in bulk: sorted, without events no request at or after
-        the newest one can see. Returns the new values, in order, and how many new events were
-        dropped as too late."""
-        lists = ["t", *(["c"] if self.created else []), *self.inputs.values()]
-        new = grouped.select(
-            pl.int_range(pl.len()).alias("__pos"),
-            TS_FIELD,
-            *lists,
-        )
-        state_type = pl.Struct({TS_FIELD: pl.Int64, **{n: new.schema[n] for n in lists}})
-        old = (
-            new.select("__pos", pl.Series("__raw", stored, pl.Binary))
-            .filter(pl.col("__raw").is_not_null())
-            .select(
-                "__pos",
-                pl.col("__raw").cast(pl.String).str.json_decode(state_type).struct.unnest(),
-            )
-        )
-        newest = (
-            pl.concat([new.select("__pos", TS_FIELD), old.select("__pos", TS_FIELD)])
-            .group_by("__pos")
-            .agg(pl.col(TS_FIELD).max().alias("__newest"))
-        )
-        events = (
-            pl.concat(
-                [
-                    new.explode(lists).with_columns(pl.lit(True).alias("__new")),
-                    old.explode(lists).with_columns(pl.lit(False).alias("__new")),
-                ],
-                how="vertical_relaxed",
-            )
-            .filter(pl.col("t").is_not_null())
-            .join(newest, on="__pos")
-        )
-        fresh = pl.col("t") > pl.col("__newest") - self.max_window_us
-        late = events.filter(pl.col("__new") & ~fresh).height
-        merged = (
-            events.filter(fresh)
-            .sort("__pos", "t", *(["c"] if self.created else []), maintain_order=True)
-            .group_by("__pos", maintain_order=True)
-            .agg(pl.col("__newest").first().alias(TS_FIELD), *(pl.col(n) for n in lists))
-        )
-        # every entity keeps its newest event, so each position has a merged row
-        encoded = merged.sort("__pos").select(
-            pl.struct(TS_FIELD, *lists).struct.json_encode().cast(pl.Binary)
-        )
-        return encoded.to_series().to_list(), late
 
 
 def _temporal(agg: Aggregation) -> bool:
@@ -266,8 +237,34 @@ _REDUCE: dict[str, Callable[[list[Any]], Any]] = {
 
 
 def decode_state(raw: bytes | None) -> dict[str, Any] | None:
-    """One entity's stored events (None when it has none)."""
-    return None if raw is None else orjson.loads(raw)
+    """One entity's events (None when it has none): its stored state with the fragments pushed
+    since merged in, sorted by ``(t, c)``."""
+    if not raw:
+        return None
+    if FRAGMENT_SEPARATOR not in raw:
+        return orjson.loads(raw)
+    parts = [orjson.loads(p) for p in raw.split(FRAGMENT_SEPARATOR) if p]
+    if len(parts) == 1:
+        return parts[0]
+    names = [n for n in parts[-1] if n != TS_FIELD]
+    merged = {n: [v for p in parts for v in p.get(n) or [None] * len(p["t"])] for n in names}
+    t, c = merged["t"], merged.get("c")
+    order = sorted(range(len(t)), key=(lambda i: (t[i], c[i])) if c else t.__getitem__)
+    state: dict[str, Any] = {TS_FIELD: max(p[TS_FIELD] for p in parts)}
+    state.update({n: [merged[n][i] for i in order] for n in names})
+    return state
+
+
+def compact(raw: bytes | None, layout: WindowLayout) -> bytes:
+    """One entity's whole value folded into one state, without the events that no request at
+    or after its newest event can see (older than the newest minus the longest window)."""
+    state = decode_state(raw)
+    if state is None:
+        return b""
+    drop = bisect_right(state["t"], state[TS_FIELD] - layout.max_window_us)
+    if drop:
+        state = {n: v if n == TS_FIELD else v[drop:] for n, v in state.items()}
+    return orjson.dumps(state)
 
 
 def publish_events(

@@ -182,13 +182,15 @@ class PushRequest(BaseModel):
 
 
 class PushResponse(BaseModel):
-    """Response of POST /v1/push: per aggregation view, entities updated and late events."""
+    """Response of POST /v1/push: per aggregation view, entities updated, late events dropped
+    and entities whose appended events were folded into one state."""
 
     request_id: str
     source: str
     events: int
     entities: dict[str, int]
     late: dict[str, int]
+    compacted: dict[str, int]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -764,7 +766,7 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
 
     @app.post(
         "/v1/push",
-        summary="New events of a source, merged into the online aggregation state",
+        summary="New events of a source, appended to the online aggregation state",
         response_class=Response,
         responses={200: {"model": PushResponse}, **_errors(400, 401, 404, 413, 500, 503)},
         openapi_extra={
@@ -791,6 +793,7 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
                 "events": result.events,
                 "entities": result.entities,
                 "late": result.late,
+                "compacted": result.compacted,
             }
         )
 

@@ -1,6 +1,7 @@
 """Windowed aggregations online equal the offline values and a brute-force oracle, on SQLite and
 on Redis: after materialization, after pushes (in random order, in random chunks, with late
-events), at request times on and around the window edges; plus the push API's checks.
+events, with the appended events folded after every push, at times or never), at request times
+on and around the window edges; plus the push API's checks.
 
 The oracle reads the event list directly: an aggregation at time ``t`` covers the events with
 ``t - window < event time < t``; nulls are skipped by all but Count; Sum and Count give 0 and
@@ -19,12 +20,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestore import FeatureReferenceError, FeatureStatus, FeatureStore, SchemaMismatchError
+from featurestore.online import push as push_module
+from featurestore.online.rows import encode_key
+from featurestore.online.windows import FRAGMENT_SEPARATOR
 
 from .conftest import online_store_yaml
 
@@ -211,6 +216,7 @@ def to_event(e: Row) -> Row:
     after=st.lists(event, min_size=1, max_size=20),
     chunks=st.integers(1, 4),
     offsets=st.lists(st.sampled_from([0, 1, 20, 60, 180, 24 * 60]), min_size=1, max_size=4),
+    compact_after=st.sampled_from([0, 150, push_module.COMPACT_AFTER_BYTES]),
 )
 def test_online_equals_offline_and_oracle_after_materialize_and_push(
     make_repo: Callable[[list[Row]], FeatureStore],
@@ -218,6 +224,7 @@ def test_online_equals_offline_and_oracle_after_materialize_and_push(
     after: list[Row],
     chunks: int,
     offsets: list[int],
+    compact_after: int,
 ) -> None:
     materialized = [to_event(e) for e in before]
     store = make_repo(materialized)
@@ -229,9 +236,14 @@ def test_online_equals_offline_and_oracle_after_materialize_and_push(
 
     pushed = [to_event(e) for e in after]  # any order; some older than the horizon (late)
     size = math.ceil(len(pushed) / chunks)
-    for start in range(0, len(pushed), size):
-        result = store.push("txns", frame(pushed[start : start + size]))
-        assert result.events == len(pushed[start : start + size])
+    default = push_module.COMPACT_AFTER_BYTES
+    push_module.COMPACT_AFTER_BYTES = compact_after  # fold appended events always, at times, never
+    try:
+        for start in range(0, len(pushed), size):
+            result = store.push("txns", frame(pushed[start : start + size]))
+            assert result.events == len(pushed[start : start + size])
+    finally:
+        push_module.COMPACT_AFTER_BYTES = default
     everything = materialized + pushed
     frame(everything).write_parquet(store.repo.root / "data" / "txns.parquet")
     newest = max(e["ts"] for e in everything)
@@ -255,9 +267,52 @@ def test_pushes_move_values_without_rematerializing(
     gone = store.get_online_features(**ask, request_time=BASE + H1 + GRID)
     assert gone.values == {"count_1h": [0], "spend_1h": [0.0]}
     assert gone.statuses["spend_1h"] == [FeatureStatus.PRESENT]
-    # a late event beyond the longest window of the newest one is dropped and counted
-    result = store.push("txns", [{**first, "ts": BASE - 2 * D1, "created": BASE}])
+    # an event beyond the longest window of the newest one in the same push is dropped and
+    # counted; one that only older events put out of reach is appended but never counted
+    stale = {**first, "ts": BASE - 2 * D1, "created": BASE}
+    result = store.push("txns", [stale, {**first, "ts": BASE + 2 * GRID, "amount": 1.0}])
     assert (result.entities, result.late) == ({"user_txn": 1}, {"user_txn": 1})
+    result = store.push("txns", [stale])
+    assert (result.entities, result.late, result.compacted) == (
+        {"user_txn": 1},
+        {"user_txn": 0},
+        {"user_txn": 0},
+    )
+    at_3 = BASE + 3 * GRID
+    ask_1d = {"features": ["user_txn:count_1d"], "entities": {"user_id": [1]}}
+    assert store.get_online_features(**ask_1d, request_time=at_3).values == {"count_1d": [3]}
+
+
+def test_appended_events_are_folded_into_one_state_past_the_size_limit(
+    make_repo: Callable[[list[Row]], FeatureStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = {"user_id": 1, "ts": BASE, "created": BASE, "amount": 10.0, "qty": 1, "merchant": "a"}
+    store = make_repo([first])
+    store.materialize(BASE)
+    six_hours = dt.timedelta(hours=6)
+    pushed = [
+        {**first, "ts": BASE + i * six_hours, "created": BASE + i * six_hours, "amount": float(i)}
+        for i in range(1, 9)
+    ]
+    key = [encode_key((1,))]
+    monkeypatch.setattr(push_module, "COMPACT_AFTER_BYTES", 10**6)
+    for event in pushed[:4]:
+        assert store.push("txns", [event]).compacted == {"user_txn": 0}
+    assert store.online.read("user_txn@events", key)[0].count(FRAGMENT_SEPARATOR) == 4
+    monkeypatch.setattr(push_module, "COMPACT_AFTER_BYTES", 0)
+    for event in pushed[4:]:
+        assert store.push("txns", [event]).compacted == {"user_txn": 1}
+    # one state again, without the events at or before the newest (48 h) minus a day
+    state = orjson.loads(store.online.read("user_txn@events", key)[0])
+    hours = [(t - state["t"][0]) // 3_600_000_000 for t in state["t"]]
+    assert (len(state["t"]), hours) == (4, [0, 6, 12, 18])
+    at = BASE + 8 * six_hours + dt.timedelta(minutes=1)
+    got = store.get_online_features(
+        features=["user_txn:count_1d", "user_txn:spend_1h"],
+        entities={"user_id": [1]},
+        request_time=at,
+    )
+    assert got.values == {"count_1d": [4], "spend_1h": [8.0]}
 
 
 def test_push_checks_rows_before_writing_anything(

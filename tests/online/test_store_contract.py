@@ -1,6 +1,7 @@
 """The OnlineStore contract, run over every backend: round trips, ordered reads with absent keys,
-upsert vs replace, counts, deletes, project isolation, and atomic publishes (a failed publish
-leaves the previous values readable; a concurrent reader never sees a mix of two batches)."""
+upsert vs replace, counts, deletes, project isolation, atomic publishes (a failed publish
+leaves the previous values readable; a concurrent reader never sees a mix of two batches), and
+appends that follow a value until a publish or an update writes it whole, under concurrency."""
 
 from __future__ import annotations
 
@@ -445,3 +446,103 @@ def test_concurrent_updates_lose_no_increment(open_store: Any) -> None:
     for t in threads:
         t.join()
     assert stores[0].read("counter", ["k1", "k2"]) == [b"100", b"100"]
+
+
+def test_appended_fragments_follow_the_value_until_it_is_written_whole(
+    online_store: OnlineStore,
+) -> None:
+    online_store.publish("v", ["a", "b"], [b"A", b"B"], replace=True)
+    assert online_store.append("v", ["a", "c"], [b"+1", b"+x"]) == [2, 2]
+    assert online_store.append("v", ["a"], [b"+22"]) == [5]
+    assert online_store.read("v", ["a", "b", "c", "d"]) == [b"A+1+22", b"B", b"+x", None]
+    assert online_store.read("v", ["a"]) == [b"A+1+22"]
+    assert online_store.read("v", ["c"]) == [b"+x"]
+    assert online_store.count("v") == 3  # "c" has only fragments
+    # an upsert replaces the key's fragments; other keys keep theirs
+    online_store.publish("v", ["a"], [b"A2"], replace=False)
+    assert online_store.read("v", ["a", "c"]) == [b"A2", b"+x"]
+    assert online_store.append("v", ["a"], [b"+3"]) == [2]
+    # an update sees the whole value and writes it back folded
+    seen: list[list[bytes | None]] = []
+
+    def fold(current: list[bytes | None]) -> list[bytes]:
+        seen.append(current)
+        return [(v or b"").upper() for v in current]
+
+    online_store.update("v", ["a", "c"], fold)
+    assert seen == [[b"A2+3", b"+x"]]
+    assert online_store.read("v", ["a", "c"]) == [b"A2+3", b"+X"]
+    assert online_store.append("v", ["c"], [b"!"]) == [1]
+    # a full snapshot drops every fragment
+    online_store.publish("v", ["b"], [b"B2"], replace=True)
+    assert online_store.read("v", ["a", "b", "c"]) == [None, b"B2", None]
+    assert online_store.count("v") == 1
+    online_store.append("v", ["z"], [b"+z"])
+    online_store.delete_view("v")
+    assert (online_store.read("v", ["b", "z"]), online_store.count("v")) == ([None, None], 0)
+    assert online_store.append("v", [], []) == []
+    with pytest.raises(OnlineStoreError, match="2 keys but 1 fragments"):
+        online_store.append("v", ["a", "b"], [b"x"])
+
+
+def test_appends_of_one_view_stay_in_that_view(online_store: OnlineStore) -> None:
+    online_store.publish("v1", ["a"], [b"1"], replace=True)
+    online_store.publish("v2", ["a"], [b"2"], replace=True)
+    online_store.append("v1", ["a"], [b"+"])
+    assert online_store.read("v1", ["a"]) + online_store.read("v2", ["a"]) == [b"1+", b"2"]
+    online_store.publish("v2", ["a"], [b"3"], replace=True)
+    assert online_store.read("v1", ["a"]) == [b"1+"]
+
+
+def test_concurrent_appends_and_folds_lose_nothing(open_store: Any) -> None:
+    """Two threads append one byte to the same keys 40 times each while two others fold the
+    keys' fragments into their values: every appended byte survives exactly once."""
+    stores = [open_store(PROJECT) for _ in range(4)]
+    stores[0].publish("tail", ["k1", "k2"], [b"", b""], replace=True)
+
+    def append(store: OnlineStore, marker: bytes) -> None:
+        for _ in range(40):
+            store.append("tail", ["k1", "k2"], [marker, marker])
+
+    def fold(store: OnlineStore) -> None:
+        for _ in range(20):
+            store.update("tail", ["k1", "k2"], lambda current: [v or b"" for v in current])
+
+    threads = [
+        threading.Thread(target=append, args=(stores[0], b"a")),
+        threading.Thread(target=append, args=(stores[1], b"b")),
+        threading.Thread(target=fold, args=(stores[2],)),
+        threading.Thread(target=fold, args=(stores[3],)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for value in stores[0].read("tail", ["k1", "k2"]):
+        assert value is not None
+        assert (value.count(b"a"), value.count(b"b"), len(value)) == (40, 40, 80)
+
+
+def test_readers_see_whole_appends(open_store: Any) -> None:
+    """A reader of 2,000 keys during 30 appends to all of them always sees every key with the
+    same number of fragments: never part of an append."""
+    writer, reader = open_store(PROJECT), open_store(PROJECT)
+    keys = [f"k{i}" for i in range(2_000)]
+    writer.publish("tail", keys, [b""] * len(keys), replace=True)
+    done = threading.Event()
+    seen: list[set[int]] = []
+
+    def read() -> None:
+        while not done.is_set():
+            seen.append({len(v or b"") for v in reader.read("tail", keys)})
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for _ in range(30):
+            writer.append("tail", keys, [b"+"] * len(keys))
+    finally:
+        done.set()
+        thread.join()
+    assert seen and all(len(lengths) == 1 for lengths in seen)
+    assert reader.read("tail", keys[:1]) == [b"+" * 30]
