@@ -16,7 +16,8 @@ optional phase times the library with every key forced onto its window path.
 ``--online`` materializes the view into SQLite and times, alternately, in-process
 ``get_online_features`` of one entity x 6 aggregations and the raw store read of the same key
 (p50/p99 over ``--calls``), then pushes of new events in batches next to the raw store append of
-an 80-byte fragment to the same keys (what a push writes per entity for one event).
+an 80-byte fragment to the same keys (what a push writes per entity for one event), then the
+retrieval timing again, with the pushed events to merge at each read.
 """
 
 from __future__ import annotations
@@ -498,6 +499,28 @@ def _percentiles(samples_ns: list[int]) -> dict[str, float]:
 
 # what a push appends per entity for one event of this source (about 80 bytes of JSON)
 RAW_FRAGMENT = b'\n{"__ts":1735689600000000,"t":[1735689600000000],"x0":[123.45],"x1":[77]}'
+
+
+def _time_retrieval(
+    store: FeatureStore, users: list[int], refs: list[str], name: str, at: dt.datetime
+) -> dict[str, Any]:
+    """p50/p99 of ``get_online_features`` for one entity next to the raw read of its key,
+    alternately, so machine noise hits both alike; the first 500 calls warm up."""
+    ours, raw = [], []
+    for i, user in enumerate(users):
+        t0 = time.perf_counter_ns()
+        store.get_online_features(features=refs, entities={"user_id": [user]}, request_time=at)
+        t1 = time.perf_counter_ns()
+        store.online.read(name, [str(user)])
+        t2 = time.perf_counter_ns()
+        if i >= 500:
+            ours.append(t1 - t0)
+            raw.append(t2 - t1)
+    timed = {"featurestore": _percentiles(ours), "raw_read": _percentiles(raw)}
+    timed["ratio_p99"] = round(timed["featurestore"]["p99_us"] / timed["raw_read"]["p99_us"], 2)
+    return timed
+
+
 REDIS_STORE = (
     "online_store: {type: redis, url: 'redis://127.0.0.1:6379/0', key_prefix: 'fsbench:'}\n"
 )
@@ -525,20 +548,7 @@ def run_online(
     refs = [f"{VIEW}:{n}" for n in ONLINE_FEATURES]
     online = store.online
     name = f"{VIEW}@events"
-    ours, raw = [], []
-    for i, user in enumerate(users):  # alternate, so machine noise hits both alike
-        t0 = time.perf_counter_ns()
-        store.get_online_features(features=refs, entities={"user_id": [user]}, request_time=end)
-        t1 = time.perf_counter_ns()
-        online.read(name, [str(user)])
-        t2 = time.perf_counter_ns()
-        if i >= 500:  # warm-up
-            ours.append(t1 - t0)
-            raw.append(t2 - t1)
-    retrieval = {"featurestore": _percentiles(ours), "raw_read": _percentiles(raw)}
-    retrieval["ratio_p99"] = round(
-        retrieval["featurestore"]["p99_us"] / retrieval["raw_read"]["p99_us"], 2
-    )
+    retrieval = _time_retrieval(store, users, refs, name, end)
 
     later = end + dt.timedelta(seconds=1)
     pushed = pl.DataFrame(
@@ -564,6 +574,8 @@ def run_online(
         raw_s += t2 - t1
         compacted += result.compacted[VIEW]
     online.delete_view(scratch)
+    # again, now that most entities carry appended events to merge at each read
+    after_pushes = _time_retrieval(store, users, refs, name, later + dt.timedelta(seconds=1))
     if backend == "redis":  # leave the shared Redis as it was
         online.delete_view(name)
     store.close()
@@ -577,6 +589,7 @@ def run_online(
         "materialize_s": round(materialize_s, 3),
         "retrieval_calls": calls,
         "retrieval": retrieval,
+        "retrieval_after_pushes": after_pushes,
         "push": {
             "events": push_events,
             "batch": push_batch,

@@ -223,7 +223,7 @@ class CountDistinct(Aggregation):
     allowed_dtypes: ClassVar[tuple[str, ...]] = ("Int64",)
 
     def accepts(self, found: pl.DataType) -> bool:
-        return dtype_kind(found) in _SCALAR_KINDS
+        return dtype_kind(found) in _SCALAR_KINDS or found == pl.Null  # nulls count nothing
 
     def expects(self) -> str:
         return "a column of scalar values (numbers, strings, booleans, dates or datetimes)"

@@ -10,7 +10,8 @@ already holds. Out-of-order events take their place by event time when read. An 
 than the newest event of its entity in the same push minus the view's longest window can never
 fall in a window again: it is dropped and counted as ``late``. Events that older pushes or the
 materialized state put out of every window are never counted by a request, and are dropped when
-the entity's appended events pass ``COMPACT_AFTER_BYTES`` and are folded into one state.
+the entity's appended events pass ``COMPACT_AFTER_BYTES`` and a push folds them into one state.
+Materialization replaces the appended events with a fresh snapshot of the source.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ __all__ = [
     "to_frame",
 ]
 
-COMPACT_AFTER_BYTES = 4096  # appended events an entity may carry before a push folds them
+COMPACT_AFTER_BYTES = 4096  # appended bytes an entity may carry before a push folds them
 
 RowsLike = pl.DataFrame | pa.Table | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
 
@@ -130,6 +131,21 @@ def _parse_times(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFr
         ) from None
 
 
+def _typed_nulls(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFrame:
+    """Columns null throughout the push (typed Null, as JSON gives them) take the type the
+    aggregations read them as: nulls fit any type. (A CountDistinct column stays Null: any
+    scalar type would do, and its nulls count nothing.)"""
+    casts: dict[str, pl.DataType] = {}
+    for view in views:
+        for agg in view.aggregations:
+            column = agg.column
+            if column is None or agg.kind == "count_distinct" or column in casts:
+                continue
+            if frame.schema.get(column) == pl.Null:
+                casts[column] = pl.Float64() if agg.kind in ("mean", "stddev") else agg.dtype
+    return frame.with_columns(pl.col(c).cast(t) for c, t in casts.items()) if casts else frame
+
+
 def push_rows(
     online: OnlineStore,
     views: Sequence[FeatureView],
@@ -140,7 +156,7 @@ def push_rows(
     """Append the events in ``frame`` to each view's online state (checked first, for all
     views, so a bad batch writes nothing), grouped per entity on a cursor of ``duck`` (a
     cursor costs well under a millisecond; a new DuckDB connection costs tens)."""
-    frame = _parse_times(frame, views)
+    frame = _typed_nulls(_parse_times(frame, views), views)
     for view in views:
         _check(view, frame)
     result = PushResult(source=source, events=frame.height)
@@ -170,13 +186,13 @@ def push_rows(
             keys = encoded["key"].to_list()
             fragments = [FRAGMENT_SEPARATOR + v for v in encoded["value"].to_list()]
             sizes = online.append(name, keys, fragments)
+            result.entities[view.name] = len(keys)
+            result.late[view.name] = frame.height - int(grouped["t"].list.len().sum())
             long = [k for k, size in zip(keys, sizes, strict=True) if size > COMPACT_AFTER_BYTES]
             if long:
                 online.update(
                     name, long, lambda values, lay=layout: [compact(v, lay) for v in values]
                 )
-            result.entities[view.name] = len(keys)
-            result.late[view.name] = frame.height - int(grouped["t"].list.len().sum())
             result.compacted[view.name] = len(long)
     finally:
         con.close()

@@ -34,6 +34,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -244,15 +245,23 @@ def decode_state(raw: bytes | None) -> dict[str, Any] | None:
     if FRAGMENT_SEPARATOR not in raw:
         return orjson.loads(raw)
     parts = [orjson.loads(p) for p in raw.split(FRAGMENT_SEPARATOR) if p]
-    if len(parts) == 1:
-        return parts[0]
+    parts = [p for p in parts if p["t"]]
+    if len(parts) <= 1:
+        return parts[0] if parts else None
     names = [n for n in parts[-1] if n != TS_FIELD]
-    merged = {n: [v for p in parts for v in p.get(n) or [None] * len(p["t"])] for n in names}
-    t, c = merged["t"], merged.get("c")
-    order = sorted(range(len(t)), key=(lambda i: (t[i], c[i])) if c else t.__getitem__)
     state: dict[str, Any] = {TS_FIELD: max(p[TS_FIELD] for p in parts)}
-    state.update({n: [merged[n][i] for i in order] for n in names})
-    return state
+    for n in names:
+        state[n] = list(chain.from_iterable(p.get(n) or [None] * len(p["t"]) for p in parts))
+    if all(_edge(a, -1) <= _edge(b, 0) for a, b in pairwise(parts)):
+        return state  # parts in time order (the usual case): already sorted
+    t, c = state["t"], state.get("c")
+    order = sorted(range(len(t)), key=(lambda i: (t[i], c[i])) if c else t.__getitem__)
+    return {n: v if n == TS_FIELD else [v[i] for i in order] for n, v in state.items()}
+
+
+def _edge(part: dict[str, Any], i: int) -> tuple[int, int]:
+    """The ``(t, c)`` of a part's first (0) or last (-1) event."""
+    return part["t"][i], part["c"][i] if "c" in part else 0
 
 
 def compact(raw: bytes | None, layout: WindowLayout) -> bytes:

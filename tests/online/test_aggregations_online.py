@@ -36,6 +36,7 @@ from .conftest import online_store_yaml
 Row = dict[str, Any]
 UTC = dt.UTC
 BASE = dt.datetime(2025, 1, 1, tzinfo=UTC)
+NEVER = 10**9  # a fold limit no test reaches
 GRID = dt.timedelta(minutes=20)  # event times on a grid: ties and exact window edges
 H1, H3, D1 = dt.timedelta(hours=1), dt.timedelta(hours=3), dt.timedelta(days=1)
 
@@ -216,7 +217,7 @@ def to_event(e: Row) -> Row:
     after=st.lists(event, min_size=1, max_size=20),
     chunks=st.integers(1, 4),
     offsets=st.lists(st.sampled_from([0, 1, 20, 60, 180, 24 * 60]), min_size=1, max_size=4),
-    compact_after=st.sampled_from([0, 150, push_module.COMPACT_AFTER_BYTES]),
+    compact_after=st.sampled_from([0, 150, NEVER]),  # fold appended events always, at times, never
 )
 def test_online_equals_offline_and_oracle_after_materialize_and_push(
     make_repo: Callable[[list[Row]], FeatureStore],
@@ -237,7 +238,7 @@ def test_online_equals_offline_and_oracle_after_materialize_and_push(
     pushed = [to_event(e) for e in after]  # any order; some older than the horizon (late)
     size = math.ceil(len(pushed) / chunks)
     default = push_module.COMPACT_AFTER_BYTES
-    push_module.COMPACT_AFTER_BYTES = compact_after  # fold appended events always, at times, never
+    push_module.COMPACT_AFTER_BYTES = compact_after
     try:
         for start in range(0, len(pushed), size):
             result = store.push("txns", frame(pushed[start : start + size]))
@@ -295,7 +296,7 @@ def test_appended_events_are_folded_into_one_state_past_the_size_limit(
         for i in range(1, 9)
     ]
     key = [encode_key((1,))]
-    monkeypatch.setattr(push_module, "COMPACT_AFTER_BYTES", 10**6)
+    monkeypatch.setattr(push_module, "COMPACT_AFTER_BYTES", NEVER)
     for event in pushed[:4]:
         assert store.push("txns", [event]).compacted == {"user_txn": 0}
     assert store.online.read("user_txn@events", key)[0].count(FRAGMENT_SEPARATOR) == 4
@@ -313,6 +314,23 @@ def test_appended_events_are_folded_into_one_state_past_the_size_limit(
         request_time=at,
     )
     assert got.values == {"count_1d": [4], "spend_1h": [8.0]}
+
+
+def test_a_push_with_a_column_null_throughout_is_taken_and_folds_with_stored_values(
+    make_repo: Callable[[list[Row]], FeatureStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = {"user_id": 1, "ts": BASE, "created": BASE, "amount": 1.0, "qty": 1, "merchant": "a"}
+    store = make_repo([first, {**first, "ts": BASE + GRID, "merchant": "b"}])
+    store.materialize(BASE + GRID)
+    monkeypatch.setattr(push_module, "COMPACT_AFTER_BYTES", 0)
+    nothing = {**first, "ts": BASE + 2 * GRID, "amount": None, "qty": None, "merchant": None}
+    assert store.push("txns", [nothing]).compacted == {"user_txn": 1}
+    got = store.get_online_features(
+        features=["user_txn:merchants_1d", "user_txn:spend_1h", "user_txn:count_1h"],
+        entities={"user_id": [1]},
+        request_time=BASE + 3 * GRID,
+    )
+    assert got.values == {"merchants_1d": [2], "spend_1h": [1.0], "count_1h": [2]}
 
 
 def test_push_checks_rows_before_writing_anything(
