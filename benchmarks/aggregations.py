@@ -26,8 +26,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
-import platform
 import sys
 import textwrap
 import time
@@ -39,7 +37,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
-import psutil
+from machine import load_average, machine, versions
 from memory import measure
 from polars.testing import assert_frame_equal
 
@@ -400,13 +398,8 @@ def run(scale: Scale, threads: int | None, repeats: int, window_path: bool) -> d
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scale": scale.name,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "versions": {"duckdb": duckdb.__version__, "polars": pl.__version__},
+        "machine": machine(),
+        "versions": versions(),
         "duckdb_threads": bench.threads,
         "data_generated": bench.generated,
         "data_seconds": round(bench.data_s, 2),
@@ -583,7 +576,7 @@ def run_online(
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scale": scale.name,
         "backend": backend,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "load_average": load_average(),
         "entities": scale.entities,
         "events": scale.events,
         "materialize_s": round(materialize_s, 3),

@@ -16,8 +16,6 @@ import argparse
 import datetime as dt
 import gc
 import json
-import os
-import platform
 import subprocess
 import sys
 import textwrap
@@ -29,7 +27,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
-import psutil
+from machine import machine, versions
 from memory import measure
 from polars.testing import assert_frame_equal
 
@@ -386,13 +384,8 @@ def run(scale: Scale, threads: int | None, repeats: int, oracle: bool) -> dict[s
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scale": scale.name,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "versions": {"duckdb": duckdb.__version__, "polars": pl.__version__},
+        "machine": machine(),
+        "versions": versions(),
         "duckdb_threads": int(duck_threads),
         "data_generated": generated,
         "data_seconds": round(data_s, 2),

@@ -31,8 +31,6 @@ import gc
 import io
 import json
 import math
-import os
-import platform
 import pstats
 import resource
 import shutil
@@ -48,8 +46,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
-import psutil
 import pyarrow.parquet as pq
+from machine import load_average, machine, versions
 
 from featurestore import FeatureStore
 from featurestore.monitoring.drift import DriftReport
@@ -757,10 +755,6 @@ def alternate(phases: dict[str, Phase], sides: dict[str, Callable[[], Any]], rep
             phases[key].cpu_s.append(cpu)
 
 
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def profile_call(fn: Callable[[], Any], top: int = 30) -> str:
     """A cProfile of one call of ``fn``: the ``top`` entries by cumulative time."""
     profiler = cProfile.Profile()
@@ -889,13 +883,8 @@ def run(scale: Scale, repeats: int, only: str | None, profile: bool) -> dict[str
         "scale": scale.name,
         "repeats": repeats,
         "load_at_start": load_average(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "versions": {"duckdb": duckdb.__version__, "polars": pl.__version__},
+        "machine": machine(),
+        "versions": versions(),
     }
     if only in (None, "drift"):
         res["drift"] = run_drift(scale, repeats, profile)

@@ -27,6 +27,7 @@ from featurestore.errors import (
 )
 from featurestore.online.materialize import GuardReport, MaterializationResult
 from featurestore.store import FeatureStore
+from featurestore.times import as_utc
 
 __all__ = ["main"]
 
@@ -72,13 +73,6 @@ class IsoDatetime(click.ParamType):
 
 
 ISO_DATETIME = IsoDatetime()
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """``value`` as an aware UTC datetime; naive datetimes are read as UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 def split_list(values: Sequence[str]) -> list[str]:

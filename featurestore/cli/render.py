@@ -38,6 +38,7 @@ from featurestore.online.materialize import GuardCheck, GuardReport, Materializa
 from featurestore.registry import FeatureRecord, PlanDiff
 from featurestore.serving.response import OnlineResponse
 from featurestore.store import SourceReport
+from featurestore.times import as_utc
 from featurestore.validation import FeatureStatus
 
 __all__ = [
@@ -618,17 +619,13 @@ def _pack_columns(out: Console, resp: OnlineResponse, sample: range) -> list[lis
     return chunks
 
 
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-
-
 def online(out: Console, resp: OnlineResponse) -> None:
     """One row per entity row and a column per feature (value over status, fingerprint below);
     features spread over several tables, view by view, when they do not fit in one."""
     n = resp.row_count
     out.print(
         f"[bold]{n:,}[/] entity row(s) x [bold]{len(resp.values)}[/] feature(s), "
-        f"request time {timestamp(_utc(resp.request_time))} UTC"
+        f"request time {timestamp(as_utc(resp.request_time))} UTC"
     )
     chunks = _pack_columns(out, resp, range(min(n, 50)))
     for columns in chunks:

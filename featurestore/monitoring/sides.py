@@ -29,6 +29,7 @@ from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.sources import check_view
 from featurestore.offline.sql import ident
 from featurestore.offline.training_set import METADATA_KEY, TrainingSet, TrainingSetMetadata
+from featurestore.times import as_naive_utc, as_utc
 from featurestore.validation import MATCH_FOUND
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def window_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
     def text(t: dt.datetime | None) -> str:
         if t is None:
             return ""
-        t = _utc(t)
+        t = as_utc(t)
         if t.microsecond:
             return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return t.strftime("%Y-%m-%dT%H:%M:%SZ" if t.second else "%Y-%m-%dT%H:%MZ")
@@ -105,16 +106,11 @@ def window_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
     return f"[{text(start) or '...'}, {text(end) or '...'})"
 
 
-def _utc(t: dt.datetime) -> dt.datetime:
-    """Naive times are UTC; aware ones are converted to UTC."""
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-
-
 def _time(text: str, spec: str) -> dt.datetime:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
-        return _utc(dt.datetime.fromisoformat(text))
+        return as_utc(dt.datetime.fromisoformat(text))
     except ValueError:
         raise ReportError(
             f"{spec!r}: {text!r} is not an ISO date or time such as 2025-03-01 or 2025-03-01T12:00Z"
@@ -149,7 +145,7 @@ def parse_side(text: str, now: dt.datetime | None = None) -> Side:
     ``source:VIEW:START..END`` (or ``source:VIEW:7d``) a window of a view's source.
     """
     spec = text.strip()
-    moment = _utc(now) if now is not None else dt.datetime.now(dt.UTC)
+    moment = as_utc(now) if now is not None else dt.datetime.now(dt.UTC)
     if spec.startswith("log:"):
         return ServingLogSide(*_window(spec[len("log:") :], text, moment))
     if spec.startswith("source:"):
@@ -298,7 +294,7 @@ def _source_rows(
     for op, name, t in ((">=", "start", start), ("<", "end", end)):
         if t is not None:
             where.append(f"__fs_ts {op} ${name}")
-            params[name] = _utc(t).replace(tzinfo=None)
+            params[name] = as_naive_utc(t)
     columns = ", ".join(ident(c) for c in scan.outputs()[1:])
     sql = (
         f"SELECT CAST({MATCH_FOUND} AS UTINYINT) AS __fs_match_v0, {columns} "

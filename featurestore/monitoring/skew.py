@@ -36,6 +36,7 @@ from featurestore.offline.sources import scan_sql
 from featurestore.offline.sql import SPINE_ROW, SPINE_TS, ViewScan, point_in_time_sql, timestamp_sql
 from featurestore.plan import build_plan, parse_ref
 from featurestore.serving.serving_log import decode_json_column
+from featurestore.times import as_utc
 
 if TYPE_CHECKING:
     from featurestore.store import FeatureStore
@@ -276,7 +277,7 @@ def build_skew_report(
     """
     if sample is not None and sample < 1:
         raise ReportError(f"sample must be a positive number of rows, found {sample}")
-    if start is not None and end is not None and _utc(start) >= _utc(end):
+    if start is not None and end is not None and as_utc(start) >= as_utc(end):
         raise ReportError(
             f"the window is empty: start {start.isoformat()} is not before end {end.isoformat()}"
         )
@@ -321,10 +322,6 @@ def build_skew_report(
         not_replayed=not_replayed,
         event_times_logged=event_times_logged,
     )
-
-
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def _specs(store: FeatureStore, refs: list[str], served: set[str]) -> list[_Spec]:

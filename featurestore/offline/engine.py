@@ -34,6 +34,7 @@ from featurestore.offline.sql import (
 )
 from featurestore.plan import RetrievalPlan
 from featurestore.repo import RepoContents
+from featurestore.times import as_naive_utc
 from featurestore.transforms import feature_expr, run_on_demand
 from featurestore.validation import MATCH_FOUND, MATCH_NONE, resolve
 
@@ -68,11 +69,6 @@ def read_spine(spine: SpineLike) -> pl.DataFrame:
         "spine must be a Polars, pandas or Arrow table or a Parquet path, "
         f"found {type(spine).__name__}"
     )
-
-
-def _utc_naive_datetime(t: dt.datetime) -> dt.datetime:
-    """A datetime as naive UTC (naive input is taken to be UTC already)."""
-    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _utc_naive(column: str, dtype: pl.DataType) -> pl.Expr:
@@ -378,10 +374,10 @@ class OfflineEngine:
         keys = ", ".join(ident(k) for k in view.join_keys)
         not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
         window = f"{scan.timestamp} <= $end"
-        params = {"end": _utc_naive_datetime(end)}
+        params = {"end": as_naive_utc(end)}
         if start is not None:
             window += f" AND {scan.timestamp} >= $start"
-            params["start"] = _utc_naive_datetime(start)
+            params["start"] = as_naive_utc(start)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE __fs_entities AS SELECT "
             f"CAST(row_number() OVER () - 1 AS UINTEGER) AS {SPINE_ROW}, {keys}, "

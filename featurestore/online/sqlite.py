@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from featurestore.errors import OnlineStoreError
 
@@ -39,6 +40,14 @@ def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:
 
 def _marks(part: Sequence[str]) -> str:
     return ",".join("?" * len(part))
+
+
+def _rows_by_keys(
+    con: sqlite3.Connection, select: str, view: str, keys: Sequence[str]
+) -> Iterator[tuple[str, Any]]:
+    """Rows of ``select`` (``view = ?`` and ``entity_key IN ({marks})``), chunk by chunk."""
+    for part in _chunks(keys):
+        yield from con.execute(select.format(marks=_marks(part)), (view, *part))
 
 
 class SqliteOnlineStore:
@@ -89,23 +98,24 @@ class SqliteOnlineStore:
         self, con: sqlite3.Connection, view: str, keys: Sequence[str]
     ) -> list[bytes | None]:
         """Whole values of distinct ``keys``, inside the caller's transaction."""
-        found: dict[str, bytes] = {}
-        for part in _chunks(keys):
-            found.update(
-                con.execute(
-                    "SELECT entity_key, value FROM feature_rows "
-                    f"WHERE view = ? AND entity_key IN ({_marks(part)})",
-                    (view, *part),
-                ).fetchall()
+        found = dict(
+            _rows_by_keys(
+                con,
+                "SELECT entity_key, value FROM feature_rows "
+                "WHERE view = ? AND entity_key IN ({marks})",
+                view,
+                keys,
             )
+        )
         if self._has_appended(con, view):
-            for part in _chunks(keys):
-                for key, fragment in con.execute(
-                    "SELECT entity_key, fragment FROM appended "
-                    f"WHERE view = ? AND entity_key IN ({_marks(part)}) ORDER BY seq",
-                    (view, *part),
-                ):
-                    found[key] = found.get(key, b"") + fragment
+            for key, fragment in _rows_by_keys(
+                con,
+                "SELECT entity_key, fragment FROM appended "
+                "WHERE view = ? AND entity_key IN ({marks}) ORDER BY seq",
+                view,
+                keys,
+            ):
+                found[key] = found.get(key, b"") + fragment
         return [found.get(k) for k in keys]
 
     def publish(
@@ -166,15 +176,15 @@ class SqliteOnlineStore:
                 "INSERT INTO appended (view, entity_key, size, fragment) VALUES (?, ?, ?, ?)",
                 zip([view] * len(keys), keys, map(len, fragments), fragments, strict=True),
             )
-            sizes: dict[str, int] = {}
-            for part in _chunks(keys):
-                sizes.update(
-                    con.execute(
-                        "SELECT entity_key, sum(size) FROM appended "
-                        f"WHERE view = ? AND entity_key IN ({_marks(part)}) GROUP BY entity_key",
-                        (view, *part),
-                    ).fetchall()
+            sizes = dict(
+                _rows_by_keys(
+                    con,
+                    "SELECT entity_key, sum(size) FROM appended "
+                    "WHERE view = ? AND entity_key IN ({marks}) GROUP BY entity_key",
+                    view,
+                    keys,
                 )
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -50,6 +50,7 @@ from featurestore.offline.sql import MIN_BIGINT, ident, input_sql, timestamp_sql
 from featurestore.online.base import OnlineStore
 from featurestore.online.materialize import GuardCheck, GuardReport, MaterializationResult
 from featurestore.online.rows import TS_FIELD, key_expr
+from featurestore.times import epoch_us, from_epoch_us
 
 __all__ = [
     "EVENTS_SUFFIX",
@@ -64,7 +65,6 @@ __all__ = [
 
 EVENTS_SUFFIX = "@events"
 FRAGMENT_SEPARATOR = b"\n"  # starts every pushed fragment; JSON text never holds a raw newline
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def events_store_name(view: str) -> str:
@@ -156,10 +156,10 @@ def _temporal(agg: Aggregation) -> bool:
 
 def _from_us(dtype: pl.DataType) -> Callable[[int], Any]:
     if dtype_kind(dtype) == "date":
-        return lambda us: (_EPOCH + dt.timedelta(microseconds=us)).date()
+        return lambda us: from_epoch_us(us).date()
     if isinstance(dtype, pl.Datetime) and dtype.time_zone:
-        return lambda us: _EPOCH + dt.timedelta(microseconds=us)
-    return lambda us: (_EPOCH + dt.timedelta(microseconds=us)).replace(tzinfo=None)
+        return from_epoch_us
+    return lambda us: from_epoch_us(us).replace(tzinfo=None)
 
 
 def _last(values: Sequence[Any], t: Sequence[int], c: Sequence[int] | None) -> Any:
@@ -296,7 +296,7 @@ def publish_events(
     check_view(view, schema)
     timestamp = timestamp_sql(src.timestamp_field, schema[src.timestamp_field])
     created = src.created_timestamp_field
-    end_us = (_utc(end) - _EPOCH) // dt.timedelta(microseconds=1)
+    end_us = epoch_us(end)
     sql = layout.events_sql(
         scan_sql(src, root),
         timestamp,
@@ -330,7 +330,3 @@ def publish_events(
         forced=not ratio_ok,
         guard=report,
     )
-
-
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)

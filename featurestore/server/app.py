@@ -60,6 +60,7 @@ from featurestore.errors import (
 from featurestore.server.auth import BearerAuth, configured_tokens
 from featurestore.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from featurestore.serving.response import OnlineResponse
+from featurestore.times import as_naive_utc, as_utc
 from featurestore.validation import FeatureStatus
 
 if TYPE_CHECKING:
@@ -322,8 +323,7 @@ def _iso_datetime(column: str, aware: bool) -> Callable[[Any], Any]:
                 f"request_data[{column!r}] takes ISO datetimes such as 2024-03-01T12:00:00 "
                 f"(naive = UTC); found {value!r}"
             ) from None
-        t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-        return t if aware else t.replace(tzinfo=None)
+        return as_utc(t) if aware else as_naive_utc(t)
 
     return parse
 

@@ -28,6 +28,7 @@ from featurestore.online.windows import WindowLayout, aggregate, decode_state, e
 from featurestore.plan import RetrievalPlan, build_plan
 from featurestore.repo import RepoContents
 from featurestore.serving.response import OnlineResponse
+from featurestore.times import epoch_us, from_epoch_us
 from featurestore.transforms import run_on_demand
 from featurestore.validation import MATCH_FOUND, FeatureStatus, has_rules, resolve
 
@@ -139,15 +140,6 @@ class _Prepared:
     refs: dict[str, str]  # output column -> view:feature, in output order
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def _epoch_us(t: dt.datetime) -> int:
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return (t - _EPOCH) // dt.timedelta(microseconds=1)
-
-
 class OnlineRetriever:
     """Serves features of one repo from one online store.
 
@@ -234,7 +226,7 @@ class OnlineRetriever:
         """Values and statuses for each entity row; see FeatureStore.get_online_features."""
         prepared = self._prepare(features, feature_service, full_feature_names)
         now = request_time or dt.datetime.now(dt.UTC)
-        now_us = _epoch_us(now)
+        now_us = epoch_us(now)
         entities = entities or {}
         n = self._row_count(prepared, entities, request_data or {})
         values: dict[str, list[Any]] = {}
@@ -343,8 +335,7 @@ class OnlineRetriever:
         found, unavailable = self._fetch(view.name, keys, store_down)
         rows = [decode_value(found[k]) if k is not None and found.get(k) else None for k in keys]
         event_times[view.name] = [
-            _EPOCH + dt.timedelta(microseconds=row[TS_FIELD]) if row is not None else None
-            for row in rows
+            from_epoch_us(row[TS_FIELD]) if row is not None else None for row in rows
         ]
         cutoff = now_us - read.ttl_us if read.ttl_us is not None else None
         # per row: None (absent), False (stale) or the row's non-PRESENT statuses
@@ -436,10 +427,7 @@ class OnlineRetriever:
             event_times[name] = [None] * n
             return True
         states = [decode_state(found.get(k)) if k is not None else None for k in keys]
-        event_times[name] = [
-            None if st is None else _EPOCH + dt.timedelta(microseconds=st[TS_FIELD])
-            for st in states
-        ]
+        event_times[name] = [None if st is None else from_epoch_us(st[TS_FIELD]) for st in states]
         for w in read.windows:
             out_v = [aggregate(w.agg, st, layout, now_us) for st in states]
             out_s = [_PRESENT if v is not None else _NOT_FOUND for v in out_v]

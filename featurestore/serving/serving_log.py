@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 from featurestore.definitions.dtypes import utc_text_datetime
 from featurestore.serving.response import OnlineResponse
+from featurestore.times import as_utc, epoch_us
 
 __all__ = [
     "SERVING_LOG_SCHEMA",
@@ -86,19 +87,12 @@ _ARROW_SCHEMA = pa.schema(
     ]
 )
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_US = dt.timedelta(microseconds=1)
 _PARTITION_PREFIX = "date="
 _EXIT_TIMEOUT_SECONDS = 30.0  # at interpreter exit, how long pending records may take
 _TICK_SECONDS = 0.005  # how often the writer thread takes the responses log() queued
 _SLICE_SECONDS = 0.0005  # longest stretch of encoding before the writer pauses
 _SEAL_RECORDS = 128  # encoded records turned into Arrow at once (about 0.3 ms)
 _PAUSE_SECONDS = 0.0001  # a blocking sleep: a waiting request thread takes the lock meanwhile
-
-
-def _utc(t: dt.datetime) -> dt.datetime:
-    """Naive times are UTC; aware ones are converted to UTC."""
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def _json_default(value: Any) -> Any:
@@ -170,11 +164,6 @@ def _new_columns() -> _Columns:
     return {name: [] for name in _ARROW_SCHEMA.names}
 
 
-def _epoch_us(t: dt.datetime) -> int:
-    """Epoch microseconds of ``t`` (naive means UTC)."""
-    return ((t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)) - _EPOCH) // _US
-
-
 def _encode(e: _Entry, cols: _Columns, refs_cache: dict[Any, Any]) -> None:
     """Append one record per entity row of ``e`` to ``cols``, as text and integers.
 
@@ -190,7 +179,7 @@ def _encode(e: _Entry, cols: _Columns, refs_cache: dict[Any, Any]) -> None:
     fingerprints = refs_cache.get(printed)
     if fingerprints is None:
         fingerprints = refs_cache[printed] = _dumps(dict(zip(refs, printed[1:], strict=True)))
-    time_us = _epoch_us(r.request_time)
+    time_us = epoch_us(r.request_time)
     entities = list(r.entities.items())
     request = list((e.request_data or {}).items())
     values = list(r.values.values())
@@ -206,7 +195,7 @@ def _encode(e: _Entry, cols: _Columns, refs_cache: dict[Any, Any]) -> None:
                 _dumps(dict(zip(refs, [v[i] for v in values], strict=True))),
                 _dumps(dict(zip(refs, [s[i] for s in statuses], strict=True))),  # enum values
                 _dumps(
-                    {view: None if ts[i] is None else _epoch_us(ts[i]) for view, ts in event_times}
+                    {view: None if ts[i] is None else epoch_us(ts[i]) for view, ts in event_times}
                 ),
             )
         )
@@ -453,7 +442,7 @@ class ServingLogWriter:
             entry = entries[index]
             index += 1
             try:
-                day = _utc(entry.response.request_time).date()
+                day = as_utc(entry.response.request_time).date()
                 pend = pending.get(day) or pending.setdefault(day, _Day())
                 _encode(entry, pend.cols, refs_cache)
             except Exception as exc:
@@ -545,8 +534,8 @@ def read_serving_log(
 ) -> pl.DataFrame:
     """Logged records with ``start <= request_time < end``, sorted by request_time,
     request_id and row. Naive bounds are UTC; hidden and temporary files are ignored."""
-    lo = _utc(start) if start is not None else None
-    hi = _utc(end) if end is not None else None
+    lo = as_utc(start) if start is not None else None
+    hi = as_utc(end) if end is not None else None
     files: list[str] = []
     for day, path in _partition_dates(Path(directory)):
         day_start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
