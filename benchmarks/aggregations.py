@@ -30,7 +30,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 from machine import load_average, machine, versions
 from memory import measure
+from phase import Phase
 from polars.testing import assert_frame_equal
 
 from featurestore import FeatureStore
@@ -209,21 +210,6 @@ def write_repo(root: Path, threads: int | None, online_store: str = "") -> None:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class Phase:
-    """Wall times and peak memory (above the level at start) of one measured phase."""
-
-    name: str
-    what: str
-    times_s: list[float] = field(default_factory=list)
-    peak_mb: list[float] = field(default_factory=list)
-    warmup_s: float | None = None
-
-    @property
-    def best_s(self) -> float:
-        return min(self.times_s)
 
 
 # --------------------------------------------------------------------------- the reference
@@ -414,17 +400,7 @@ def run(scale: Scale, threads: int | None, repeats: int, window_path: bool) -> d
         "verified": "identical (amount_std_30d within a relative 1e-12)",
         "max_relative_difference": differences,
         "repeats": repeats,
-        "phases": {
-            key: {
-                "name": p.name,
-                "what": p.what,
-                "warmup_s": round(p.warmup_s or 0.0, 3),
-                "times_s": [round(t, 3) for t in p.times_s],
-                "best_s": round(p.best_s, 3),
-                "peak_rss_mb": round(max(p.peak_mb), 1),
-            }
-            for key, p in phases.items()
-        },
+        "phases": {key: p.to_dict() for key, p in phases.items()},
         "ratio": round(phases["ours"].best_s / phases["reference"].best_s, 3),
     }
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 from machine import machine, versions
 from memory import measure
+from phase import Phase
 from polars.testing import assert_frame_equal
 
 from featurestore import FeatureStore
@@ -190,26 +191,6 @@ def write_repo(root: Path, threads: int | None) -> None:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class Phase:
-    """Wall times and peak memory (above the baseline at start) of one measured phase."""
-
-    name: str
-    what: str
-    times_s: list[float] = field(default_factory=list)
-    peak_mb: list[float] = field(default_factory=list)
-    warmup_s: float | None = None
-    fresh_s: float | None = None
-
-    @property
-    def best_s(self) -> float:
-        return min(self.times_s)
-
-    @property
-    def max_peak_mb(self) -> float:
-        return max(self.peak_mb)
 
 
 # --------------------------------------------------------------------------- the two sides
@@ -399,18 +380,7 @@ def run(scale: Scale, threads: int | None, repeats: int, oracle: bool) -> dict[s
         "first_feature_statuses": counts,
         "verified": "identical" + (" (and equal to a brute-force oracle)" if oracle else ""),
         "repeats": repeats,
-        "phases": {
-            key: {
-                "name": p.name,
-                "what": p.what,
-                "warmup_s": round(p.warmup_s or 0.0, 4),
-                "times_s": [round(t, 4) for t in p.times_s],
-                "best_s": round(p.best_s, 4),
-                "peak_rss_mb": round(p.max_peak_mb, 1),
-                "fresh_process_s": round(p.fresh_s or 0.0, 4),
-            }
-            for key, p in phases.items()
-        },
+        "phases": {key: p.to_dict() for key, p in phases.items()},
         "ratio": round(phases["ours"].best_s / phases["reference"].best_s, 3),
     }
 

@@ -39,7 +39,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 from machine import load_average, machine, versions
+from phase import Phase
 
 from featurestore import FeatureStore
 from featurestore.monitoring.drift import DriftReport
@@ -698,36 +699,6 @@ def check_skew(report: SkewReport, replay: dict[str, Any], stale: int) -> dict[s
 
 
 # =========================================================================== measuring
-
-
-@dataclass
-class Phase:
-    """Wall and CPU times of one measured side."""
-
-    name: str
-    what: str
-    times_s: list[float] = field(default_factory=list)
-    cpu_s: list[float] = field(default_factory=list)  # this process, all threads
-    warmup_s: float | None = None
-
-    @property
-    def best_s(self) -> float:
-        return min(self.times_s)
-
-    @property
-    def best_cpu_s(self) -> float:
-        return min(self.cpu_s)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "what": self.what,
-            "warmup_s": round(self.warmup_s or 0.0, 4),
-            "times_s": [round(t, 4) for t in self.times_s],
-            "cpu_s": [round(t, 4) for t in self.cpu_s],
-            "best_s": round(self.best_s, 4),
-            "best_cpu_s": round(self.best_cpu_s, 4),
-        }
 
 
 def _cpu_seconds() -> float:

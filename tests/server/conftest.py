@@ -161,15 +161,20 @@ def merchants_frame(now: dt.datetime) -> pl.DataFrame:
     )
 
 
-def build_repo(root: Path, config: str = "") -> Path:
-    """Write, apply and materialize (as of now) the server test repo at ``root``."""
+def write_repo(root: Path, config: str = "") -> Path:
+    """Write the server test repo at ``root``: config, definitions and sources as of now."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     (root / "data").mkdir(parents=True, exist_ok=True)
     (root / "featurestore.yaml").write_text(f"project: server_tests\n{config}")
     (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
     users_frame(now).write_parquet(root / "data" / "users.parquet")
     merchants_frame(now).write_parquet(root / "data" / "merchants.parquet")
-    store = FeatureStore(root)
+    return root
+
+
+def build_repo(root: Path, config: str = "") -> Path:
+    """Write, apply and materialize (as of now) the server test repo at ``root``."""
+    store = FeatureStore(write_repo(root, config))
     try:
         store.apply()
         # user 3's age breaks its bounds on purpose: force past the publish guard
@@ -307,16 +312,7 @@ def make_store(tmp_path: Path) -> Iterator[Callable[..., FeatureStore]]:
 
     def make(config: str = "", name: str = "repo", materialized: bool = True) -> FeatureStore:
         root = tmp_path / name
-        if materialized:
-            build_repo(root, config)
-        else:
-            root.mkdir(parents=True)
-            (root / "featurestore.yaml").write_text(f"project: server_tests\n{config}")
-            (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
-            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-            (root / "data").mkdir()
-            users_frame(now).write_parquet(root / "data" / "users.parquet")
-            merchants_frame(now).write_parquet(root / "data" / "merchants.parquet")
+        (build_repo if materialized else write_repo)(root, config)
         store = FeatureStore(root)
         stores.append(store)
         return store

@@ -1,0 +1,51 @@
+"""One measured side of a benchmark (ours, the reference): its warm-up, timed runs, CPU time and
+peak memory, summarised for the printed table and the JSON results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Phase:
+    """Wall times (and, when a benchmark takes them, CPU times and peak memory above the level
+    at start) of one side; ``fresh_s`` is its time in a fresh process."""
+
+    name: str
+    what: str
+    times_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    peak_mb: list[float] = field(default_factory=list)
+    warmup_s: float | None = None
+    fresh_s: float | None = None
+
+    @property
+    def best_s(self) -> float:
+        return min(self.times_s)
+
+    @property
+    def best_cpu_s(self) -> float:
+        return min(self.cpu_s)
+
+    @property
+    def max_peak_mb(self) -> float:
+        return max(self.peak_mb)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What was measured, rounded; CPU, memory and fresh-process figures when taken."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "what": self.what,
+            "warmup_s": round(self.warmup_s or 0.0, 4),
+            "times_s": [round(t, 4) for t in self.times_s],
+            "best_s": round(self.best_s, 4),
+        }
+        if self.cpu_s:
+            out["cpu_s"] = [round(t, 4) for t in self.cpu_s]
+            out["best_cpu_s"] = round(self.best_cpu_s, 4)
+        if self.peak_mb:
+            out["peak_rss_mb"] = round(self.max_peak_mb, 1)
+        if self.fresh_s is not None:
+            out["fresh_process_s"] = round(self.fresh_s, 4)
+        return out
