@@ -2,10 +2,10 @@
 writer), one row per entity per view; a batch is published in one transaction.
 
 Appended fragments (:meth:`SqliteOnlineStore.append`) go to their own table in arrival order,
-found by view and entity through a small index that also holds their sizes, so an append writes
-a few bytes at the end of the file instead of rewriting each entity's whole value in place; a
-read returns the stored value followed by its fragments, and a publish or update of a key
-clears its fragments.
+found by view id and entity through a small index that also holds their sizes, so an append
+writes a few bytes at the end of the file instead of rewriting each entity's whole value in
+place; a read returns the stored value followed by its fragments, and a publish or update of a
+key clears its fragments.
 """
 
 from __future__ import annotations
@@ -25,11 +25,15 @@ _CHUNK = 50_000
 _MMAP_BYTES = 1 << 30
 _LOAD_CACHE_KIB = 256 * 1024  # page cache of a connection while it publishes a large batch
 _DEFAULT_CACHE = -2000  # SQLite's default page cache (about 2 MiB)
+# the view's id in fragment_views: fragments carry a small integer instead of the view's name,
+# which keeps their index small (an append lands on fewer of its pages)
+_VIEW_ID = "(SELECT id FROM fragment_views WHERE view = ?)"
+_VIEW_ID1 = "(SELECT id FROM fragment_views WHERE view = ?1)"
 # one key: its value (if any) first, then its fragments in the order they were appended
 _READ_ONE = (
     "SELECT 0 AS seq, value FROM feature_rows WHERE view = ?1 AND entity_key = ?2 "
-    "UNION ALL SELECT seq, fragment FROM appended WHERE view = ?1 AND entity_key = ?2 "
-    "ORDER BY seq"
+    "UNION ALL SELECT seq, fragment FROM fragments "
+    f"WHERE view_id = {_VIEW_ID1} AND entity_key = ?2 ORDER BY seq"
 )
 
 
@@ -65,12 +69,17 @@ class SqliteOnlineStore:
             "PRIMARY KEY (view, entity_key)) WITHOUT ROWID"
         )
         con.execute(
-            "CREATE TABLE IF NOT EXISTS appended (seq INTEGER PRIMARY KEY, view TEXT NOT NULL, "
-            "entity_key TEXT NOT NULL, size INTEGER NOT NULL, fragment BLOB NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS fragment_views "
+            "(id INTEGER PRIMARY KEY, view TEXT NOT NULL UNIQUE)"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS fragments (seq INTEGER PRIMARY KEY, "
+            "view_id INTEGER NOT NULL, entity_key TEXT NOT NULL, size INTEGER NOT NULL, "
+            "fragment BLOB NOT NULL)"
         )
         # sizes are summed from the index alone, without visiting the fragments
         con.execute(
-            "CREATE INDEX IF NOT EXISTS appended_by_key ON appended (view, entity_key, size)"
+            "CREATE INDEX IF NOT EXISTS fragments_by_key ON fragments (view_id, entity_key, size)"
         )
 
     def _con(self) -> sqlite3.Connection:
@@ -84,13 +93,16 @@ class SqliteOnlineStore:
         return con
 
     def _has_appended(self, con: sqlite3.Connection, view: str) -> bool:
-        row = con.execute("SELECT 1 FROM appended WHERE view = ? LIMIT 1", (view,)).fetchone()
+        row = con.execute(
+            f"SELECT 1 FROM fragments WHERE view_id = {_VIEW_ID} LIMIT 1", (view,)
+        ).fetchone()
         return row is not None
 
     def _clear_appended(self, con: sqlite3.Connection, view: str, keys: Sequence[str]) -> None:
         for part in _chunks(keys):
             con.execute(
-                f"DELETE FROM appended WHERE view = ? AND entity_key IN ({_marks(part)})",
+                f"DELETE FROM fragments WHERE view_id = {_VIEW_ID} "
+                f"AND entity_key IN ({_marks(part)})",
                 (view, *part),
             )
 
@@ -110,8 +122,8 @@ class SqliteOnlineStore:
         if self._has_appended(con, view):
             for key, fragment in _rows_by_keys(
                 con,
-                "SELECT entity_key, fragment FROM appended "
-                "WHERE view = ? AND entity_key IN ({marks}) ORDER BY seq",
+                "SELECT entity_key, fragment FROM fragments "
+                f"WHERE view_id = {_VIEW_ID} AND entity_key IN ({{marks}}) ORDER BY seq",
                 view,
                 keys,
             ):
@@ -133,7 +145,7 @@ class SqliteOnlineStore:
         try:
             if replace:
                 con.execute("DELETE FROM feature_rows WHERE view = ?", (view,))
-                con.execute("DELETE FROM appended WHERE view = ?", (view,))
+                con.execute(f"DELETE FROM fragments WHERE view_id = {_VIEW_ID}", (view,))
             elif self._has_appended(con, view):
                 self._clear_appended(con, view, keys)
             sql = "INSERT OR REPLACE INTO feature_rows (view, entity_key, value) VALUES (?, ?, ?)"
@@ -172,15 +184,17 @@ class SqliteOnlineStore:
         con = self._con()
         con.execute("BEGIN IMMEDIATE")
         try:
+            con.execute("INSERT OR IGNORE INTO fragment_views (view) VALUES (?)", (view,))
+            (view_id,) = con.execute(f"SELECT {_VIEW_ID}", (view,)).fetchone()
             con.executemany(
-                "INSERT INTO appended (view, entity_key, size, fragment) VALUES (?, ?, ?, ?)",
-                zip([view] * len(keys), keys, map(len, fragments), fragments, strict=True),
+                "INSERT INTO fragments (view_id, entity_key, size, fragment) VALUES (?, ?, ?, ?)",
+                zip([view_id] * len(keys), keys, map(len, fragments), fragments, strict=True),
             )
             sizes = dict(
                 _rows_by_keys(
                     con,
-                    "SELECT entity_key, sum(size) FROM appended "
-                    "WHERE view = ? AND entity_key IN ({marks}) GROUP BY entity_key",
+                    "SELECT entity_key, sum(size) FROM fragments "
+                    f"WHERE view_id = {_VIEW_ID} AND entity_key IN ({{marks}}) GROUP BY entity_key",
                     view,
                     keys,
                 )
@@ -222,7 +236,7 @@ class SqliteOnlineStore:
         if self._has_appended(con, view):
             sql = (
                 "SELECT count(*) FROM (SELECT entity_key FROM feature_rows WHERE view = ?1 "
-                "UNION SELECT entity_key FROM appended WHERE view = ?1)"
+                f"UNION SELECT entity_key FROM fragments WHERE view_id = {_VIEW_ID1})"
             )
         return int(con.execute(sql, (view,)).fetchone()[0])
 
@@ -231,7 +245,7 @@ class SqliteOnlineStore:
         con.execute("BEGIN IMMEDIATE")
         try:
             con.execute("DELETE FROM feature_rows WHERE view = ?", (view,))
-            con.execute("DELETE FROM appended WHERE view = ?", (view,))
+            con.execute(f"DELETE FROM fragments WHERE view_id = {_VIEW_ID}", (view,))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
