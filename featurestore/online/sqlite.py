@@ -49,7 +49,8 @@ def _marks(part: Sequence[str]) -> str:
 def _rows_by_keys(
     con: sqlite3.Connection, select: str, view: str, keys: Sequence[str]
 ) -> Iterator[tuple[str, Any]]:
-    """Rows of ``select`` (``view = ?`` and ``entity_key IN ({marks})``), chunk by chunk."""
+    """Rows of ``select`` over ``keys``, chunk by chunk: its parameters are the view, then the
+    chunk's keys, whose placeholders replace ``{marks}``."""
     for part in _chunks(keys):
         yield from con.execute(select.format(marks=_marks(part)), (view, *part))
 
