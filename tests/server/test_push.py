@@ -81,10 +81,11 @@ def test_push_over_http_moves_the_window_values(server: Server) -> None:
     response = httpx.post(f"{server.url}/v1/push", json=body, timeout=10)
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert (answer["events"], answer["entities"], answer["late"]) == (
+    assert (answer["events"], answer["entities"], answer["late"], answer["compacted"]) == (
         3,
         {"user_txn": 2},
         {"user_txn": 1},  # a month before user 2's newest event: outside every window
+        {"user_txn": 0},  # one small appended part each: nothing to fold yet
     )
     assert served(server) == {"count_1h": [2, 1], "spend_1d": [15.0, 7.5]}
     with Client(server.url) as client:
