@@ -1,5 +1,6 @@
-"""What a benchmark records beside its figures: the machine, the library versions and the load
-average, so that a figure in RESULTS.md can be read against where and when it was measured."""
+"""What a benchmark records beside its figures (the machine, the library versions and the load
+average, so that a figure in RESULTS.md can be read against where and when it was measured),
+and the DuckDB connection its hand-written reference runs on."""
 
 from __future__ import annotations
 
@@ -30,3 +31,13 @@ def versions() -> dict[str, str]:
 def load_average() -> list[float]:
     """The 1, 5 and 15 minute load averages: another job on the machine shows up here."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def reference_connection(threads: int | None = None) -> tuple[duckdb.DuckDBPyConnection, int]:
+    """A DuckDB connection for the hand-written reference, in UTC like the library's, on
+    ``threads`` threads (DuckDB's default when None), and the thread count it runs on."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con, int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])

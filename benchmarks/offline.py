@@ -27,9 +27,9 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
-from machine import machine, versions
+from machine import machine, reference_connection, versions
 from memory import measure
-from phase import Phase
+from phase import Phase, phases_table
 from polars.testing import assert_frame_equal
 
 from featurestore import FeatureStore
@@ -281,11 +281,7 @@ class Bench:
         self.features_path = self.root / "data" / "features.parquet"
         self.spine = pl.read_parquet(self.root / "data" / "spine.parquet")
         self.refs = [f"{VIEW}:{c}" for c in FEATURES]
-        self.con = duckdb.connect()
-        self.con.execute("SET TimeZone = 'UTC'")
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
-        self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        self.con, self.threads = reference_connection(threads)
         self.sql = hand_written_sql(self.features_path)
         self.statuses: dict[str, dict[str, int]] = {}
 
@@ -402,7 +398,6 @@ def _feature_stats(path: Path) -> tuple[int, int]:
 def print_table(res: dict[str, Any]) -> None:
     """The results as a table, with the sizes above it and the ratio below."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not console.is_terminal:
@@ -417,20 +412,7 @@ def print_table(res: dict[str, Any]) -> None:
         f"Polars {res['versions']['polars']}, {res['machine']['cpus']} CPUs, "
         f"{res['machine']['memory_gb']} GiB"
     )
-    table = Table()
-    table.add_column("measured")
-    for c in ("warm-up s", "runs s", "best s", "fresh process s", "peak RSS MiB"):
-        table.add_column(c, justify="right")
-    for p in res["phases"].values():
-        table.add_row(
-            f"{p['name']}: {p['what']}",
-            f"{p['warmup_s']:.3f}",
-            " ".join(f"{t:.3f}" for t in p["times_s"]),
-            f"{p['best_s']:.3f}",
-            f"{p['fresh_process_s']:.3f}",
-            f"{p['peak_rss_mb']:.0f}",
-        )
-    console.print(table)
+    console.print(phases_table(res["phases"].values()))
     console.print(
         f"ratio featurestore / hand-written (best times): [bold]{res['ratio']:.2f}[/bold]\n"
         f"results: {res['verified']}; statuses of f0: {res['first_feature_statuses']}\n"

@@ -1,10 +1,13 @@
 """One measured side of a benchmark (ours, the reference): its warm-up, timed runs, CPU time and
-peak memory, summarised for the printed table and the JSON results."""
+peak memory, summarised for the JSON results and shown as the printed table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from rich.table import Table
 
 
 @dataclass
@@ -49,3 +52,27 @@ class Phase:
         if self.fresh_s is not None:
             out["fresh_process_s"] = round(self.fresh_s, 4)
         return out
+
+
+def phases_table(phases: Iterable[Mapping[str, Any]]) -> Table:
+    """The sides of a run (:meth:`Phase.to_dict` output) as a table: warm-up, runs, then the
+    CPU, fresh-process and memory columns the benchmark took."""
+    phases = list(phases)
+    columns: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [
+        ("warm-up s", lambda p: f"{p['warmup_s']:.3f}"),
+        ("runs s", lambda p: " ".join(f"{t:.3f}" for t in p["times_s"])),
+    ]
+    if all("cpu_s" in p for p in phases):
+        columns.append(("CPU s per run", lambda p: " ".join(f"{t:.2f}" for t in p["cpu_s"])))
+    columns.append(("best s", lambda p: f"{p['best_s']:.3f}"))
+    if all("fresh_process_s" in p for p in phases):
+        columns.append(("fresh process s", lambda p: f"{p['fresh_process_s']:.3f}"))
+    if all("peak_rss_mb" in p for p in phases):
+        columns.append(("peak RSS MiB", lambda p: f"{p['peak_rss_mb']:.0f}"))
+    table = Table()
+    table.add_column("measured")
+    for title, _ in columns:
+        table.add_column(title, justify="right")
+    for p in phases:
+        table.add_row(f"{p['name']}: {p['what']}", *(cell(p) for _, cell in columns))
+    return table

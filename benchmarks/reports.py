@@ -47,8 +47,8 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
-from machine import load_average, machine, versions
-from phase import Phase
+from machine import load_average, machine, reference_connection, versions
+from phase import Phase, phases_table
 
 from featurestore import FeatureStore
 from featurestore.monitoring.drift import DriftReport
@@ -742,8 +742,7 @@ def run_drift(scale: Scale, repeats: int, profile: bool) -> dict[str, Any]:
     data = ensure_drift_data(scale)
     store = FeatureStore(data.root)
     profiles = reference_profiles(data.reference)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con, _ = reference_connection()
     sql = drift_floor_sql(data.current, profiles)
     phases = {
         "ours": Phase("featurestore", "store.drift_report(reference.parquet, current.parquet)"),
@@ -794,8 +793,7 @@ def run_skew(scale: Scale, repeats: int, profile: bool) -> dict[str, Any]:
     data = ensure_skew_data(scale)
     store = FeatureStore(data.root)
     store.apply()
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con, _ = reference_connection()
     scan, replay = skew_scan_sql(data.log_glob), skew_replay_sql(data.log_glob, data.source)
     start, end = T1, T1 + WINDOW
     phases = {
@@ -874,7 +872,6 @@ def _verdict(best: float, target: float, scale: str) -> str:
 def print_table(res: dict[str, Any]) -> None:
     """The results as tables, with sizes and load above and ratios below."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not console.is_terminal:
@@ -909,19 +906,7 @@ def print_table(res: dict[str, Any]) -> None:
             f"{part['setup_seconds']} s); load before/after the timed runs "
             f"{part['load_before']} / {part['load_after']}"
         )
-        table = Table()
-        table.add_column("measured")
-        for c in ("warm-up s", "runs s", "CPU s per run", "best s"):
-            table.add_column(c, justify="right")
-        for p in part["phases"].values():
-            table.add_row(
-                f"{p['name']}: {p['what']}",
-                f"{p['warmup_s']:.3f}",
-                " ".join(f"{t:.3f}" for t in p["times_s"]),
-                " ".join(f"{t:.2f}" for t in p["cpu_s"]),
-                f"{p['best_s']:.3f}",
-            )
-        console.print(table)
+        console.print(phases_table(part["phases"].values()))
         best = part["phases"]["ours"]["best_s"]
         floor = "floor" if kind == "drift" else "hand-written replay"
         ratios = (
