@@ -22,6 +22,7 @@ from featurestore.offline.sources import read_schema, view_problems
 from featurestore.offline.training_set import TrainingSet, TrainingSetFeature, TrainingSetMetadata
 from featurestore.online.base import OnlineStore, open_online_store
 from featurestore.online.materialize import (
+    EventsState,
     MaterializationResult,
     MaterializationState,
     publish_batch,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from featurestore.monitoring.sides import Side
     from featurestore.monitoring.skew import SkewReport
     from featurestore.serving.serving_log import ServingLogWriter
+    from featurestore.status import RepoStatus
 
 __all__ = ["FeatureStore", "SourceReport"]
 
@@ -286,17 +288,26 @@ class FeatureStore:
         if view.aggregations:
             if progress:
                 progress(f"publishing the recent events of {name}")
-            results.append(
-                publish_events(
-                    self.online,
-                    self.offline.con,
-                    view,
-                    self.repo.root,
-                    end,
-                    min_row_ratio=self.repo.config.materialization.min_row_ratio,
-                    force=force,
-                )
+            result = publish_events(
+                self.online,
+                self.offline.con,
+                view,
+                self.repo.root,
+                end,
+                min_row_ratio=self.repo.config.materialization.min_row_ratio,
+                force=force,
             )
+            state = MaterializationState.load(self.repo.data_dir)
+            state.events[name] = EventsState(
+                end=end,
+                published_at=dt.datetime.now(dt.UTC),
+                entities=result.rows,
+                fingerprints={
+                    f"{name}:{a}": fingerprints[f"{name}:{a}"] for a in view.aggregation_names
+                },
+            )
+            state.save(self.repo.data_dir)
+            results.append(result)
         return results
 
     def push(self, source: str, rows: RowsLike) -> PushResult:
@@ -311,15 +322,7 @@ class FeatureStore:
     def newest_values(self) -> dict[str, dt.datetime | None]:
         """Per materialized view, the event time of the newest value published online."""
         state = MaterializationState.load(self.repo.data_dir)
-        newest: dict[str, dt.datetime | None] = {}
-        for name, view_state in state.views.items():
-            times = [
-                b.newest_event_time
-                for b in (view_state.last_batch, view_state.last_full_batch)
-                if b is not None and b.newest_event_time is not None
-            ]
-            newest[name] = max(times) if times else None
-        return newest
+        return {name: view.newest_event_time for name, view in state.views.items()}
 
     @property
     def retriever(self) -> OnlineRetriever:
@@ -427,6 +430,14 @@ class FeatureStore:
         from featurestore.monitoring.sides import build_drift_report, to_side
 
         return build_drift_report(self, to_side(reference), to_side(current), features)
+
+    def status(self, now: dt.datetime | None = None) -> RepoStatus:
+        """Per view: applied or changed, last materialized, freshness against the ttl and
+        online entity counts; plus the online store and the serving log. Problems are listed
+        with what to run (see :mod:`featurestore.status`)."""
+        from featurestore.status import build_status
+
+        return build_status(self, now)
 
     def close(self) -> None:
         if self._serving_log is not None:

@@ -378,6 +378,7 @@ def materialize_and_serve(ctx: DemoContext) -> None:
         f"featurestore get-online --repo {shown} --service {escape(service)} {escape(args)} "
         f"--at {end.strftime('%Y-%m-%dT%H:%M:%S')}",
         f"featurestore materialize-incremental --repo {shown}",
+        f"featurestore status --repo {shown} --at {end.strftime('%Y-%m-%dT%H:%M:%S')}",
     ]
 
 

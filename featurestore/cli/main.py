@@ -1,7 +1,8 @@
 """The ``featurestore`` command: one verb per job, a thin shell over :class:`FeatureStore`.
 
 Exit codes: 0 on success, 1 when featurestore reports an error or a check fails, 2 on a
-usage error, 3 when ``skew`` or ``drift`` is given ``--fail-on-flagged`` and flags a feature.
+usage error, 3 when ``skew``, ``drift`` or ``status`` is given ``--fail-on-flagged`` and flags
+something.
 Tables and formatting live in render.py.
 """
 
@@ -27,7 +28,7 @@ from featurestore.errors import (
 )
 from featurestore.online.materialize import GuardReport, MaterializationResult
 from featurestore.store import FeatureStore
-from featurestore.times import as_utc
+from featurestore.times import as_utc, parse_duration
 
 __all__ = ["main"]
 
@@ -574,6 +575,40 @@ def get_online(
 @main.command()
 @repo_option
 @click.option(
+    "--at",
+    type=ISO_DATETIME,
+    default=None,
+    help="Time at which ages are measured against ttls (ISO; naive = UTC). Default: now.",
+)
+@json_option
+@click.option(
+    "--fail-on-flagged",
+    is_flag=True,
+    help="Exit with code 3 when a problem is found (to gate a deploy or a scheduled job).",
+)
+@click.pass_context
+def status(
+    ctx: click.Context,
+    repo: Path | None,
+    at: dt.datetime | None,
+    as_json: bool,
+    fail_on_flagged: bool,
+) -> None:
+    """Show, per view, whether the code matches what was applied, when it was last
+    materialized, how fresh its online values are, and what to run when something is off."""
+    with open_store(repo) as store:
+        result = store.status(at)
+    if as_json:
+        render.dump_json(result.to_dict())
+    else:
+        render.repo_status(render.console(), result)
+    if fail_on_flagged and result.flagged:
+        ctx.exit(3)
+
+
+@main.command()
+@repo_option
+@click.option(
     "--host",
     default=None,
     help="Interface to bind. Default: server.host in featurestore.yaml, else 127.0.0.1 "
@@ -651,9 +686,6 @@ def show_report(
         ctx.exit(3)
 
 
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 class Duration(click.ParamType):
     """A duration such as 90s, 30m, 12h, 1d or 2w."""
 
@@ -662,15 +694,10 @@ class Duration(click.ParamType):
     def convert(self, value: Any, param: Any, ctx: Any) -> dt.timedelta:
         if isinstance(value, dt.timedelta):
             return value
-        text = str(value).strip().lower()
-        unit = DURATION_UNITS.get(text[-1:]) if text else None
-        try:
-            amount = float(text[:-1])
-        except ValueError:
-            amount = -1.0
-        if unit is None or amount <= 0:
+        duration = parse_duration(str(value))
+        if duration is None:
             self.fail(f"{value!r} is not a duration such as 30m, 12h, 1d or 2w", param, ctx)
-        return dt.timedelta(seconds=amount * unit)
+        return duration
 
 
 @main.command()

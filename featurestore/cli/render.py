@@ -37,8 +37,9 @@ from featurestore.offline.training_set import TrainingSet
 from featurestore.online.materialize import GuardCheck, GuardReport, MaterializationResult
 from featurestore.registry import FeatureRecord, PlanDiff
 from featurestore.serving.response import OnlineResponse
+from featurestore.status import RepoStatus, ViewStatus
 from featurestore.store import SourceReport
-from featurestore.times import as_utc
+from featurestore.times import as_utc, format_duration
 from featurestore.validation import FeatureStatus
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "online",
     "online_json",
     "plan",
+    "repo_status",
     "report",
     "status_counts",
     "steps",
@@ -231,6 +233,61 @@ def features(out: Console, records: Sequence[FeatureRecord]) -> None:
             f"[dim]{rec.fingerprint}[/]",
         )
     out.print(table)
+
+
+def _freshness(view: ViewStatus) -> str:
+    """The newest online value's age against the ttl: '2h 5m / 1d' (red beyond the ttl)."""
+    if view.age_seconds is None:
+        return "-"
+    ttl = view.ttl_seconds
+    text = format_duration(view.age_seconds) + (f" / {format_duration(ttl)}" if ttl else "")
+    return f"[red]{escape(text)}[/]" if ttl and view.age_seconds > ttl else escape(text)
+
+
+def _entities(view: ViewStatus) -> str:
+    """Entities held online: of the latest values, and of recent events for aggregations."""
+    parts = [] if view.online_entities is None else [number(view.online_entities)]
+    if view.event_entities is not None:
+        parts.append(f"{number(view.event_entities)} with events")
+    return ", ".join(parts) or "-"
+
+
+def repo_status(out: Console, status: RepoStatus) -> None:
+    """The repo's registry, online store and serving log, a row per view, then each problem."""
+    applied = timestamp(status.applied_at) if status.applied_at else "[red]never[/]"
+    reach = "[red]unreachable[/]" if status.online_store_error else "[green]reachable[/]"
+    log = status.serving_log
+    days = f", {log.first_day} to {log.last_day}" if log.first_day else ""
+    out.print(
+        f"Project [bold]{escape(status.project)}[/] at {timestamp(status.checked_at)} UTC\n"
+        f"  registry: applied {applied}\n"
+        f"  online store: {escape(status.online_store)} ({reach})\n"
+        f"  serving log: {log.records:,} record(s) in {log.files:,} file(s), "
+        f"{log.bytes / 1e6:,.1f} MB{days}"
+    )
+    table = Table(show_edge=False, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
+    for column in ("view", "kind", "owner", "online entities", "materialized to", "age / ttl"):
+        table.add_column(column, no_wrap=column != "owner")
+    table.add_column("state", no_wrap=True)
+    for view in status.views:
+        ends = [t for t in (view.materialized_end, view.events_end) if t is not None]
+        state = f"[red]{len(view.problems)} problem(s)[/]" if view.problems else "[green]ok[/]"
+        table.add_row(
+            escape(view.name),
+            view.kind.replace("_", "-"),
+            escape(view.owner or "-"),
+            _entities(view) if view.online else "-",
+            timestamp(max(ends)) if ends else "-",
+            _freshness(view),
+            state,
+        )
+    out.print(table)
+    for problem in status.flagged:
+        out.print(f"[red]✗[/] {escape(problem)}", soft_wrap=True)
+    if status.flagged:
+        out.print(f"[red]{len(status.flagged)} problem(s).[/]")
+    else:
+        out.print("[green]No problems found.[/]")
 
 
 def validation(out: Console, reports: Sequence[SourceReport]) -> None:

@@ -29,7 +29,7 @@ from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.sources import check_view
 from featurestore.offline.sql import ident
 from featurestore.offline.training_set import METADATA_KEY, TrainingSet, TrainingSetMetadata
-from featurestore.times import as_naive_utc, as_utc
+from featurestore.times import as_naive_utc, as_utc, parse_duration
 from featurestore.validation import MATCH_FOUND
 
 if TYPE_CHECKING:
@@ -45,8 +45,6 @@ __all__ = [
     "to_side",
 ]
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _FORMS = (
     "a saved training set (path.parquet), a serving log window (log:7d or "
     "log:2025-03-01..2025-03-08) or a source window (source:VIEW:2025-03-01..2025-03-08)"
@@ -119,10 +117,9 @@ def _time(text: str, spec: str) -> dt.datetime:
 
 def _window(spec: str, text: str, now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime]:
     """``START..END`` (either may be empty) or a duration like ``7d`` ending at ``now``."""
-    duration = _DURATION.match(spec.strip().lower())
-    if duration:
-        seconds = float(duration[1]) * _UNITS[duration[2]]
-        return now - dt.timedelta(seconds=seconds), now
+    duration = parse_duration(spec)
+    if duration is not None:
+        return now - duration, now
     if ".." not in spec:
         raise ReportError(
             f"{text!r}: expected a window START..END (e.g. 2025-03-01..2025-03-08, either end "

@@ -25,6 +25,7 @@ from featurestore.online.base import OnlineStore
 from featurestore.online.rows import key_expr, value_expr
 
 __all__ = [
+    "EventsState",
     "GuardCheck",
     "GuardReport",
     "MaterializationResult",
@@ -58,11 +59,32 @@ class ViewState(BaseModel):
     last_full_batch: BatchStats | None = None  # the last full snapshot: the row count to keep
     fingerprints: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def newest_event_time(self) -> dt.datetime | None:
+        """The event time of the newest value published online."""
+        times = [
+            b.newest_event_time
+            for b in (self.last_batch, self.last_full_batch)
+            if b is not None and b.newest_event_time is not None
+        ]
+        return max(times) if times else None
+
+
+class EventsState(BaseModel):
+    """The last publish of an aggregation view's recent events."""
+
+    end: dt.datetime
+    published_at: dt.datetime
+    entities: int
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+
 
 class MaterializationState(BaseModel):
-    """Per view: the end of the last published window and the last batch's stats."""
+    """Per view: the end of the last published window and the last batch's stats; per
+    aggregation view: the last publish of its recent events."""
 
     views: dict[str, ViewState] = Field(default_factory=dict)
+    events: dict[str, EventsState] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, data_dir: Path) -> MaterializationState:

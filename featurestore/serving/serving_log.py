@@ -49,6 +49,7 @@ __all__ = [
     "SERVING_LOG_SCHEMA",
     "ServingLogWriter",
     "decode_json_column",
+    "log_files",
     "read_serving_log",
     "write_part",
 ]
@@ -529,6 +530,26 @@ def _partition_dates(directory: Path) -> list[tuple[dt.date, Path]]:
     return out
 
 
+def log_files(
+    directory: Path, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> list[Path]:
+    """The finished Parquet files of the days that overlap ``[start, end)``, oldest day first
+    (hidden and temporary files are left out)."""
+    files: list[Path] = []
+    for day, path in sorted(_partition_dates(Path(directory))):
+        day_start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        if start is not None and day_start + dt.timedelta(days=1) <= start:
+            continue
+        if end is not None and day_start >= end:
+            continue
+        files.extend(
+            f
+            for f in sorted(path.iterdir())
+            if f.suffix == ".parquet" and not f.name.startswith((".", "_")) and f.is_file()
+        )
+    return files
+
+
 def read_serving_log(
     directory: Path, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> pl.DataFrame:
@@ -536,18 +557,7 @@ def read_serving_log(
     request_id and row. Naive bounds are UTC; hidden and temporary files are ignored."""
     lo = as_utc(start) if start is not None else None
     hi = as_utc(end) if end is not None else None
-    files: list[str] = []
-    for day, path in _partition_dates(Path(directory)):
-        day_start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-        if lo is not None and day_start + dt.timedelta(days=1) <= lo:
-            continue
-        if hi is not None and day_start >= hi:
-            continue
-        files.extend(
-            str(f)
-            for f in sorted(path.iterdir())
-            if f.suffix == ".parquet" and not f.name.startswith((".", "_")) and f.is_file()
-        )
+    files = [str(f) for f in log_files(Path(directory), lo, hi)]
     if not files:
         return pl.DataFrame(schema=SERVING_LOG_SCHEMA)
     frame = pl.scan_parquet(files, hive_partitioning=False, glob=False, schema=SERVING_LOG_SCHEMA)

@@ -1,0 +1,330 @@
+"""The operational status of a repo, for the people on call.
+
+Per view: whether the code still matches what was applied, when its latest values (and, for
+aggregations, its recent events) were last materialized and with which definitions, how old
+the newest online value is against the ttl, and whether the online store still holds what was
+published (a Redis that restarted without persistence holds nothing). Per repo: the registry,
+the online store's reachability and the serving log's size. Every problem found is one line
+that says what is wrong and what to run; ``featurestore status --fail-on-flagged`` exits
+non-zero when there is one, so a deploy or a cron job can gate on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from featurestore.config import OnlineStoreConfig
+from featurestore.definitions import FeatureView, OnDemandFeatureView
+from featurestore.errors import FeatureStoreError, RegistryError
+from featurestore.online.materialize import MaterializationState
+from featurestore.online.windows import events_store_name
+from featurestore.registry import RegistryState, ViewRecord, build_state
+from featurestore.serving.serving_log import log_files
+from featurestore.times import as_utc, format_duration
+
+if TYPE_CHECKING:
+    from featurestore.store import FeatureStore
+
+__all__ = ["RepoStatus", "ServingLogStatus", "ViewStatus", "build_status"]
+
+_APPLY = "run 'featurestore apply'"
+_MATERIALIZE = "run 'featurestore materialize'"
+
+
+class ViewStatus(BaseModel):
+    """One view. Times are UTC; ``None`` means never, unknown or not applicable."""
+
+    name: str
+    kind: Literal["batch", "on_demand"]
+    owner: str | None
+    online: bool = Field(description="materialized to the online store (batch views)")
+    features: int
+    applied: bool = Field(description="the registry knows the view")
+    changed: list[str] = Field(
+        default_factory=list,
+        description="references whose code differs from the registry: changed, new or removed",
+    )
+    materialized_end: dt.datetime | None = Field(
+        default=None, description="the end of the last materialization of its latest values"
+    )
+    published_at: dt.datetime | None = None
+    newest_event_time: dt.datetime | None = Field(
+        default=None, description="the event time of the newest value published online"
+    )
+    age_seconds: float | None = Field(
+        default=None, description="how old the newest online value is at the status time"
+    )
+    ttl_seconds: float | None = None
+    online_entities: int | None = Field(
+        default=None, description="entities the online store holds for the latest values"
+    )
+    events_end: dt.datetime | None = Field(
+        default=None, description="aggregations: the end of the last materialization of events"
+    )
+    event_entities: int | None = Field(
+        default=None, description="aggregations: entities the online store holds events of"
+    )
+    problems: list[str] = Field(default_factory=list)
+
+
+class ServingLogStatus(BaseModel):
+    """What the serving log directory holds."""
+
+    path: str
+    files: int
+    records: int
+    bytes: int
+    first_day: dt.date | None = None
+    last_day: dt.date | None = None
+
+
+class RepoStatus(BaseModel):
+    """The whole status; ``flagged`` lists every problem, the repo's first."""
+
+    project: str
+    checked_at: dt.datetime = Field(description="the time ages and ttls are measured at")
+    applied_at: dt.datetime | None
+    online_store: str = Field(description="the configured online store (without credentials)")
+    online_store_error: str | None = None
+    serving_log: ServingLogStatus
+    views: list[ViewStatus]
+    problems: list[str] = Field(default_factory=list, description="problems of the repo")
+
+    @property
+    def flagged(self) -> list[str]:
+        """Every problem, each prefixed with its view."""
+        return [*self.problems] + [f"view {v.name!r}: {p}" for v in self.views for p in v.problems]
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.model_dump(mode="json"), "flagged": self.flagged}
+
+
+def describe_online_store(config: OnlineStoreConfig, data_dir: Path) -> str:
+    """``sqlite <path>`` or ``redis <host:port/db> prefix <p>``, never a password."""
+    if config.type == "sqlite":
+        return f"sqlite {data_dir / config.path}"
+    from urllib.parse import urlsplit
+
+    url = urlsplit(config.url)
+    where = f"{url.hostname or '127.0.0.1'}:{url.port or 6379}{url.path or '/0'}"
+    return f"redis {where} prefix {config.key_prefix!r}"
+
+
+def serving_log_status(directory: Path) -> ServingLogStatus:
+    """File, record and byte counts from the Parquet footers, without reading the records."""
+    files = log_files(directory)
+    records = size = 0
+    for path in files:
+        records += pq.read_metadata(path).num_rows
+        size += path.stat().st_size
+    days = sorted({dt.date.fromisoformat(p.parent.name.partition("=")[2]) for p in files})
+    return ServingLogStatus(
+        path=str(directory),
+        files=len(files),
+        records=records,
+        bytes=size,
+        first_day=days[0] if days else None,
+        last_day=days[-1] if days else None,
+    )
+
+
+def _code_changes(
+    names: list[str], current: RegistryState, applied: RegistryState | None, view: str
+) -> list[str]:
+    """References of ``view`` that differ between the code and the registry."""
+    applied_refs = {r for r, f in (applied.features if applied else {}).items() if f.view == view}
+    refs = [f"{view}:{n}" for n in names]
+    changed = [
+        r
+        for r in refs
+        if applied is None
+        or r not in applied.features
+        or applied.features[r].fingerprint != current.features[r].fingerprint
+    ]
+    return changed + sorted(applied_refs - set(refs))
+
+
+def _count(store: FeatureStore, name: str, down: bool) -> int | None:
+    if down:
+        return None
+    try:
+        return store.online.count(name)
+    except FeatureStoreError:
+        return None
+
+
+class _Checker:
+    """Builds each view's status against one registry, state and online store."""
+
+    def __init__(
+        self, store: FeatureStore, now: dt.datetime, down: bool, applied: RegistryState | None
+    ) -> None:
+        self.store = store
+        self.now = now
+        self.down = down
+        self.applied = applied
+        self.current = build_state(store.repo, {})
+        self.state = MaterializationState.load(store.repo.data_dir)
+
+    def _outdated(self, recorded: dict[str, str], refs: list[str]) -> list[str]:
+        """``refs`` whose online values come from a definition other than the applied one."""
+        applied = self.applied.features if self.applied else {}
+        return [r for r in refs if r in applied and recorded.get(r) != applied[r].fingerprint]
+
+    def _definition(self, status: ViewStatus) -> None:
+        """Not applied, or applied but changed in the code since (nothing when nothing at all
+        was applied: the repo's problem says it once)."""
+        if self.applied is None:
+            return
+        if not status.applied:
+            status.problems.append(f"defined in the code but not applied; {_APPLY}")
+        elif status.changed:
+            status.problems.append(
+                f"{', '.join(status.changed)} differ from the applied definitions; {_APPLY}"
+            )
+
+    def batch(self, view: FeatureView) -> ViewStatus:
+        status = ViewStatus(
+            name=view.name,
+            kind="batch",
+            owner=view.owner,
+            online=view.online,
+            features=len(view.feature_names),
+            applied=self.applied is not None and view.name in self.applied.views,
+            changed=_code_changes(view.feature_names, self.current, self.applied, view.name),
+            ttl_seconds=view.ttl.total_seconds() if view.ttl else None,
+        )
+        self._definition(status)
+        if view.online and status.applied:
+            if view.features:
+                self._latest_values(view, status)
+            if view.aggregations:
+                self._events(view, status)
+        return status
+
+    def _latest_values(self, view: FeatureView, status: ViewStatus) -> None:
+        recorded = self.state.views.get(view.name)
+        status.online_entities = _count(self.store, view.name, self.down)
+        if recorded is None:
+            status.problems.append(f"its features were never materialized; {_MATERIALIZE}")
+            return
+        status.materialized_end = recorded.watermark
+        status.published_at = recorded.published_at
+        status.newest_event_time = recorded.newest_event_time
+        if status.newest_event_time is not None:
+            status.age_seconds = (self.now - status.newest_event_time).total_seconds()
+        age, ttl = status.age_seconds, status.ttl_seconds
+        if age is not None and ttl is not None and age > ttl:
+            status.problems.append(
+                f"the newest online value is {format_duration(age)} old, beyond the ttl of "
+                f"{format_duration(ttl)}: every value of the view is served STALE; materialize "
+                "fresher data"
+            )
+        outdated = self._outdated(
+            recorded.fingerprints, [f"{view.name}:{f.name}" for f in view.features]
+        )
+        if outdated:
+            status.problems.append(
+                f"online values of {', '.join(outdated)} were computed by another definition "
+                f"than the applied one; {_MATERIALIZE}"
+            )
+        full, held = recorded.last_full_batch, status.online_entities
+        if full is not None and held is not None and held < full.rows:
+            status.problems.append(
+                f"the online store holds {held:,} entities but the last full materialization "
+                f"published {full.rows:,}: values were lost (e.g. a store that restarted "
+                f"without persistence); {_MATERIALIZE}"
+            )
+
+    def _events(self, view: FeatureView, status: ViewStatus) -> None:
+        recorded = self.state.events.get(view.name)
+        status.event_entities = _count(self.store, events_store_name(view.name), self.down)
+        if recorded is None:
+            status.problems.append(f"its aggregations were never materialized; {_MATERIALIZE}")
+            return
+        status.events_end = recorded.end
+        status.published_at = max(filter(None, (status.published_at, recorded.published_at)))
+        outdated = self._outdated(
+            recorded.fingerprints, [f"{view.name}:{a}" for a in view.aggregation_names]
+        )
+        if outdated:
+            status.problems.append(
+                f"the events behind {', '.join(outdated)} were published for another "
+                f"definition than the applied one; {_MATERIALIZE}"
+            )
+        if status.event_entities is not None and status.event_entities < recorded.entities:
+            status.problems.append(
+                f"the online store holds events of {status.event_entities:,} entities but "
+                f"the last materialization published {recorded.entities:,}: events were lost; "
+                f"{_MATERIALIZE}"
+            )
+
+    def on_demand(self, view: OnDemandFeatureView) -> ViewStatus:
+        status = ViewStatus(
+            name=view.name,
+            kind="on_demand",
+            owner=view.owner,
+            online=False,
+            features=len(view.features),
+            applied=self.applied is not None and view.name in self.applied.views,
+            changed=_code_changes(view.feature_names, self.current, self.applied, view.name),
+        )
+        self._definition(status)
+        return status
+
+    def removed(self, record: ViewRecord) -> ViewStatus:
+        return ViewStatus(
+            name=record.name,
+            kind="on_demand" if record.kind == "on_demand" else "batch",
+            owner=record.owner,
+            online=False,
+            features=len(record.features),
+            applied=True,
+            changed=[f"{record.name}:{f}" for f in record.features],
+            ttl_seconds=record.ttl_seconds,
+            problems=[f"applied but no longer defined in the code; {_APPLY} to remove it"],
+        )
+
+
+def build_status(store: FeatureStore, now: dt.datetime | None = None) -> RepoStatus:
+    """Check the repo at ``now`` (default: the current time; naive is UTC)."""
+    now = as_utc(now) if now is not None else dt.datetime.now(dt.UTC)
+    repo = store.repo
+    problems: list[str] = []
+    error = None
+    try:
+        store.online.ping()
+    except FeatureStoreError as exc:
+        error = str(exc)
+        problems.append(f"the online store is unreachable: {error}")
+    try:
+        applied = store.registry.load()
+        if applied is None:
+            problems.insert(0, f"nothing has been applied yet; {_APPLY}")
+    except RegistryError as exc:
+        applied = None
+        problems.insert(0, str(exc))
+    checker = _Checker(store, now, error is not None, applied)
+    views = [checker.batch(v) for v in repo.views.values()]
+    views += [checker.on_demand(v) for v in repo.on_demand_views.values()]
+    if checker.applied is not None:
+        views += [
+            checker.removed(record)
+            for name, record in checker.applied.views.items()
+            if name not in repo.views and name not in repo.on_demand_views
+        ]
+    return RepoStatus(
+        project=store.project,
+        checked_at=now,
+        applied_at=checker.applied.applied_at if checker.applied else None,
+        online_store=describe_online_store(repo.config.online_store, repo.data_dir),
+        online_store_error=error,
+        serving_log=serving_log_status(store.serving_log_dir),
+        views=views,
+        problems=problems,
+    )

@@ -1,0 +1,261 @@
+"""``store.status()`` and ``featurestore status``: each problem is found when, and only when, its
+cause is there (nothing applied, code changed since apply, never materialized, materialized by
+another definition, values past the ttl, values lost from the online store, a view removed from
+the code, an unreachable store), on SQLite and on the real Redis; the counts it shows equal
+what the stores and the serving log hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+from conftest import DEFINITIONS, PROJECT
+
+from featurestore import FeatureStore
+from featurestore.cli.main import main
+from featurestore.online.windows import events_store_name
+from featurestore.status import RepoStatus, ViewStatus
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+UTC = dt.UTC
+END = dt.datetime(2024, 2, 10, tzinfo=UTC)
+NEWEST = dt.datetime(2024, 2, 1, tzinfo=UTC)  # the newest row of the users source
+TTL = dt.timedelta(days=30)  # user_profile's ttl
+
+# one more view over the same source: aggregations keep recent events online
+WITH_EVENTS = (
+    DEFINITIONS.replace("from featurestore import (", "from featurestore import (\n    Count,")
+    + """
+user_updates = FeatureView(
+    name="user_updates",
+    entities=[user],
+    source=users_source,
+    owner="risk-team",
+    aggregations=[Count(window=timedelta(days=60), name="updates_60d")],
+)
+"""
+)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def online_yaml(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The ``online_store`` block of each backend; Redis keys are removed afterwards."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    prefix = f"fs-status-{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis must run on 127.0.0.1:6379 (redis-server --daemonize yes): {exc}")
+    yield f"online_store: {{type: redis, url: '{REDIS_URL}', key_prefix: '{prefix}'}}\n"
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def open_store(
+    make_repo: Callable[..., Path], online_yaml: str
+) -> Iterator[Callable[..., FeatureStore]]:
+    """``open_store(definitions=..., apply=True)``: a store over a fresh repo (same directory
+    on every call, so a second call sees the first one's registry and online values)."""
+    opened: list[FeatureStore] = []
+
+    def make(definitions: str = DEFINITIONS, apply: bool = True) -> FeatureStore:
+        root = make_repo(definitions=definitions, config=f"project: {PROJECT}\n{online_yaml}")
+        store = FeatureStore(root)
+        opened.append(store)
+        if apply:
+            store.apply()
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def view(status: RepoStatus, name: str) -> ViewStatus:
+    return next(v for v in status.views if v.name == name)
+
+
+def test_a_repo_never_applied_says_so_once(open_store: Callable[..., FeatureStore]) -> None:
+    status = open_store(apply=False).status(END)
+    assert status.applied_at is None
+    assert status.flagged == ["nothing has been applied yet; run 'featurestore apply'"]
+    assert all(not v.applied and not v.problems for v in status.views)
+
+
+def test_applied_views_wait_for_materialization(open_store: Callable[..., FeatureStore]) -> None:
+    status = open_store().status(END)
+    assert status.applied_at is not None
+    assert status.online_store_error is None
+    assert status.problems == []
+    profile = view(status, "user_profile")
+    assert profile.applied and profile.changed == []
+    assert profile.problems == [
+        "its features were never materialized; run 'featurestore materialize'"
+    ]
+    assert profile.online_entities == 0
+    assert view(status, "txn_risk").kind == "on_demand"
+    assert view(status, "txn_risk").problems == []
+
+
+def test_freshness_is_measured_against_the_ttl(open_store: Callable[..., FeatureStore]) -> None:
+    store = open_store()
+    store.materialize(end=END)
+    status = store.status(END)
+    profile = view(status, "user_profile")
+    assert status.flagged == []
+    assert profile.materialized_end == END
+    assert profile.newest_event_time == NEWEST
+    assert profile.age_seconds == (END - NEWEST).total_seconds()
+    assert profile.ttl_seconds == TTL.total_seconds()
+    assert profile.online_entities == store.online.count("user_profile") == 3
+    # the ttl is inclusive, as in training sets: a value exactly ttl old is still served
+    assert view(store.status(NEWEST + TTL), "user_profile").problems == []
+    late = view(store.status(NEWEST + TTL + dt.timedelta(seconds=1)), "user_profile")
+    assert len(late.problems) == 1
+    assert "beyond the ttl of 4w 2d" in late.problems[0]
+    assert "served STALE" in late.problems[0]
+
+
+def test_code_changes_then_outdated_online_values(
+    open_store: Callable[..., FeatureStore],
+) -> None:
+    store = open_store()
+    store.materialize(end=END)
+    changed = DEFINITIONS.replace(".dt.total_days()", ".dt.total_days() + 1")
+    store = open_store(definitions=changed, apply=False)
+    profile = view(store.status(END), "user_profile")
+    assert profile.changed == ["user_profile:tenure_days"]
+    assert profile.problems == [
+        "user_profile:tenure_days differ from the applied definitions; run 'featurestore apply'"
+    ]
+    # the on-demand view reads user_profile: its fingerprint follows its inputs
+    assert view(store.status(END), "txn_risk").changed == ["txn_risk:amount_per_age"]
+
+    store.apply()
+    profile = view(store.status(END), "user_profile")
+    assert profile.changed == []
+    assert profile.problems == [
+        "online values of user_profile:tenure_days were computed by another definition than "
+        "the applied one; run 'featurestore materialize'"
+    ]
+    store.materialize(end=END)
+    assert store.status(END).flagged == []
+
+
+def test_a_view_removed_from_the_code(open_store: Callable[..., FeatureStore]) -> None:
+    open_store()
+    without = DEFINITIONS[: DEFINITIONS.index("@on_demand_feature_view")]
+    status = open_store(definitions=without, apply=False).status(END)
+    gone = view(status, "txn_risk")
+    assert gone.changed == ["txn_risk:amount_per_age"]
+    assert gone.problems == [
+        "applied but no longer defined in the code; run 'featurestore apply' to remove it"
+    ]
+
+
+def test_values_lost_from_the_online_store(open_store: Callable[..., FeatureStore]) -> None:
+    store = open_store()
+    store.materialize(end=END)
+    store.online.delete_view("user_profile")  # what a restarted Redis without persistence does
+    profile = view(store.status(END), "user_profile")
+    assert profile.online_entities == 0
+    assert profile.problems == [
+        "the online store holds 0 entities but the last full materialization published 3: "
+        "values were lost (e.g. a store that restarted without persistence); run "
+        "'featurestore materialize'"
+    ]
+    store.materialize(end=END)
+    assert store.status(END).flagged == []
+
+
+def test_aggregation_views_report_their_events(open_store: Callable[..., FeatureStore]) -> None:
+    store = open_store(definitions=WITH_EVENTS)
+    assert view(store.status(END), "user_updates").problems == [
+        "its aggregations were never materialized; run 'featurestore materialize'"
+    ]
+    store.materialize(end=END)
+    updates = view(store.status(END), "user_updates")
+    assert updates.problems == []
+    assert updates.events_end == END
+    # users 1, 2 and 3 have updates within 60 days of END
+    assert updates.event_entities == store.online.count(events_store_name("user_updates")) == 3
+    assert updates.online_entities is None  # no plain features: no latest values
+
+    store.online.delete_view(events_store_name("user_updates"))
+    assert "events were lost" in view(store.status(END), "user_updates").problems[0]
+
+
+def test_an_unreachable_store_is_a_problem_not_a_crash(make_repo: Callable[..., Path]) -> None:
+    config = (
+        f"project: {PROJECT}\n"
+        "online_store: {type: redis, url: 'redis://:s3cret@127.0.0.1:1/2', timeout_seconds: 0.2}\n"
+    )
+    store = FeatureStore(make_repo(config=config))
+    store.apply()
+    try:
+        status = store.status(END)
+    finally:
+        store.close()
+    assert status.online_store == "redis 127.0.0.1:1/2 prefix 'fs:'"  # no password shown
+    assert status.online_store_error is not None
+    assert status.problems[0].startswith("the online store is unreachable: ")
+    assert view(status, "user_profile").online_entities is None
+
+
+def test_serving_log_counts_equal_its_records(make_repo: Callable[..., Path]) -> None:
+    config = f"project: {PROJECT}\nserving_log: {{enabled: true}}\n"
+    store = FeatureStore(make_repo(config=config))
+    try:
+        store.apply()
+        assert store.status(END).serving_log.records == 0
+        store.materialize(end=END)
+        for ids, at in (([1, 2, 3], END), ([4, 1], END + dt.timedelta(days=1))):
+            store.get_online_features(
+                features=["user_profile:age"], entities={"user_id": ids}, request_time=at
+            )
+        served = store.read_serving_log()
+        log = store.status(END).serving_log
+    finally:
+        store.close()
+    assert log.records == served.height == 5
+    assert log.files == 2  # one request on each of two days
+    assert log.bytes > 0
+    assert (log.first_day, log.last_day) == (END.date(), END.date() + dt.timedelta(days=1))
+
+
+def test_cli_status_json_and_exit_codes(open_store: Callable[..., FeatureStore]) -> None:
+    store = open_store()
+    repo = str(store.repo.root)
+    runner = CliRunner()
+
+    result = runner.invoke(main, ["status", "--repo", repo, "--at", "2024-02-10", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["flagged"] == [
+        "view 'user_profile': its features were never materialized; run 'featurestore materialize'"
+    ]
+    gate = ["status", "--repo", repo, "--at", "2024-02-10", "--fail-on-flagged"]
+    result = runner.invoke(main, gate)
+    assert result.exit_code == 3
+    assert "never materialized" in result.output
+
+    store.materialize(end=END)
+    result = runner.invoke(main, gate)
+    assert result.exit_code == 0, result.output
+    assert "No problems found." in result.output
+    assert "user_profile" in result.output
+    result = runner.invoke(main, ["status", "--repo", repo, "--at", "2024-04-01"])
+    assert result.exit_code == 0  # problems are shown; only --fail-on-flagged gates
+    assert "served STALE" in result.output
