@@ -171,36 +171,41 @@ class _Checker:
         self.current = build_state(store.repo, {})
         self.state = MaterializationState.load(store.repo.data_dir)
 
-    def _outdated(self, recorded: dict[str, str], refs: list[str]) -> list[str]:
-        """``refs`` whose online values come from a definition other than the applied one."""
+    def _outdated(self, recorded: dict[str, str], refs: list[str], what: str) -> list[str]:
+        """A problem when the online ``what`` of some ``refs`` come from a definition other
+        than the applied one (``recorded``: the fingerprints they were published with)."""
         applied = self.applied.features if self.applied else {}
-        return [r for r in refs if r in applied and recorded.get(r) != applied[r].fingerprint]
+        stale = [r for r in refs if r in applied and recorded.get(r) != applied[r].fingerprint]
+        if not stale:
+            return []
+        return [
+            f"online {what} of {', '.join(stale)} come from another definition than the "
+            f"applied one; {_MATERIALIZE}"
+        ]
 
-    def _definition(self, status: ViewStatus) -> None:
-        """Not applied, or applied but changed in the code since (nothing when nothing at all
-        was applied: the repo's problem says it once)."""
-        if self.applied is None:
-            return
+    def defined(self, view: FeatureView | OnDemandFeatureView) -> ViewStatus:
+        """A view of the code: its definitions against the registry and, for an applied online
+        batch view, what the online store holds."""
+        batch = isinstance(view, FeatureView)
+        status = ViewStatus(
+            name=view.name,
+            kind="batch" if batch else "on_demand",
+            owner=view.owner,
+            online=batch and view.online,
+            features=len(view.feature_names),
+            applied=self.applied is not None and view.name in self.applied.views,
+            changed=_code_changes(view.feature_names, self.current, self.applied, view.name),
+            ttl_seconds=view.ttl.total_seconds() if batch and view.ttl else None,
+        )
+        if self.applied is None:  # the repo's problem says it once
+            return status
         if not status.applied:
             status.problems.append(f"defined in the code but not applied; {_APPLY}")
         elif status.changed:
             status.problems.append(
                 f"{', '.join(status.changed)} differ from the applied definitions; {_APPLY}"
             )
-
-    def batch(self, view: FeatureView) -> ViewStatus:
-        status = ViewStatus(
-            name=view.name,
-            kind="batch",
-            owner=view.owner,
-            online=view.online,
-            features=len(view.feature_names),
-            applied=self.applied is not None and view.name in self.applied.views,
-            changed=_code_changes(view.feature_names, self.current, self.applied, view.name),
-            ttl_seconds=view.ttl.total_seconds() if view.ttl else None,
-        )
-        self._definition(status)
-        if view.online and status.applied:
+        if batch and view.online and status.applied:
             if view.features:
                 self._latest_values(view, status)
             if view.aggregations:
@@ -225,14 +230,9 @@ class _Checker:
                 f"{format_duration(ttl)}: every value of the view is served STALE; materialize "
                 "fresher data"
             )
-        outdated = self._outdated(
-            recorded.fingerprints, [f"{view.name}:{f.name}" for f in view.features]
+        status.problems += self._outdated(
+            recorded.fingerprints, [f"{view.name}:{f.name}" for f in view.features], "values"
         )
-        if outdated:
-            status.problems.append(
-                f"online values of {', '.join(outdated)} were computed by another definition "
-                f"than the applied one; {_MATERIALIZE}"
-            )
         full, held = recorded.last_full_batch, status.online_entities
         if full is not None and held is not None and held < full.rows:
             status.problems.append(
@@ -249,33 +249,15 @@ class _Checker:
             return
         status.events_end = recorded.end
         status.published_at = max(filter(None, (status.published_at, recorded.published_at)))
-        outdated = self._outdated(
-            recorded.fingerprints, [f"{view.name}:{a}" for a in view.aggregation_names]
+        status.problems += self._outdated(
+            recorded.fingerprints, [f"{view.name}:{a}" for a in view.aggregation_names], "events"
         )
-        if outdated:
-            status.problems.append(
-                f"the events behind {', '.join(outdated)} were published for another "
-                f"definition than the applied one; {_MATERIALIZE}"
-            )
         if status.event_entities is not None and status.event_entities < recorded.entities:
             status.problems.append(
                 f"the online store holds events of {status.event_entities:,} entities but "
                 f"the last materialization published {recorded.entities:,}: events were lost; "
                 f"{_MATERIALIZE}"
             )
-
-    def on_demand(self, view: OnDemandFeatureView) -> ViewStatus:
-        status = ViewStatus(
-            name=view.name,
-            kind="on_demand",
-            owner=view.owner,
-            online=False,
-            features=len(view.features),
-            applied=self.applied is not None and view.name in self.applied.views,
-            changed=_code_changes(view.feature_names, self.current, self.applied, view.name),
-        )
-        self._definition(status)
-        return status
 
     def removed(self, record: ViewRecord) -> ViewStatus:
         return ViewStatus(
@@ -310,8 +292,7 @@ def build_status(store: FeatureStore, now: dt.datetime | None = None) -> RepoSta
         applied = None
         problems.insert(0, str(exc))
     checker = _Checker(store, now, error is not None, applied)
-    views = [checker.batch(v) for v in repo.views.values()]
-    views += [checker.on_demand(v) for v in repo.on_demand_views.values()]
+    views = [checker.defined(v) for v in [*repo.views.values(), *repo.on_demand_views.values()]]
     if checker.applied is not None:
         views += [
             checker.removed(record)

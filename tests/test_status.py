@@ -147,8 +147,8 @@ def test_code_changes_then_outdated_online_values(
     profile = view(store.status(END), "user_profile")
     assert profile.changed == []
     assert profile.problems == [
-        "online values of user_profile:tenure_days were computed by another definition than "
-        "the applied one; run 'featurestore materialize'"
+        "online values of user_profile:tenure_days come from another definition than the "
+        "applied one; run 'featurestore materialize'"
     ]
     store.materialize(end=END)
     assert store.status(END).flagged == []
@@ -195,6 +195,13 @@ def test_aggregation_views_report_their_events(open_store: Callable[..., Feature
 
     store.online.delete_view(events_store_name("user_updates"))
     assert "events were lost" in view(store.status(END), "user_updates").problems[0]
+    store.materialize(end=END)
+
+    store = open_store(definitions=WITH_EVENTS.replace("days=60", "days=90"))  # applied
+    assert view(store.status(END), "user_updates").problems == [
+        "online events of user_updates:updates_60d come from another definition than the "
+        "applied one; run 'featurestore materialize'"
+    ]
 
 
 def test_an_unreachable_store_is_a_problem_not_a_crash(make_repo: Callable[..., Path]) -> None:
