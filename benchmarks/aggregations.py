@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 from machine import load_average, machine, reference_connection, versions
 from memory import measure
-from phase import Phase, phases_table
+from phase import Phase, alternate, phases_table, warm_up
 from polars.testing import assert_frame_equal
 
 from featurestore import FeatureStore
@@ -299,12 +299,12 @@ class WindowPathLog(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.keys: int | None = None
+        self.keys: list[int] = []  # one count per training set built
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if "keys_on_window_path=" in message:
-            self.keys = int(message.rsplit("=", 1)[1])
+            self.keys.append(int(message.rsplit("=", 1)[1]))
 
 
 class Bench:
@@ -358,24 +358,15 @@ def run(scale: Scale, threads: int | None, repeats: int, window_path: bool) -> d
         phases["window_path"] = Phase("featurestore", "the same, every key on the window path")
         sides["window_path"] = lambda: bench.ours(window_above=0.0)
 
-    results = {}
-    keys_on_window_path = None
-    for key, fn in sides.items():  # warm-up: also the results that are verified
-        results[key], phases[key].warmup_s, _ = measure(fn)
-        if key == "ours":
-            keys_on_window_path = bench.log.keys
+    results = warm_up(phases, sides, measure)  # also the results that are verified
+    keys_on_window_path = bench.log.keys[0]  # the first run is ours with its default threshold
     differences = check_same(results["ours"], results["reference"])
     if window_path:
         check_same(results["window_path"], results["reference"])
     statuses = bench.statuses
     results.clear()
 
-    for _ in range(repeats):  # alternating sides, so drift on a shared machine hits all alike
-        for key, fn in sides.items():
-            result, elapsed, peak = measure(fn)
-            del result
-            phases[key].times_s.append(elapsed)
-            phases[key].peak_mb.append(peak)
+    alternate(phases, sides, repeats, measure, "peak_mb")
     bench.close()
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

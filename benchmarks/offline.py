@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 from machine import machine, reference_connection, versions
 from memory import measure
-from phase import Phase, phases_table
+from phase import Phase, alternate, phases_table, warm_up
 from polars.testing import assert_frame_equal
 
 from featurestore import FeatureStore
@@ -326,10 +326,7 @@ def run(scale: Scale, threads: int | None, repeats: int, oracle: bool) -> dict[s
     }
     sides = {"ours": bench.ours, "reference": bench.reference}
 
-    # warm-up: also the results that are verified
-    results = {}
-    for key, fn in sides.items():
-        results[key], phases[key].warmup_s, _ = measure(fn)
+    results = warm_up(phases, sides, measure)  # also the results that are verified
     check_same(results["ours"], results["reference"], "featurestore vs hand-written")
     if oracle:
         brute = run_hand_written(bench.con, oracle_sql(bench.features_path), bench.spine)
@@ -338,12 +335,7 @@ def run(scale: Scale, threads: int | None, repeats: int, oracle: bool) -> dict[s
     counts = bench.statuses[FEATURES[0]]
     results.clear()
 
-    # timed runs, alternating sides so drift on a shared machine hits both alike
-    for _ in range(repeats):
-        for key, fn in sides.items():
-            result, elapsed, _ = measure(fn)
-            del result
-            phases[key].times_s.append(elapsed)
+    alternate(phases, sides, repeats, measure)  # memory: in fresh processes, below
     bench.close()
     spine_rows = bench.spine.height
     features_path = bench.features_path

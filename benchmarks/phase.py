@@ -1,13 +1,17 @@
 """One measured side of a benchmark (ours, the reference): its warm-up, timed runs, CPU time and
-peak memory, summarised for the JSON results and shown as the printed table."""
+peak memory, summarised for the JSON results and shown as the printed table; and the loop every
+benchmark times its sides with (a warm-up each, then runs that alternate between the sides)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rich.table import Table
+
+# one run of a side: its result, wall seconds, and a third figure (CPU seconds or peak MiB)
+Measure = Callable[[Callable[[], Any]], tuple[Any, float, float]]
 
 
 @dataclass
@@ -76,3 +80,31 @@ def phases_table(phases: Iterable[Mapping[str, Any]]) -> Table:
     for p in phases:
         table.add_row(f"{p['name']}: {p['what']}", *(cell(p) for _, cell in columns))
     return table
+
+
+def warm_up(
+    phases: Mapping[str, Phase], sides: Mapping[str, Callable[[], Any]], measure: Measure
+) -> dict[str, Any]:
+    """Run each side once (its time is the warm-up); returns the results, for checking."""
+    results = {}
+    for key, fn in sides.items():
+        results[key], phases[key].warmup_s, _ = measure(fn)
+    return results
+
+
+def alternate(
+    phases: Mapping[str, Phase],
+    sides: Mapping[str, Callable[[], Any]],
+    repeats: int,
+    measure: Measure,
+    third: Literal["cpu_s", "peak_mb"] | None = None,
+) -> None:
+    """Timed runs, alternating sides so that load on a shared machine hits all alike; the
+    third figure of ``measure`` is kept in the phase's ``third`` list."""
+    for _ in range(repeats):
+        for key, fn in sides.items():
+            result, elapsed, figure = measure(fn)
+            del result
+            phases[key].times_s.append(elapsed)
+            if third is not None:
+                getattr(phases[key], third).append(figure)

@@ -48,7 +48,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 from machine import load_average, machine, reference_connection, versions
-from phase import Phase, phases_table
+from phase import Phase, alternate, phases_table, warm_up
 
 from featurestore import FeatureStore
 from featurestore.monitoring.drift import DriftReport
@@ -716,16 +716,6 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, time.perf_counter() - started, _cpu_seconds() - cpu
 
 
-def alternate(phases: dict[str, Phase], sides: dict[str, Callable[[], Any]], repeats: int) -> None:
-    """Timed runs, alternating sides so that load on a shared machine hits all alike."""
-    for _ in range(repeats):
-        for key, fn in sides.items():
-            result, elapsed, cpu = timed(fn)
-            del result
-            phases[key].times_s.append(elapsed)
-            phases[key].cpu_s.append(cpu)
-
-
 def profile_call(fn: Callable[[], Any], top: int = 30) -> str:
     """A cProfile of one call of ``fn``: the ``top`` entries by cumulative time."""
     profiler = cProfile.Profile()
@@ -752,13 +742,11 @@ def run_drift(scale: Scale, repeats: int, profile: bool) -> dict[str, Any]:
         "ours": lambda: store.drift_report(data.reference, data.current),
         "floor": lambda: run_drift_floor(con, sql),
     }
-    results = {}
-    for key, fn in sides.items():
-        results[key], phases[key].warmup_s, _ = timed(fn)
+    results = warm_up(phases, sides, timed)
     verified = check_drift(results["ours"], results["floor"], profiles)
     results.clear()
     load_before = load_average()
-    alternate(phases, sides, repeats)
+    alternate(phases, sides, repeats, timed, "cpu_s")
     out: dict[str, Any] = {
         "rows": {
             "reference": scale.drift_rows,
@@ -808,14 +796,12 @@ def run_skew(scale: Scale, repeats: int, profile: bool) -> dict[str, Any]:
         "replay": lambda: _fetch(con, replay),
         "scan": lambda: _fetch(con, scan),
     }
-    results = {}
-    for key, fn in sides.items():
-        results[key], phases[key].warmup_s, _ = timed(fn)
+    results = warm_up(phases, sides, timed)
     verified = check_skew(results["ours"], results["replay"], expected_stale_records(con, data))
     records = results["scan"]["records"]
     results.clear()
     load_before = load_average()
-    alternate(phases, sides, repeats)
+    alternate(phases, sides, repeats, timed, "cpu_s")
     files = list(Path(data.log_glob).parent.parent.glob("date=*/*.parquet"))
     source_rows = pq.read_metadata(data.source).num_rows
     out: dict[str, Any] = {
