@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -140,6 +140,20 @@ class _Prepared:
     refs: dict[str, str]  # output column -> view:feature, in output order
 
 
+@dataclass(slots=True)
+class _Served:
+    """One request as the read steps fill it: its entity rows and time, and per reference the
+    values and statuses so far (per view, the served rows' event times)."""
+
+    entities: Mapping[str, Sequence[Any]]
+    n: int
+    now_us: int
+    store_down: bool = False  # after one timeout, the other views fall back without waiting
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    statuses: dict[str, list[FeatureStatus]] = field(default_factory=dict)
+    event_times: dict[str, list[dt.datetime | None]] = field(default_factory=dict)
+
+
 class OnlineRetriever:
     """Serves features of one repo from one online store.
 
@@ -226,22 +240,15 @@ class OnlineRetriever:
         """Values and statuses for each entity row; see FeatureStore.get_online_features."""
         prepared = self._prepare(features, feature_service, full_feature_names)
         now = request_time or dt.datetime.now(dt.UTC)
-        now_us = epoch_us(now)
         entities = entities or {}
         n = self._row_count(prepared, entities, request_data or {})
-        values: dict[str, list[Any]] = {}
-        statuses: dict[str, list[FeatureStatus]] = {}
-        event_times: dict[str, list[dt.datetime | None]] = {}
-        store_down = False  # after one timeout, the other views fall back without waiting
+        served = _Served(entities, n, epoch_us(now))
         for read in prepared.reads:
             if read.columns:
-                store_down = self._read_view(
-                    read, entities, n, now_us, store_down, values, statuses, event_times
-                )
+                self._read_view(read, served)
             if read.windows:
-                store_down = self._read_windows(
-                    read, entities, n, now_us, store_down, values, statuses, event_times
-                )
+                self._read_windows(read, served)
+        values, statuses = served.values, served.statuses
         for run in prepared.on_demand:
             self._run_on_demand(run, request_data or {}, values, statuses)
         refs = prepared.refs
@@ -253,7 +260,7 @@ class OnlineRetriever:
             dtypes=prepared.dtypes,
             fingerprints=prepared.fingerprints,
             request_time=now,
-            event_times=event_times,
+            event_times=served.event_times,
         )
 
     def _row_count(
@@ -317,27 +324,16 @@ class OnlineRetriever:
             raise OnlineRequestError(f"entity and request columns must have equal lengths: {shown}")
         return next(iter(lengths.values()), 0)
 
-    def _read_view(
-        self,
-        read: _ViewRead,
-        entities: Mapping[str, Sequence[Any]],
-        n: int,
-        now_us: int,
-        store_down: bool,
-        values: dict[str, list[Any]],
-        statuses: dict[str, list[FeatureStatus]],
-        event_times: dict[str, list[dt.datetime | None]],
-    ) -> bool:
-        """Fill values, statuses and event times of one view; returns whether the store is
-        unreachable."""
-        view = read.view
-        keys = self._keys(view, entities, n)
-        found, unavailable = self._fetch(view.name, keys, store_down)
+    def _read_view(self, read: _ViewRead, served: _Served) -> None:
+        """Fill the values, statuses and event times of one view's plain features."""
+        view, n, values, statuses = read.view, served.n, served.values, served.statuses
+        keys = self._keys(view, served.entities, n)
+        found, unavailable = self._fetch(view.name, keys, served)
         rows = [decode_value(found[k]) if k is not None and found.get(k) else None for k in keys]
-        event_times[view.name] = [
+        served.event_times[view.name] = [
             from_epoch_us(row[TS_FIELD]) if row is not None else None for row in rows
         ]
-        cutoff = now_us - read.ttl_us if read.ttl_us is not None else None
+        cutoff = served.now_us - read.ttl_us if read.ttl_us is not None else None
         # per row: None (absent), False (stale) or the row's non-PRESENT statuses
         states: list[dict[str, str] | bool | None] = [
             None
@@ -356,7 +352,7 @@ class OnlineRetriever:
                     out = [None if v is None else convert(v) for v in out]
                 values[column.ref] = out
                 statuses[column.ref] = [_PRESENT] * n
-            return unavailable
+            return
         for column in read.columns:
             name, default, convert = column.name, column.default, column.convert
             missing = _DEFAULTED if unavailable else column.missing
@@ -376,7 +372,6 @@ class OnlineRetriever:
                     out_s.append(_BY_NAME[status] if status else _PRESENT)
             values[column.ref] = out_v
             statuses[column.ref] = out_s
-        return unavailable
 
     def _keys(
         self, view: FeatureView, entities: Mapping[str, Sequence[Any]], n: int
@@ -388,48 +383,43 @@ class OnlineRetriever:
         ]
 
     def _fetch(
-        self, name: str, keys: list[str | None], store_down: bool
+        self, name: str, keys: list[str | None], served: _Served
     ) -> tuple[dict[str | None, bytes | None], bool]:
         """The stored values of ``keys`` in one read, and whether the store is unreachable
-        (then nothing is read; without the defaults fallback the error propagates)."""
-        if not store_down:
+        (then nothing is read, and ``served`` remembers it for the next views; without the
+        defaults fallback the error propagates)."""
+        if not served.store_down:
             wanted = [k for k in keys if k is not None]
             try:
                 return dict(zip(wanted, self.store.read(name, wanted), strict=True)), False
             except OnlineStoreUnavailableError:
                 if not self.fallback_to_defaults:
                     raise
+        served.store_down = True
         log.warning("online store unavailable view=%s fallback=defaults rows=%d", name, len(keys))
         return {}, True
 
-    def _read_windows(
-        self,
-        read: _ViewRead,
-        entities: Mapping[str, Sequence[Any]],
-        n: int,
-        now_us: int,
-        store_down: bool,
-        values: dict[str, list[Any]],
-        statuses: dict[str, list[FeatureStatus]],
-        event_times: dict[str, list[dt.datetime | None]],
-    ) -> bool:
+    def _read_windows(self, read: _ViewRead, served: _Served) -> None:
         """Evaluate a view's aggregations at the request time over each entity's stored
-        events; returns whether the store is unreachable."""
-        view, layout = read.view, read.layout
+        events."""
+        view, layout, n = read.view, read.layout, served.n
         assert layout is not None
         name = events_store_name(view.name)
-        keys = self._keys(view, entities, n)
-        found, unavailable = self._fetch(name, keys, store_down)
+        keys = self._keys(view, served.entities, n)
+        found, unavailable = self._fetch(name, keys, served)
+        values, statuses = served.values, served.statuses
         if unavailable:
             for w in read.windows:
                 values[w.ref] = [None] * n
                 statuses[w.ref] = [_DEFAULTED] * n
-            event_times[name] = [None] * n
-            return True
+            served.event_times[name] = [None] * n
+            return
         states = [decode_state(found.get(k)) if k is not None else None for k in keys]
-        event_times[name] = [None if st is None else from_epoch_us(st[TS_FIELD]) for st in states]
+        served.event_times[name] = [
+            None if st is None else from_epoch_us(st[TS_FIELD]) for st in states
+        ]
         for w in read.windows:
-            out_v = [aggregate(w.agg, st, layout, now_us) for st in states]
+            out_v = [aggregate(w.agg, st, layout, served.now_us) for st in states]
             out_s = [_PRESENT if v is not None else _NOT_FOUND for v in out_v]
             if w.is_float:
                 for i, v in enumerate(out_v):
@@ -437,7 +427,6 @@ class OnlineRetriever:
                         out_v[i], out_s[i] = None, _INVALID
             values[w.ref] = out_v
             statuses[w.ref] = out_s
-        return False
 
     def _run_on_demand(
         self,
