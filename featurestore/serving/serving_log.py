@@ -32,9 +32,8 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import polars as pl
@@ -101,8 +100,12 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _dumps_bytes(obj: Any) -> bytes:
+    return orjson.dumps(obj, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 def _dumps(obj: Mapping[str, Any]) -> str:
-    return orjson.dumps(obj, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return _dumps_bytes(obj).decode()
 
 
 def _row_count(response: OnlineResponse) -> int:
@@ -111,14 +114,48 @@ def _row_count(response: OnlineResponse) -> int:
     return len(next(iter(response.entities.values()), []))
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    response: OnlineResponse
+class _Entry(NamedTuple):
+    """A served response, packed into JSON bytes by :func:`_pack` as soon as it is logged:
+    a tuple of atomic values, which the garbage collector stops scanning at once. (Holding
+    the response objects themselves until the writer takes them promoted them to older
+    collector generations, and full collections of those cost more than the packing.)"""
+
     request_id: str
-    latency_us: int
-    request_data: Mapping[str, Sequence[Any]] | None
-    feature_service: str | None
+    day: dt.date  # the UTC date of the request time: the partition
     rows: int
+    packed: bytes
+
+
+def _pack(
+    response: OnlineResponse,
+    request_id: str,
+    latency_us: int,
+    request_data: Mapping[str, Sequence[Any]] | None,
+    feature_service: str | None,
+) -> bytes:
+    """What :func:`_encode` needs of one response, as one JSON array. Values keep the text
+    orjson gives them (dates and datetimes as ISO 8601), so unpacking and encoding them again
+    writes the same JSON as encoding the response directly."""
+    r = response
+    columns = list(r.values)
+    return _dumps_bytes(
+        (
+            request_id,
+            epoch_us(r.request_time),
+            latency_us,
+            feature_service,
+            [r.refs[c] for c in columns],
+            [r.fingerprints.get(r.refs[c]) for c in columns],
+            r.entities,
+            request_data or {},
+            [r.values[c] for c in columns],
+            [r.statuses[c] for c in columns],
+            {
+                view: [None if t is None else epoch_us(t) for t in times]
+                for view, times in r.event_times.items()
+            },
+        )
+    )
 
 
 class _Flush:
@@ -166,52 +203,51 @@ def _new_columns() -> _Columns:
 
 
 def _encode(e: _Entry, cols: _Columns, refs_cache: dict[Any, Any]) -> None:
-    """Append one record per entity row of ``e`` to ``cols``, as text and integers.
-
-    Done within milliseconds of :meth:`ServingLogWriter.log`, so no response object stays
-    alive until the flush: pending records are strings and ints (then Arrow buffers), which
-    the garbage collector never scans.
-    """
-    r = e.response
-    columns = list(r.values)
-    key = tuple(map(r.refs.__getitem__, columns))
-    refs = refs_cache.get(key) or refs_cache.setdefault(key, list(key))
-    printed = (key, *map(r.fingerprints.get, refs))  # the same for every request of a plan
-    fingerprints = refs_cache.get(printed)
+    """Append one record per entity row of ``e`` to ``cols``, as text and integers."""
+    (
+        request_id,
+        time_us,
+        latency_us,
+        feature_service,
+        refs,
+        printed,
+        entities,
+        request,
+        values,
+        statuses,
+        event_times,
+    ) = orjson.loads(e.packed)
+    key = tuple(refs)
+    refs = refs_cache.get(key) or refs_cache.setdefault(key, refs)  # one list per plan
+    fingerprints = refs_cache.get((key, *printed))  # the same for every request of a plan
     if fingerprints is None:
-        fingerprints = refs_cache[printed] = _dumps(dict(zip(refs, printed[1:], strict=True)))
-    time_us = epoch_us(r.request_time)
-    entities = list(r.entities.items())
-    request = list((e.request_data or {}).items())
-    values = list(r.values.values())
-    statuses = [r.statuses[c] for c in columns]
-    event_times = list(r.event_times.items())
-    request_id, latency_us = str(e.request_id), int(e.latency_us)
+        fingerprints = refs_cache[(key, *printed)] = _dumps(dict(zip(refs, printed, strict=True)))
+    entity_items = list(entities.items())
+    request_items = list(request.items())
+    view_items = list(event_times.items())
     encoded = []  # encode every row first, so a bad value drops the whole entry, not part
     for i in range(e.rows):
         encoded.append(
             (
-                _dumps({k: v[i] if i < len(v) else None for k, v in entities}),
-                _dumps({k: v[i] for k, v in request if i < len(v)}),
+                _dumps({k: v[i] if i < len(v) else None for k, v in entity_items}),
+                _dumps({k: v[i] for k, v in request_items if i < len(v)}),
                 _dumps(dict(zip(refs, [v[i] for v in values], strict=True))),
-                _dumps(dict(zip(refs, [s[i] for s in statuses], strict=True))),  # enum values
-                _dumps(
-                    {view: None if ts[i] is None else epoch_us(ts[i]) for view, ts in event_times}
-                ),
+                _dumps(dict(zip(refs, [s[i] for s in statuses], strict=True))),
+                _dumps({view: ts[i] for view, ts in view_items}),
             )
         )
-    for i, (keys, req, values, statuses, event_times) in enumerate(encoded):
+    for i, (keys, req, row_values, row_statuses, row_times) in enumerate(encoded):
         cols["request_id"].append(request_id)
         cols["row"].append(i)
         cols["request_time"].append(time_us)
-        cols["feature_service"].append(e.feature_service)
+        cols["feature_service"].append(feature_service)
         cols["features"].append(refs)
         cols["entity_keys"].append(keys)
         cols["request_data"].append(req)
-        cols["values"].append(values)
-        cols["statuses"].append(statuses)
+        cols["values"].append(row_values)
+        cols["statuses"].append(row_statuses)
         cols["fingerprints"].append(fingerprints)
-        cols["event_times"].append(event_times)
+        cols["event_times"].append(row_times)
         cols["latency_us"].append(latency_us)
 
 
@@ -239,10 +275,11 @@ class _Day:
 class ServingLogWriter:
     """Background writer: appends served records to Parquet under ``directory``.
 
-    :meth:`log` only appends the response to a list (``queue_size`` bounds the responses
-    waiting, each holding one record per entity row); when the list is full the response is
-    dropped and its records counted in ``dropped``. It never wakes the writer thread: waking a
-    thread per request costs more than encoding the request's records. The thread takes what
+    :meth:`log` packs the response into JSON bytes (one orjson call) and appends them to a
+    list (``queue_size`` bounds the responses waiting, each holding one record per entity
+    row); when the list is full the response is dropped and its records counted in
+    ``dropped``. It never wakes the writer thread: waking a thread per request costs more than
+    encoding the request's records. The thread takes what
     is waiting every few milliseconds, encodes it in short stretches (pausing between them so
     that request threads get the interpreter lock at once) into Arrow tables, and
     writes when ``batch_size`` records are pending (at most that many per file) or
@@ -305,17 +342,18 @@ class ServingLogWriter:
     ) -> bool:
         """Queue a served response (one record per entity row); never blocks.
 
-        Returns False when the records are dropped (queue full or writer closed). The
-        response and request data must not be mutated afterwards.
+        Returns False when the records are dropped (queue full, writer closed, or a value
+        that cannot be encoded). The response is packed at once: later changes to it or to
+        the request data are not logged.
         """
-        entry = _Entry(
-            response,
-            request_id,
-            latency_us,
-            request_data,
-            feature_service,
-            _row_count(response),
-        )
+        rows = _row_count(response)
+        try:
+            packed = _pack(response, request_id, latency_us, request_data, feature_service)
+        except Exception as exc:
+            log.exception("serving log bad record request_id=%s error=%s", request_id, exc)
+            self._drop(rows)
+            return False
+        entry = _Entry(request_id, as_utc(response.request_time).date(), rows, packed)
         with self._lock:
             if not self._closed and len(self._entries) < self.queue_size:
                 self._entries.append(entry)
@@ -443,8 +481,7 @@ class ServingLogWriter:
             entry = entries[index]
             index += 1
             try:
-                day = as_utc(entry.response.request_time).date()
-                pend = pending.get(day) or pending.setdefault(day, _Day())
+                pend = pending.get(entry.day) or pending.setdefault(entry.day, _Day())
                 _encode(entry, pend.cols, refs_cache)
             except Exception as exc:
                 log.exception(

@@ -541,6 +541,21 @@ def test_an_unencodable_response_is_dropped_alone(
     assert any("request_id=bad" in r.getMessage() for r in caplog.records)
 
 
+def test_a_response_is_logged_as_it_was_when_logged(tmp_path: Path, writers: Any) -> None:
+    response = make_response(2)
+    request = {"amount": [1.5, 2.5]}
+    writer = writers(tmp_path, flush_interval_seconds=3600)
+    assert writer.log(response, request_id="r", latency_us=1, request_data=request)
+    response.values["x"][0] = -1  # a caller reusing its objects changes nothing logged
+    response.statuses["x"][1] = FeatureStatus.STALE
+    request["amount"][0] = 99.0
+    writer.close(timeout=5)
+    out = read_serving_log(tmp_path)
+    assert [orjson.loads(v) for v in out["values"]] == [{"v:x": 0}, {"v:x": 10}]
+    assert [orjson.loads(v) for v in out["statuses"]] == [{"v:x": "PRESENT"}] * 2
+    assert [orjson.loads(v) for v in out["request_data"]] == [{"amount": 1.5}, {"amount": 2.5}]
+
+
 def test_log_returns_at_once_while_the_writer_is_slow(
     tmp_path: Path, writers: Any, blocked_writes: tuple[threading.Event, threading.Event]
 ) -> None:
