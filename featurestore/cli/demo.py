@@ -378,7 +378,6 @@ def materialize_and_serve(ctx: DemoContext) -> None:
         f"featurestore get-online --repo {shown} --service {escape(service)} {escape(args)} "
         f"--at {end.strftime('%Y-%m-%dT%H:%M:%S')}",
         f"featurestore materialize-incremental --repo {shown}",
-        f"featurestore status --repo {shown} --at {end.strftime('%Y-%m-%dT%H:%M:%S')}",
     ]
 
 
@@ -767,6 +766,25 @@ def skew_and_drift(ctx: DemoContext) -> None:
     ]
 
 
+def show_status(ctx: DemoContext) -> None:
+    """What an operator checks first: per view, whether the code matches the registry, when it
+    was materialized, how fresh its online values are, and the serving log's size."""
+    store, at = ctx.store, ctx.served_at
+    if store is None or at is None:
+        raise RepoError("the demo must serve online before it can show the status")
+    ctx.out.print(
+        "the demo's data ends on "
+        f"{render.timestamp(at)} UTC, so ages are measured then (--at); measured now, views "
+        "whose values are older than their ttl would be flagged"
+    )
+    render.repo_status(ctx.out, store.status(at))
+    shown = escape(ctx.shown(ctx.repo_dir))
+    ctx.hints.append(
+        f"featurestore status --repo {shown} --at {at.strftime('%Y-%m-%dT%H:%M:%S')} "
+        "--fail-on-flagged"
+    )
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Locate the example repo", locate_repo),
     ("Generate sample data", generate_data),
@@ -777,6 +795,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Windowed aggregations and pushes", windows_and_push),
     ("Serve over HTTP", serve_over_http),
     ("Report training/serving skew and drift", skew_and_drift),
+    ("Check the repo's status", show_status),
 ]
 
 

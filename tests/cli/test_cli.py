@@ -254,12 +254,20 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     # the reports step: one run's records (the second run replaced the first's)
     assert logged.height - served.height == min(txns.height, 4_000)
     check_reports_step(again.stdout, repo)
+    status = again.stdout[again.stdout.index("Check the repo's status") :]
+    for view in ["user_profile", "merchant_profile", "user_merchant", "user_spending", "txn_risk"]:
+        assert any(
+            ln.startswith(f"{view} ") and ln.split()[-1] == "ok" for ln in status.splitlines()
+        )
+    assert "No problems found." in status
 
 
 def check_reports_step(out: str, repo: Path) -> None:
     """The injected skew (a stalled view) and drift (two merchant features) are flagged, and
     nothing else; both HTML reports are written."""
-    reports = out[out.index("Report training/serving skew and drift") :]
+    reports = out[
+        out.index("Report training/serving skew and drift") : out.index("Check the repo's")
+    ]
     skew_part = reports[: reports.index("expected:")]
     flagged = {ln.split()[1] for ln in skew_part.splitlines() if ln.strip().startswith("flagged")}
     assert flagged == {"merchant_profile:risk_score"}
