@@ -1,7 +1,8 @@
 """The operational status of a repo, for the people on call.
 
-Per view: whether the code still matches what was applied, when its latest values (and, for
-aggregations, its recent events) were last materialized and with which definitions, how old
+Per view: whether the code still matches what was applied, whether its source can be read and
+still fits the declarations and how recent its newest event is, when its latest values (and,
+for aggregations, its recent events) were last materialized and with which definitions, how old
 the newest online value is against the ttl, and whether the online store still holds what was
 published (a Redis that restarted without persistence holds nothing). Per repo: the registry,
 the online store's reachability and the serving log's size. Every problem found is one line
@@ -60,6 +61,15 @@ class ViewStatus(BaseModel):
         default=None, description="how old the newest online value is at the status time"
     )
     ttl_seconds: float | None = None
+    stale: bool = Field(
+        default=False, description="the newest online value is older than the ttl: all STALE"
+    )
+    source_newest_event_time: dt.datetime | None = Field(
+        default=None, description="batch views: the latest event time in the source"
+    )
+    source_error: str | None = Field(
+        default=None, description="batch views: why the source cannot be read or no longer fits"
+    )
     online_entities: int | None = Field(
         default=None, description="entities the online store holds for the latest values"
     )
@@ -205,12 +215,44 @@ class _Checker:
             status.problems.append(
                 f"{', '.join(status.changed)} differ from the applied definitions; {_APPLY}"
             )
+        if batch:
+            self._source(view, status)
         if batch and view.online and status.applied:
             if view.features:
                 self._latest_values(view, status)
             if view.aggregations:
                 self._events(view, status)
+        if batch and view.online and not status.stale:
+            self._source_freshness(view, status)
         return status
+
+    def _source(self, view: FeatureView, status: ViewStatus) -> None:
+        """The source's newest event, or why it cannot be read or no longer fits the
+        declarations (flagged: training sets and materializations would fail)."""
+        try:
+            status.source_newest_event_time = self.store.offline.newest_event_time(view)
+        except FeatureStoreError as exc:
+            status.source_error = str(exc)
+            status.problems.append(
+                f"its source cannot be used: {exc}; training sets and materializations of the "
+                "view fail until it is fixed"
+            )
+            return
+        if status.source_newest_event_time is None:
+            status.problems.append(f"its source {view.source.name!r} holds no rows")
+
+    def _source_freshness(self, view: FeatureView, status: ViewStatus) -> None:
+        """Flag a source whose newest event is older than the ttl: no materialization can
+        serve fresh values of the view."""
+        newest, ttl = status.source_newest_event_time, status.ttl_seconds
+        if newest is None or ttl is None or (self.now - newest).total_seconds() <= ttl:
+            return
+        status.problems.append(
+            f"the newest event in source {view.source.name!r} is "
+            f"{format_duration((self.now - newest).total_seconds())} old, beyond the ttl of "
+            f"{format_duration(ttl)}: no materialization can serve fresh values; check what "
+            "writes the source"
+        )
 
     def _latest_values(self, view: FeatureView, status: ViewStatus) -> None:
         recorded = self.state.views.get(view.name)
@@ -225,10 +267,17 @@ class _Checker:
             status.age_seconds = (self.now - status.newest_event_time).total_seconds()
         age, ttl = status.age_seconds, status.ttl_seconds
         if age is not None and ttl is not None and age > ttl:
+            status.stale = True
+            source = status.source_newest_event_time
+            fix = (
+                f"its source has newer events (up to {source:%Y-%m-%d %H:%M:%S} UTC); "
+                f"{_MATERIALIZE}"
+                if source is not None and source > (status.newest_event_time or source)
+                else f"source {view.source.name!r} has nothing newer: check what writes it"
+            )
             status.problems.append(
                 f"the newest online value is {format_duration(age)} old, beyond the ttl of "
-                f"{format_duration(ttl)}: every value of the view is served STALE; materialize "
-                "fresher data"
+                f"{format_duration(ttl)}: every value of the view is served STALE; {fix}"
             )
         status.problems += self._outdated(
             recorded.fingerprints, [f"{view.name}:{f.name}" for f in view.features], "values"

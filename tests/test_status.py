@@ -1,8 +1,9 @@
 """``store.status()`` and ``featurestore status``: each problem is found when, and only when, its
 cause is there (nothing applied, code changed since apply, never materialized, materialized by
-another definition, values past the ttl, values lost from the online store, a view removed from
-the code, an unreachable store), on SQLite and on the real Redis; the counts it shows equal
-what the stores and the serving log hold."""
+another definition, values past the ttl with or without newer source data, a source that is
+missing, changed, empty or without recent events, values lost from the online store, a view
+removed from the code, an unreachable store), on SQLite and on the real Redis; the counts it
+shows equal what the stores and the serving log hold."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 import redis
 from click.testing import CliRunner
-from conftest import DEFINITIONS, PROJECT
+from conftest import DEFINITIONS, PROJECT, users_frame
 
 from featurestore import FeatureStore
 from featurestore.cli.main import main
@@ -66,12 +68,18 @@ def online_yaml(request: pytest.FixtureRequest) -> Iterator[str]:
 def open_store(
     make_repo: Callable[..., Path], online_yaml: str
 ) -> Iterator[Callable[..., FeatureStore]]:
-    """``open_store(definitions=..., apply=True)``: a store over a fresh repo (same directory
-    on every call, so a second call sees the first one's registry and online values)."""
+    """``open_store(definitions=..., apply=True, data=...)``: a store over a repo written anew
+    in the same directory on every call, so a second call sees the first one's registry and
+    online values."""
     opened: list[FeatureStore] = []
 
-    def make(definitions: str = DEFINITIONS, apply: bool = True) -> FeatureStore:
-        root = make_repo(definitions=definitions, config=f"project: {PROJECT}\n{online_yaml}")
+    def make(
+        definitions: str = DEFINITIONS,
+        apply: bool = True,
+        data: dict[str, pl.DataFrame] | None = None,
+    ) -> FeatureStore:
+        config = f"project: {PROJECT}\n{online_yaml}"
+        root = make_repo(definitions=definitions, config=config, data=data)
         store = FeatureStore(root)
         opened.append(store)
         if apply:
@@ -126,6 +134,63 @@ def test_freshness_is_measured_against_the_ttl(open_store: Callable[..., Feature
     assert len(late.problems) == 1
     assert "beyond the ttl of 4w 2d" in late.problems[0]
     assert "served STALE" in late.problems[0]
+
+
+def test_stale_values_name_their_fix_by_what_the_source_holds(
+    open_store: Callable[..., FeatureStore],
+) -> None:
+    store = open_store()
+    store.materialize(end=END)
+    later = NEWEST + TTL + dt.timedelta(days=20)
+    [problem] = view(store.status(later), "user_profile").problems
+    assert problem.endswith("source 'users' has nothing newer: check what writes it")
+
+    row = users_frame().head(1).with_columns(updated_at=pl.lit(later.replace(tzinfo=None)))
+    newer = users_frame().vstack(row)
+    store = open_store(data={"data/users.parquet": newer}, apply=False)
+    profile = view(store.status(later), "user_profile")
+    assert profile.source_newest_event_time == later
+    assert profile.stale
+    assert profile.problems == [
+        "the newest online value is 7w 1d old, beyond the ttl of 4w 2d: every value of the view "
+        f"is served STALE; its source has newer events (up to {later:%Y-%m-%d %H:%M:%S} UTC); "
+        "run 'featurestore materialize'"
+    ]
+    store.materialize(end=later)
+    assert store.status(later).flagged == []
+
+
+def test_a_source_without_recent_events_is_flagged_before_materialization(
+    open_store: Callable[..., FeatureStore],
+) -> None:
+    profile = view(open_store().status(NEWEST + TTL + dt.timedelta(days=1)), "user_profile")
+    assert not profile.stale
+    assert profile.problems == [
+        "its features were never materialized; run 'featurestore materialize'",
+        "the newest event in source 'users' is 4w 3d old, beyond the ttl of 4w 2d: no "
+        "materialization can serve fresh values; check what writes the source",
+    ]
+
+
+def test_a_broken_source_is_flagged_with_its_cause(open_store: Callable[..., FeatureStore]) -> None:
+    store = open_store()
+    changed = users_frame().with_columns(pl.col("age").cast(pl.String))
+    store = open_store(data={"data/users.parquet": changed}, apply=False)
+    profile = view(store.status(END), "user_profile")
+    assert profile.source_error is not None and "age" in profile.source_error
+    assert profile.problems[0].startswith("its source cannot be used: ")
+    assert "'age'" in profile.problems[0] and "String" in profile.problems[0]
+
+    (store.repo.root / "data" / "users.parquet").unlink()
+    profile = view(store.status(END), "user_profile")
+    assert profile.source_newest_event_time is None
+    assert "matches no file" in profile.problems[0]
+
+    users_frame().clear().write_parquet(store.repo.root / "data" / "users.parquet")
+    assert view(store.status(END), "user_profile").problems == [
+        "its source 'users' holds no rows",
+        "its features were never materialized; run 'featurestore materialize'",
+    ]
 
 
 def test_code_changes_then_outdated_online_values(

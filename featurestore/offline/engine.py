@@ -34,7 +34,7 @@ from featurestore.offline.sql import (
 )
 from featurestore.plan import RetrievalPlan
 from featurestore.repo import RepoContents
-from featurestore.times import as_naive_utc
+from featurestore.times import as_naive_utc, as_utc
 from featurestore.transforms import feature_expr, run_on_demand
 from featurestore.validation import MATCH_FOUND, MATCH_NONE, resolve
 
@@ -102,6 +102,17 @@ class OfflineEngine:
 
     def source_schema(self, view: FeatureView) -> dict[str, pl.DataType]:
         return read_schema(self.con, view.source, self.repo.root)
+
+    def newest_event_time(self, view: FeatureView) -> dt.datetime | None:
+        """The latest event time in the view's source (aware UTC), None when it has no rows.
+        Checks the source against the declarations first: raises SourceError when it is
+        missing, unreadable or no longer fits them."""
+        schema = self.source_schema(view)
+        check_view(view, schema)
+        ts = timestamp_sql(view.source.timestamp_field, schema[view.source.timestamp_field])
+        scan = scan_sql(view.source, self.repo.root)
+        [(newest,)] = self.con.execute(f"SELECT max({ts}) FROM {scan}").fetchall()
+        return as_utc(newest) if newest is not None else None
 
     def _check_spine(
         self,
