@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
@@ -118,8 +119,6 @@ def describe_online_store(config: OnlineStoreConfig, data_dir: Path) -> str:
     """``sqlite <path>`` or ``redis <host:port/db> prefix <p>``, never a password."""
     if config.type == "sqlite":
         return f"sqlite {data_dir / config.path}"
-    from urllib.parse import urlsplit
-
     url = urlsplit(config.url)
     where = f"{url.hostname or '127.0.0.1'}:{url.port or 6379}{url.path or '/0'}"
     return f"redis {where} prefix {config.key_prefix!r}"
