@@ -84,14 +84,19 @@ class ViewStatus(BaseModel):
 
 
 class ServingLogStatus(BaseModel):
-    """What the serving log directory holds."""
+    """What the serving log directory holds. Files and bytes come from the file system; records
+    are counted from the Parquet footers of the last day only (a busy server writes a file a
+    second, and reading a month of footers would take minutes)."""
 
     path: str
     files: int
-    records: int
     bytes: int
     first_day: dt.date | None = None
     last_day: dt.date | None = None
+    last_written: dt.datetime | None = Field(
+        default=None, description="when the newest file was written"
+    )
+    last_day_records: int = 0
 
 
 class RepoStatus(BaseModel):
@@ -125,20 +130,25 @@ def describe_online_store(config: OnlineStoreConfig, data_dir: Path) -> str:
 
 
 def serving_log_status(directory: Path) -> ServingLogStatus:
-    """File, record and byte counts from the Parquet footers, without reading the records."""
+    """Files, bytes and days of the serving log, and the records of its last day."""
     files = log_files(directory)
-    records = size = 0
-    for path in files:
-        records += pq.read_metadata(path).num_rows
-        size += path.stat().st_size
-    days = sorted({dt.date.fromisoformat(p.parent.name.partition("=")[2]) for p in files})
+    if not files:
+        return ServingLogStatus(path=str(directory), files=0, bytes=0)
+    stats = [f.stat() for f in files]
+    day_of = [dt.date.fromisoformat(f.parent.name.partition("=")[2]) for f in files]
+    last_day = max(day_of)
     return ServingLogStatus(
         path=str(directory),
         files=len(files),
-        records=records,
-        bytes=size,
-        first_day=days[0] if days else None,
-        last_day=days[-1] if days else None,
+        bytes=sum(st.st_size for st in stats),
+        first_day=min(day_of),
+        last_day=last_day,
+        last_written=dt.datetime.fromtimestamp(max(st.st_mtime for st in stats), dt.UTC),
+        last_day_records=sum(
+            pq.read_metadata(f).num_rows
+            for f, d in zip(files, day_of, strict=True)
+            if d == last_day
+        ),
     )
 
 

@@ -286,14 +286,16 @@ def test_an_unreachable_store_is_a_problem_not_a_crash(make_repo: Callable[..., 
     assert view(status, "user_profile").online_entities is None
 
 
-def test_serving_log_counts_equal_its_records(make_repo: Callable[..., Path]) -> None:
+def test_serving_log_files_days_and_last_day_records(make_repo: Callable[..., Path]) -> None:
     config = f"project: {PROJECT}\nserving_log: {{enabled: true}}\n"
     store = FeatureStore(make_repo(config=config))
     try:
         store.apply()
-        assert store.status(END).serving_log.records == 0
+        empty = store.status(END).serving_log
+        assert (empty.files, empty.bytes, empty.last_day, empty.last_day_records) == (0, 0, None, 0)
         store.materialize(end=END)
-        for ids, at in (([1, 2, 3], END), ([4, 1], END + dt.timedelta(days=1))):
+        next_day = END + dt.timedelta(days=1)
+        for ids, at in (([1, 2, 3], END), ([4, 1], next_day), ([2], next_day)):
             store.get_online_features(
                 features=["user_profile:age"], entities={"user_id": ids}, request_time=at
             )
@@ -301,10 +303,14 @@ def test_serving_log_counts_equal_its_records(make_repo: Callable[..., Path]) ->
         log = store.status(END).serving_log
     finally:
         store.close()
-    assert log.records == served.height == 5
-    assert log.files == 2  # one request on each of two days
-    assert log.bytes > 0
-    assert (log.first_day, log.last_day) == (END.date(), END.date() + dt.timedelta(days=1))
+    files = sorted((store.serving_log_dir).glob("date=*/*.parquet"))
+    assert log.files == len(files) >= 2
+    assert log.bytes == sum(f.stat().st_size for f in files)
+    assert (log.first_day, log.last_day) == (END.date(), next_day.date())
+    on_last_day = served.filter(pl.col("request_time").dt.date() == next_day.date())
+    assert log.last_day_records == on_last_day.height == 3
+    newest = max(f.stat().st_mtime for f in files)
+    assert log.last_written == dt.datetime.fromtimestamp(newest, UTC)
 
 
 def test_cli_status_json_and_exit_codes(open_store: Callable[..., FeatureStore]) -> None:

@@ -257,13 +257,17 @@ def repo_status(out: Console, status: RepoStatus) -> None:
     applied = timestamp(status.applied_at) if status.applied_at else "[red]never[/]"
     reach = "[red]unreachable[/]" if status.online_store_error else "[green]reachable[/]"
     log = status.serving_log
-    days = f", {log.first_day} to {log.last_day}" if log.first_day else ""
+    days = (
+        f", {log.first_day} to {log.last_day}, last written {timestamp(log.last_written)} UTC, "
+        f"{log.last_day_records:,} record(s) on {log.last_day}"
+        if log.last_day
+        else ""
+    )
     out.print(
         f"Project [bold]{escape(status.project)}[/] at {timestamp(status.checked_at)} UTC\n"
         f"  registry: applied {applied}\n"
         f"  online store: {escape(status.online_store)} ({reach})\n"
-        f"  serving log: {log.records:,} record(s) in {log.files:,} file(s), "
-        f"{log.bytes / 1e6:,.1f} MB{days}"
+        f"  serving log: {log.files:,} file(s), {log.bytes / 1e6:,.1f} MB{days}"
     )
     table = Table(show_edge=False, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
     for column in ("view", "kind", "owner", "online entities", "materialized to", "age / ttl"):
