@@ -102,6 +102,18 @@ def test_a_repo_never_applied_says_so_once(open_store: Callable[..., FeatureStor
     assert all(not v.applied and not v.problems for v in status.views)
 
 
+def test_a_missing_source_is_flagged_before_anything_is_applied(
+    open_store: Callable[..., FeatureStore],
+) -> None:
+    store = open_store(apply=False)
+    (store.repo.root / "data" / "users.parquet").unlink()
+    status = store.status(END)
+    assert status.flagged[0] == "nothing has been applied yet; run 'featurestore apply'"
+    [problem] = view(status, "user_profile").problems
+    assert problem.startswith("its source cannot be used: source 'users': path ")
+    assert "matches no file" in problem
+
+
 def test_applied_views_wait_for_materialization(open_store: Callable[..., FeatureStore]) -> None:
     status = open_store().status(END)
     assert status.applied_at is not None
