@@ -216,11 +216,9 @@ class _Checker:
             changed=_code_changes(view.feature_names, self.current, self.applied, view.name),
             ttl_seconds=view.ttl.total_seconds() if batch and view.ttl else None,
         )
-        if self.applied is None:
-            pass  # nothing applied at all: the repo's problem says it once
-        elif not status.applied:
+        if self.applied is not None and not status.applied:  # (nothing applied: said once)
             status.problems.append(f"defined in the code but not applied; {_APPLY}")
-        elif status.changed:
+        elif self.applied is not None and status.changed:
             status.problems.append(
                 f"{', '.join(status.changed)} differ from the applied definitions; {_APPLY}"
             )
