@@ -594,8 +594,9 @@ def status(
     as_json: bool,
     fail_on_flagged: bool,
 ) -> None:
-    """Show, per view, whether the code matches what was applied, when it was last
-    materialized, how fresh its online values are, and what to run when something is off."""
+    """Show, per view, whether the code matches what was applied, whether its source is
+    readable and recent, when it was last materialized, how fresh its online values are, and
+    what to do when something is off."""
     with open_store(repo) as store:
         result = store.status(at)
     if as_json:
