@@ -22,7 +22,6 @@ from featurestore.offline.sources import read_schema, view_problems
 from featurestore.offline.training_set import TrainingSet, TrainingSetFeature, TrainingSetMetadata
 from featurestore.online.base import OnlineStore, open_online_store
 from featurestore.online.materialize import (
-    EventsState,
     MaterializationResult,
     MaterializationState,
     publish_batch,
@@ -297,16 +296,13 @@ class FeatureStore:
                 min_row_ratio=self.repo.config.materialization.min_row_ratio,
                 force=force,
             )
-            state = MaterializationState.load(self.repo.data_dir)
-            state.events[name] = EventsState(
-                end=end,
-                published_at=dt.datetime.now(dt.UTC),
-                entities=result.rows,
-                fingerprints={
-                    f"{name}:{a}": fingerprints[f"{name}:{a}"] for a in view.aggregation_names
-                },
+            MaterializationState.record_events(
+                self.repo.data_dir,
+                name,
+                end,
+                result.rows,
+                {f"{name}:{a}": fingerprints[f"{name}:{a}"] for a in view.aggregation_names},
             )
-            state.save(self.repo.data_dir)
             results.append(result)
         return results
 

@@ -241,7 +241,7 @@ def _freshness(view: ViewStatus) -> str:
         return "-"
     ttl = view.ttl_seconds
     text = format_duration(view.age_seconds) + (f" / {format_duration(ttl)}" if ttl else "")
-    return f"[red]{escape(text)}[/]" if ttl and view.age_seconds > ttl else escape(text)
+    return f"[red]{escape(text)}[/]" if view.stale else escape(text)
 
 
 def _entities(view: ViewStatus) -> str:

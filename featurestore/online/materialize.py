@@ -87,6 +87,25 @@ class MaterializationState(BaseModel):
     events: dict[str, EventsState] = Field(default_factory=dict)
 
     @classmethod
+    def record_events(
+        cls,
+        data_dir: Path,
+        view: str,
+        end: dt.datetime,
+        entities: int,
+        fingerprints: dict[str, str],
+    ) -> None:
+        """Remember the publish of a view's recent events (see windows.publish_events)."""
+        state = cls.load(data_dir)
+        state.events[view] = EventsState(
+            end=end,
+            published_at=dt.datetime.now(dt.UTC),
+            entities=entities,
+            fingerprints=fingerprints,
+        )
+        state.save(data_dir)
+
+    @classmethod
     def load(cls, data_dir: Path) -> MaterializationState:
         path = data_dir / STATE_FILE
         return cls.model_validate_json(path.read_text()) if path.exists() else cls()
