@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from featurestore.errors import ApplyError, SourceError
+from featurestore.definitions import FeatureView
+from featurestore.errors import ApplyError, FeatureReferenceError, SourceError
 from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.sources import view_problems
 from featurestore.plan import build_plan
@@ -40,7 +41,9 @@ def on_demand_problems(repo: RepoContents) -> list[str]:
     """Unresolvable source views, and functions that fail on an empty frame of their inputs."""
     problems = []
     for odfv in repo.on_demand_views.values():
-        for src in odfv.view_sources:
+        for src in odfv.sources:
+            if not isinstance(src, FeatureView):
+                continue
             known = repo.views.get(src.name)
             if known is None:
                 problems.append(
@@ -52,9 +55,13 @@ def on_demand_problems(repo: RepoContents) -> list[str]:
                     f"on-demand view {odfv.name!r}: source view {src.name!r} differs from "
                     "the repo's view of that name"
                 )
-        columns = {c: d for r in odfv.request_sources for c, d in r.fields.items()}
-        for view in odfv.view_sources:
-            columns.update({n: view.feature(n).dtype for n in view.feature_names})
+        columns = dict(odfv.request_columns)
+        try:
+            refs = odfv.input_refs(repo.views)
+        except FeatureReferenceError as exc:
+            problems.append(str(exc))
+            continue
+        columns.update({name: repo.views[view].feature(name).dtype for view, name in refs})
         try:
             run_on_demand(odfv, pl.DataFrame(schema=columns))
         except Exception as exc:

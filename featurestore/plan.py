@@ -87,11 +87,9 @@ def build_plan(
         elif view not in plan.on_demand:
             plan.on_demand.append(view)
     for odfv in plan.on_demand:
-        for src in odfv.view_sources:
-            _need(plan, repo.views.get(src.name, src), src.feature_names)
-        for req in odfv.request_sources:
-            for col, dtype in req.fields.items():
-                plan.request_columns[col] = dtype
+        for view_name, name in odfv.input_refs(repo.views):
+            _need(plan, repo.views[view_name], [name])
+        plan.request_columns.update(odfv.request_columns)
     return plan
 
 

@@ -127,7 +127,7 @@ def build_state(repo: RepoContents, key_dtypes: dict[str, dict[str, str]]) -> Re
     upstream = {ref: rec.fingerprint for ref, rec in features.items()}
     for odfv in repo.on_demand_views.values():
         for f in odfv.features:
-            definition = on_demand_definition(odfv, f, upstream)
+            definition = on_demand_definition(odfv, f, odfv.input_refs(repo.views), upstream)
             features[f"{odfv.name}:{f.name}"] = FeatureRecord(
                 ref=f"{odfv.name}:{f.name}",
                 view=odfv.name,
@@ -152,12 +152,56 @@ def build_state(repo: RepoContents, key_dtypes: dict[str, dict[str, str]]) -> Re
     )
 
 
+_ABSENT = object()
+_SHOWN_PER_KEY = 3  # changed parts listed per definition key; the rest are counted
+
+
+def _short(value: Any) -> str:
+    """A changed part as short text: long strings and byte lists are only said to differ."""
+    if value is _ABSENT:
+        return "(none)"
+    if isinstance(value, dict) and set(value) == {"type", "repr"}:
+        value = value["repr"]
+    if isinstance(value, list) and len(value) > 16 and all(isinstance(v, int) for v in value):
+        return f"<{len(value)} bytes>"
+    text = json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _leaf_changes(path: str, a: Any, b: Any, out: list[str]) -> None:
+    """``path: old -> new`` for every differing leaf of two JSON trees."""
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict) and not {"type", "repr"} >= set(a) | set(b):
+        for key in sorted(set(a) | set(b), key=str):
+            _leaf_changes(f"{path}.{key}", a.get(key, _ABSENT), b.get(key, _ABSENT), out)
+        return
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and len(a) <= 16:
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _leaf_changes(f"{path}[{i}]", x, y, out)
+        return
+    if (isinstance(a, str) and len(a) > 60) or (isinstance(b, str) and len(b) > 60):
+        out.append(f"{path} changed")
+        return
+    out.append(f"{path}: {_short(a)} -> {_short(b)}")
+
+
+def changed_parts(key: str, old: Any, new: Any) -> list[str]:
+    """What differs between two values of a definition key, down to the changed argument
+    (e.g. ``expr.Function.function.Round.decimals: 3 -> 2``), at most a few per key."""
+    parts: list[str] = []
+    _leaf_changes(key, old, new, parts)
+    if len(parts) > _SHOWN_PER_KEY:
+        more = len(parts) - _SHOWN_PER_KEY
+        parts = [*parts[:_SHOWN_PER_KEY], f"{key}: and {more} more difference(s)"]
+    return parts
+
+
 def _reasons(old: FeatureRecord, new: FeatureRecord) -> tuple[list[str], bool]:
     reasons = []
     for key in sorted(set(old.definition) | set(new.definition)):
-        a, b = old.definition.get(key), new.definition.get(key)
-        if a != b:
-            reasons.append(f"{key}: {json.dumps(a, default=str)} -> {json.dumps(b, default=str)}")
+        a, b = old.definition.get(key, _ABSENT), new.definition.get(key, _ABSENT)
+        reasons += changed_parts(key, a, b)
     for key in ("owner", "description", "tags"):
         a, b = getattr(old, key), getattr(new, key)
         if a != b:

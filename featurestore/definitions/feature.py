@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import polars as pl
@@ -25,6 +26,26 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 def _row_wise(expr: pl.Expr) -> bool:
     """Whether every node of the expression tree works row by row (no nested aggregation)."""
     return expr.meta.is_row_separable() and all(_row_wise(e) for e in expr.meta.pop())
+
+
+def expression_plan(expr: pl.Expr) -> Any:
+    """The expression's full serialized plan as JSON data, without a top-level alias.
+
+    Raises ValueError when Polars cannot serialize it (an expression calling a Python
+    function through ``map_elements`` or ``map_batches``).
+    """
+    try:
+        text = expr.meta.serialize(format="json")
+    except Exception as exc:
+        raise ValueError(
+            f"expression {expr} cannot be serialized, so its definition cannot be "
+            f"fingerprinted ({type(exc).__name__}: {str(exc).splitlines()[0]}); move Python "
+            "functions into an on-demand view, whose code is fingerprinted"
+        ) from None
+    plan = json.loads(text)
+    while isinstance(plan, dict) and list(plan) == ["Alias"]:
+        plan = plan["Alias"][0]
+    return plan
 
 
 class Feature(Definition):
@@ -74,6 +95,7 @@ class Feature(Definition):
             )
         if not v.meta.root_names():
             raise ValueError(f"expression {v} reads no source column")
+        expression_plan(v)  # fingerprinted by its serialized plan: it must serialize
         return v
 
     @model_validator(mode="after")
@@ -125,6 +147,11 @@ class Feature(Definition):
         return self.allowed is None or value in self.allowed
 
     @property
+    def plan(self) -> Any:
+        """The expression's serialized plan (see :func:`expression_plan`), None for a column."""
+        return expression_plan(self.expr) if self.expr is not None else None
+
+    @property
     def source_columns(self) -> list[str]:
         """Source columns this feature reads."""
         return self.expr.meta.root_names() if self.expr is not None else [self.name]
@@ -134,7 +161,7 @@ class Feature(Definition):
             return NotImplemented
         return (
             self.name == other.name
-            and str(self.expr) == str(other.expr)
+            and self.plan == other.plan
             and all(
                 getattr(self, f) == getattr(other, f)
                 for f in (

@@ -6,13 +6,13 @@ The decorator leaves the function callable: ``txn_risk(df)`` still runs the user
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from featurestore.definitions.base import Definition, check_identifier, did_you_mean
+from featurestore.definitions.base import Definition, check_identifier, did_you_mean, split_ref
 from featurestore.definitions.feature import Feature
 from featurestore.definitions.sources import RequestSource
 from featurestore.definitions.view import FeatureView
@@ -22,10 +22,16 @@ Udf = Callable[[pl.DataFrame], "pl.DataFrame | list[pl.Expr] | dict[str, pl.Expr
 
 
 class OnDemandFeatureView(Definition):
-    """Features computed from request columns and other views' features by ``udf``."""
+    """Features computed from request columns and other views' features by ``udf``.
+
+    ``sources`` lists request sources, whole feature views (every feature of the view is an
+    input), and ``"view:feature"`` references (only that feature is an input, so editing the
+    view's other features leaves this view's fingerprints alone). Each input is a column of
+    the frame the function gets, named by the feature's name.
+    """
 
     name: str
-    sources: list[RequestSource | FeatureView]
+    sources: list[RequestSource | FeatureView | str]
     features: list[Feature]
     udf: Callable[..., Any]
     owner: str | None = None
@@ -37,21 +43,34 @@ class OnDemandFeatureView(Definition):
     def _name(cls, v: str) -> str:
         return check_identifier(v)
 
+    @field_validator("sources")
+    @classmethod
+    def _refs(
+        cls, v: list[RequestSource | FeatureView | str]
+    ) -> list[RequestSource | FeatureView | str]:
+        for src in v:
+            if isinstance(src, str):
+                split_ref(src)
+        return v
+
     @model_validator(mode="after")
     def _shape(self) -> OnDemandFeatureView:
         if not self.sources:
-            raise ValueError("sources must list at least one RequestSource or FeatureView")
+            raise ValueError(
+                "sources must list at least one RequestSource, FeatureView or 'view:feature'"
+            )
         if not self.features:
             raise ValueError("schema must declare at least one output column")
         seen: dict[str, str] = {}
         for src in self.sources:
             for col in self._columns_of(src):
+                name = src if isinstance(src, str) else src.name
                 if col in seen:
                     raise ValueError(
-                        f"input column {col!r} comes from both {seen[col]!r} and {src.name!r}; "
+                        f"input column {col!r} comes from both {seen[col]!r} and {name!r}; "
                         "rename one of them"
                     )
-                seen[col] = src.name
+                seen[col] = name
         params = [
             p
             for p in inspect.signature(self.udf).parameters.values()
@@ -66,21 +85,41 @@ class OnDemandFeatureView(Definition):
         return self
 
     @staticmethod
-    def _columns_of(src: RequestSource | FeatureView) -> list[str]:
+    def _columns_of(src: RequestSource | FeatureView | str) -> list[str]:
+        if isinstance(src, str):
+            return [split_ref(src)[1]]
         return list(src.fields) if isinstance(src, RequestSource) else src.feature_names
-
-    @property
-    def input_columns(self) -> dict[str, str]:
-        """Each input column the function sees, mapped to the source it comes from."""
-        return {col: src.name for src in self.sources for col in self._columns_of(src)}
 
     @property
     def request_sources(self) -> list[RequestSource]:
         return [s for s in self.sources if isinstance(s, RequestSource)]
 
     @property
-    def view_sources(self) -> list[FeatureView]:
-        return [s for s in self.sources if isinstance(s, FeatureView)]
+    def request_columns(self) -> dict[str, Any]:
+        """Request columns the function reads, with their dtypes."""
+        return {c: d for r in self.request_sources for c, d in r.fields.items()}
+
+    def input_refs(self, views: Mapping[str, FeatureView]) -> list[tuple[str, str]]:
+        """The (view, feature) of every feature input, in declaration order: each feature of a
+        view source, or the one a ``"view:feature"`` source names, resolved against ``views``
+        (the repo's views by name)."""
+        refs: list[tuple[str, str]] = []
+        for src in self.sources:
+            if isinstance(src, FeatureView):
+                refs += [(src.name, f) for f in src.feature_names]
+            elif isinstance(src, str):
+                view_name, feature = split_ref(src)
+                view = views.get(view_name)
+                if view is None:
+                    hint = did_you_mean(view_name, sorted(views))
+                    raise FeatureReferenceError(
+                        f"on-demand view {self.name!r}: source {src!r} names view "
+                        f"{view_name!r}, which is not a feature view of the repo.{hint} "
+                        f"Known views: {', '.join(sorted(views)) or 'none'}."
+                    )
+                view.feature(feature)  # raises with the view's known features
+                refs.append((view_name, feature))
+        return refs
 
     @property
     def feature_names(self) -> list[str]:
@@ -104,14 +143,16 @@ class OnDemandFeatureView(Definition):
 
 def on_demand_feature_view(
     *,
-    sources: list[RequestSource | FeatureView],
+    sources: list[RequestSource | FeatureView | str],
     schema: dict[str, Any] | list[Feature],
     name: str | None = None,
     owner: str | None = None,
     description: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> Callable[[Udf], OnDemandFeatureView]:
-    """Declare an on-demand view; ``schema`` maps output names to dtypes (or lists Features)."""
+    """Declare an on-demand view over ``sources`` (request sources, feature views and
+    ``"view:feature"`` references); ``schema`` maps output names to dtypes (or lists
+    Features)."""
 
     def wrap(fn: Udf) -> OnDemandFeatureView:
         view_name = name or fn.__name__

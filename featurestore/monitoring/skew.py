@@ -335,9 +335,9 @@ def _specs(store: FeatureStore, refs: list[str], served: set[str]) -> list[_Spec
         view = store.repo.any_view(view_name)
         feature = view.feature(name)
         if isinstance(view, OnDemandFeatureView):
-            batch = tuple(v.name for v in view.view_sources)
-            keys = tuple(dict.fromkeys(k for v in view.view_sources for k in v.join_keys))
-            request = tuple(c for r in view.request_sources for c in r.fields)
+            batch = tuple(dict.fromkeys(v for v, _ in view.input_refs(store.repo.views)))
+            keys = tuple(dict.fromkeys(k for v in batch for k in store.repo.views[v].join_keys))
+            request = tuple(view.request_columns)
             config = feature.skew or _DEFAULTS
         else:
             batch, keys, request = (view.name,), tuple(view.join_keys), ()
@@ -371,7 +371,7 @@ def _specs(store: FeatureStore, refs: list[str], served: set[str]) -> list[_Spec
 def _feeding(store: FeatureStore, ref: str) -> list[str]:
     """The batch features an on-demand output is computed from."""
     odfv = store.repo.on_demand_views[parse_ref(ref)[0]]
-    return [f"{v.name}:{f}" for v in odfv.view_sources for f in v.feature_names]
+    return [f"{v}:{f}" for v, f in odfv.input_refs(store.repo.views)]
 
 
 def _json_strings(log: pl.DataFrame, column: str, keys: list[str]) -> pl.DataFrame:

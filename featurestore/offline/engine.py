@@ -157,11 +157,7 @@ class OfflineEngine:
                         f"{view.source.name!r} stores it as {want}; cast the spine column"
                     )
         for col, dtype in plan.request_columns.items():
-            users = [
-                o.name
-                for o in plan.on_demand
-                if col in {c for r in o.request_sources for c in r.fields}
-            ]
+            users = [o.name for o in plan.on_demand if col in o.request_columns]
             if col not in spine.columns:
                 raise SpineError(
                     f"spine lacks request column {col!r} needed by on-demand view(s) "
@@ -251,12 +247,8 @@ class OfflineEngine:
             step(f"running on-demand view {odfv.name}")
             inputs = pl.DataFrame(
                 [
-                    *(spine[c].cast(d).alias(c) for c, d in self._request_cols(odfv).items()),
-                    *(
-                        values[f"{v.name}:{f}"].alias(f)
-                        for v in odfv.view_sources
-                        for f in v.feature_names
-                    ),
+                    *(spine[c].cast(d).alias(c) for c, d in odfv.request_columns.items()),
+                    *(values[f"{v}:{f}"].alias(f) for v, f in odfv.input_refs(self.repo.views)),
                 ]
             )
             result = run_on_demand(odfv, inputs)
@@ -410,7 +402,3 @@ class OfflineEngine:
             ],
             how="horizontal",
         )
-
-    @staticmethod
-    def _request_cols(odfv: Any) -> dict[str, pl.DataType]:
-        return {c: d for r in odfv.request_sources for c, d in r.fields.items()}

@@ -106,17 +106,15 @@ class _OnDemandRun:
     outputs: tuple[tuple[str, str, bool], ...]  # (name, ref, is a float)
 
     @classmethod
-    def of(cls, odfv: OnDemandFeatureView) -> _OnDemandRun:
+    def of(cls, odfv: OnDemandFeatureView, views: Mapping[str, FeatureView]) -> _OnDemandRun:
         schema: dict[str, pl.DataType] = {}
         inputs: list[tuple[bool, str]] = []
-        for req in odfv.request_sources:
-            for col, dtype in req.fields.items():
-                schema[col] = dtype
-                inputs.append((True, col))
-        for src in odfv.view_sources:
-            for name in src.feature_names:
-                schema[name] = src.feature(name).dtype
-                inputs.append((False, f"{src.name}:{name}"))
+        for col, dtype in odfv.request_columns.items():
+            schema[col] = dtype
+            inputs.append((True, col))
+        for view, name in odfv.input_refs(views):
+            schema[name] = views[view].feature(name).dtype
+            inputs.append((False, f"{view}:{name}"))
         return cls(
             view=odfv,
             ruled=any(has_rules(f) for f in odfv.features),
@@ -214,7 +212,7 @@ class OnlineRetriever:
                     layout=WindowLayout.of(view) if aggs else None,
                 )
             )
-        odfvs = tuple(_OnDemandRun.of(o) for o in plan.on_demand)
+        odfvs = tuple(_OnDemandRun.of(o, self.repo.views) for o in plan.on_demand)
         dtypes = {r.column: self.repo.any_view(r.view).feature(r.name).dtype for r in plan.refs}
         prepared = _Prepared(
             plan=plan,
