@@ -25,7 +25,15 @@ from featurestore.definitions.fingerprint import (
 from featurestore.errors import RegistryError
 from featurestore.repo import RepoContents
 
-__all__ = ["FeatureRecord", "PlanDiff", "Registry", "RegistryState", "build_state", "diff"]
+__all__ = [
+    "FeatureRecord",
+    "PlanDiff",
+    "Registry",
+    "RegistryState",
+    "build_state",
+    "diff",
+    "fingerprints_of",
+]
 
 REGISTRY_FILE = "registry.json"
 
@@ -62,10 +70,11 @@ class ViewRecord(BaseModel):
 
 
 class RegistryState(BaseModel):
-    """The whole registry file."""
+    """The whole registry file; ``version`` counts the applies that wrote it."""
 
     project: str
     applied_at: dt.datetime
+    version: int = 0
     features: dict[str, FeatureRecord]
     views: dict[str, ViewRecord]
     services: dict[str, list[str]]
@@ -161,7 +170,9 @@ def _short(value: Any) -> str:
     if value is _ABSENT:
         return "(none)"
     if isinstance(value, dict) and set(value) == {"type", "repr"}:
-        value = value["repr"]
+        return str(value["repr"])  # a Python value as the code writes it: 5, 'abc'
+    if isinstance(value, str) and len(value) == 16 and value.isalnum():
+        return value  # a fingerprint
     if isinstance(value, list) and len(value) > 16 and all(isinstance(v, int) for v in value):
         return f"<{len(value)} bytes>"
     text = json.dumps(value, default=str, sort_keys=True)
@@ -231,6 +242,29 @@ def diff(old: RegistryState | None, new: RegistryState) -> PlanDiff:
         else:
             out.unchanged.append(ref)
     out.removed = [ref for ref in before if ref not in new.features]
+    return out
+
+
+def fingerprints_of(refs: list[str], applied: RegistryState, code: RegistryState) -> dict[str, str]:
+    """The applied fingerprints of ``refs``; raises RegistryError naming the first reference
+    whose code (``code``, the state the loaded definitions would record) differs from the
+    applied one, so nothing is computed under a fingerprint that does not describe it."""
+    out = {}
+    for ref in refs:
+        record = applied.features.get(ref)
+        if record is None:
+            raise RegistryError(
+                f"feature {ref!r} is defined but not applied (registry version "
+                f"{applied.version}); run 'featurestore apply'"
+            )
+        current = code.features[ref].fingerprint
+        if record.fingerprint != current:
+            raise RegistryError(
+                f"the code of feature {ref!r} differs from the applied registry (version "
+                f"{applied.version}: fingerprint {record.fingerprint} applied, {current} in the "
+                "code); run 'featurestore apply' to apply the code, or restore the applied code"
+            )
+        out[ref] = record.fingerprint
     return out
 
 

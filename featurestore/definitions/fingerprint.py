@@ -15,11 +15,13 @@ What a fingerprint covers, per kind of feature:
 - An on-demand feature: the function's source without comments, docstrings, decorators or
   formatting; its bytecode and constants (so code whose source cannot be read is still
   covered); the values it reads from outside its body (module-level constants, closure
-  variables, default arguments, and, recursively, the Python functions it calls); its output's
+  variables, default arguments, the fields of dataclass and pydantic instances, and,
+  recursively, the Python functions it calls, also behind ``functools`` wrappers); its output's
   dtype and rules; and the fingerprints of the features it takes as inputs. A view source
   counts all of the view's features; a ``"view:feature"`` source only that feature. Upgrading
-  Python changes bytecode, hence these fingerprints. A referenced module counts by name and a
-  referenced class by its qualified name, not by their code.
+  Python changes bytecode, hence these fingerprints. A referenced module counts by name, a class
+  by its qualified name, and an instance of another kind of object by its type, not by their
+  code or contents.
 
 Owner, description and tags are metadata and never change a fingerprint.
 """
@@ -27,6 +29,7 @@ Owner, description and tags are metadata and never change a fingerprint.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as dt
 import decimal
 import enum
@@ -41,6 +44,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
+from pydantic import BaseModel
 
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.dtypes import dtype_name
@@ -106,9 +110,19 @@ def feature_definition(view: FeatureView, feature: Feature) -> dict[str, Any]:
         "join_keys": view.join_keys,
         "ttl_seconds": view.ttl.total_seconds() if view.ttl is not None else None,
         "expr": expression_plan(feature.expr) if feature.expr is not None else None,
+        "expr_bytes": _plan_digest(feature.expr) if feature.expr is not None else None,
         "column": None if feature.expr is not None else feature.name,
         **_rules(feature),
     }
+
+
+def _plan_digest(expr: pl.Expr) -> str:
+    """SHA-256 of the binary serialized plan: it keeps what the JSON form loses (a NaN, an
+    infinite and a null float literal are all ``null`` in JSON). Top-level aliases are left
+    out, as in :func:`expression_plan`."""
+    while list(json.loads(expr.meta.serialize(format="json"))) == ["Alias"]:
+        expr = expr.meta.pop()[0]
+    return hashlib.sha256(expr.meta.serialize(format="binary")).hexdigest()[:16]
 
 
 def aggregation_definition(view: FeatureView, agg: Aggregation) -> dict[str, Any]:
@@ -258,6 +272,12 @@ def _value(value: Any, seen: set[int]) -> Any:
         return {
             "array": [str(getattr(value, "dtype", "")), list(getattr(value, "shape", ())), digest]
         }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _value(getattr(value, f.name), seen) for f in dataclasses.fields(value)}
+        return {"dataclass": f"{type(value).__qualname__}", "fields": fields}
+    if isinstance(value, BaseModel):
+        items = {k: _value(v, seen) for k, v in value.__dict__.items()}
+        return {"model": f"{type(value).__qualname__}", "fields": items}
     if isinstance(value, functools.partial):
         return {
             "partial": _value(value.func, seen),
@@ -268,6 +288,9 @@ def _value(value: Any, seen: set[int]) -> Any:
         if id(value) in seen:
             return {"function": value.__qualname__}  # recursion: already covered
         return {"function": _function(value, seen)}
+    wrapped = getattr(value, "__wrapped__", None)  # functools.cache, wraps-decorated helpers
+    if callable(value) and isinstance(wrapped, types.FunctionType):
+        return {"wraps": _value(wrapped, seen)}
     if isinstance(value, types.ModuleType):
         return {"module": value.__name__}
     if isinstance(value, type):
