@@ -59,6 +59,15 @@ class ServingLogConfig(BaseModel):
     flush_interval_seconds: float = Field(default=1.0, gt=0)
 
 
+class ServingConfig(BaseModel):
+    """How long-lived processes (the server, a FeatureStore serving online features) follow
+    apply: how often they look for a newly applied registry; 0 never looks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reload_interval_seconds: float = Field(default=5.0, ge=0)
+
+
 class ServerConfig(BaseModel):
     """The HTTP feature server (``featurestore serve``)."""
 
@@ -84,6 +93,7 @@ class RepoConfig(BaseModel):
     online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
     materialization: MaterializationConfig = Field(default_factory=MaterializationConfig)
     serving_log: ServingLogConfig = Field(default_factory=ServingLogConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("project")

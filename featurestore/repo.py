@@ -48,6 +48,10 @@ class RepoContents:
     def data_dir(self) -> Path:
         return (self.root / self.config.data_dir).resolve()
 
+    def module_files(self) -> list[Path]:
+        """The ``*.py`` files whose definitions the repo is made of (see the module docstring)."""
+        return _module_files(self.root, self.data_dir)
+
     def any_view(self, name: str) -> FeatureView | OnDemandFeatureView:
         """A batch or on-demand view by name; the error lists the known ones."""
         view = self.views.get(name) or self.on_demand_views.get(name)

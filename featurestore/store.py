@@ -6,10 +6,12 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +26,12 @@ from featurestore.online.base import OnlineStore, open_online_store
 from featurestore.online.materialize import (
     MaterializationResult,
     MaterializationState,
+    outdated_reason,
     publish_batch,
 )
+from featurestore.online.published import DefinitionsCache, values_definitions
 from featurestore.online.push import PushResult, RowsLike, aggregation_views, push_rows, to_frame
-from featurestore.online.windows import publish_events
+from featurestore.online.windows import events_definitions, publish_events
 from featurestore.plan import build_plan
 from featurestore.registry import (
     FeatureRecord,
@@ -36,10 +40,12 @@ from featurestore.registry import (
     RegistryState,
     build_state,
     diff,
+    fingerprints_of,
 )
 from featurestore.repo import RepoContents, load_repo
 from featurestore.serving.response import OnlineResponse
 from featurestore.serving.retrieval import OnlineRetriever
+from featurestore.serving.versions import ReloadResult, ServedVersion, VersionWatcher
 
 if TYPE_CHECKING:
     from featurestore.monitoring.drift import DriftReport
@@ -76,6 +82,9 @@ class FeatureStore:
         self._offline: OfflineEngine | None = None
         self._online: OnlineStore | None = None
         self._retriever: OnlineRetriever | None = None
+        self._watcher: VersionWatcher | None = None
+        self._definitions: DefinitionsCache | None = None
+        self._serving_lock = threading.Lock()
         self._serving_log: ServingLogWriter | None = None
 
     @property
@@ -107,8 +116,12 @@ class FeatureStore:
     def apply(self) -> PlanDiff:
         """Validate the definitions against their sources and record them in the registry."""
         state = self._checked_state()
-        changes = diff(self._previous_state(), state)
+        previous = self._previous_state()
+        changes = diff(previous, state)
+        state.version = (previous.version if previous else 0) + 1
         self.registry.save(state)
+        if self._watcher is not None:  # this process serves: the code it applied, at once
+            self._watcher.adopt(ServedVersion(self.repo, state))
         log.info(
             "applied project=%s added=%d changed=%d removed=%d",
             self.project,
@@ -137,22 +150,7 @@ class FeatureStore:
 
     def applied_fingerprints(self, refs: list[str]) -> dict[str, str]:
         """Fingerprints of ``refs``; fails if the code no longer matches what was applied."""
-        applied = self.registry.require()
-        current = build_state(self.repo, {}).features
-        out = {}
-        for ref in refs:
-            record = applied.features.get(ref)
-            if record is None:
-                raise RegistryError(
-                    f"feature {ref!r} is defined but not applied; run 'featurestore apply'"
-                )
-            if record.fingerprint != current[ref].fingerprint:
-                raise RegistryError(
-                    f"feature {ref!r} changed since the last apply (fingerprint "
-                    f"{record.fingerprint} -> {current[ref].fingerprint}); run 'featurestore apply'"
-                )
-            out[ref] = record.fingerprint
-        return out
+        return fingerprints_of(refs, self.registry.require(), build_state(self.repo, {}))
 
     def get_training_set(
         self,
@@ -263,8 +261,14 @@ class FeatureStore:
         results = []
         if view.features:
             plain = view.model_copy(update={"aggregations": []})
+            state = MaterializationState.load(self.repo.data_dir)
+            definitions = values_definitions(plain, fingerprints)
+            rebuilt = None
+            if start is not None:
+                rebuilt = outdated_reason(state.views.get(name), plain, fingerprints)
+                start = None if rebuilt else start
             if progress:
-                progress(f"reading {name}")
+                progress(f"reading {name}" + (f" in full: {rebuilt}" if rebuilt else ""))
             frame = self.offline.latest_rows(plain, end, start)
             if progress:
                 progress(f"publishing {name} ({frame.height:,} rows)")
@@ -275,24 +279,29 @@ class FeatureStore:
                     frame,
                     start=start,
                     end=end,
-                    state=MaterializationState.load(self.repo.data_dir),
+                    state=state,
                     data_dir=self.repo.data_dir,
                     config=self.repo.config.materialization,
-                    fingerprints={
-                        f"{name}:{f}": fingerprints[f"{name}:{f}"] for f in plain.feature_names
-                    },
+                    definitions=definitions,
                     force=force,
+                    rebuilt=rebuilt,
                 )
             )
         if view.aggregations:
             if progress:
                 progress(f"publishing the recent events of {name}")
+            applied = self.registry.require()
             result = publish_events(
                 self.online,
                 self.offline.con,
                 view,
                 self.repo.root,
                 end,
+                definitions=events_definitions(
+                    view,
+                    fingerprints,
+                    {ref: applied.features[ref].definition for ref in fingerprints},
+                ),
                 min_row_ratio=self.repo.config.materialization.min_row_ratio,
                 force=force,
             )
@@ -310,8 +319,18 @@ class FeatureStore:
         """Append new events of ``source`` to the online state of the aggregation views that
         read it, so their windows move at once; see :mod:`featurestore.online.push`."""
         views = aggregation_views(self.repo.views, source)
-        self.applied_fingerprints([f"{v.name}:{a.name}" for v in views for a in v.aggregations])
-        result = push_rows(self.online, views, to_frame(rows), source, self.offline.con)
+        refs = [f"{v.name}:{a.name}" for v in views for a in v.aggregations]
+        fingerprints = self.applied_fingerprints(refs)
+        applied = self.registry.require()
+        definitions = {ref: applied.features[ref].definition for ref in refs}
+        result = push_rows(
+            self.online,
+            views,
+            to_frame(rows),
+            source,
+            self.offline.con,
+            {v.name: events_definitions(v, fingerprints, definitions) for v in views},
+        )
         log.info("pushed source=%s events=%d late=%s", source, result.events, result.late)
         return result
 
@@ -322,17 +341,60 @@ class FeatureStore:
 
     @property
     def retriever(self) -> OnlineRetriever:
-        """Online retrieval over the applied definitions (built on first use)."""
-        if self._retriever is None:
-            applied = self.registry.require()
-            self._retriever = OnlineRetriever(
-                self.repo,
-                self.online,
-                key_dtypes={v.name: v.join_keys for v in applied.views.values()},
-                fingerprints=self.applied_fingerprints,
-                fallback_to_defaults=self.repo.config.online_store.fallback == "defaults",
-            )
-        return self._retriever
+        """Online retrieval over the served version of the definitions (built on first use,
+        when this store starts following apply: see :mod:`featurestore.serving.versions`)."""
+        retriever = self._retriever
+        if retriever is None:
+            with self._serving_lock:
+                if self._retriever is None:
+                    served = ServedVersion(self.repo, self.registry.require())
+                    self._retriever = self._retriever_for(served)
+                    self._watcher = VersionWatcher(
+                        self.registry,
+                        served,
+                        self._switch,
+                        self.repo.config.serving.reload_interval_seconds,
+                    )
+                    self._watcher.start()
+                retriever = self._retriever
+        return retriever
+
+    def _retriever_for(self, served: ServedVersion) -> OnlineRetriever:
+        if self._definitions is None:
+            self._definitions = DefinitionsCache(self.online)
+        code = build_state(served.repo, {})
+        return OnlineRetriever(
+            served.repo,
+            self.online,
+            served.applied,
+            fingerprints=partial(fingerprints_of, applied=served.applied, code=code),
+            fallback_to_defaults=served.repo.config.online_store.fallback == "defaults",
+            definitions=self._definitions,
+        )
+
+    def _switch(self, served: ServedVersion) -> None:
+        """Serve ``served`` from now on; requests already running finish on their version."""
+        self.repo = served.repo
+        if self._offline is not None:
+            self._offline.repo = served.repo
+        self._retriever = self._retriever_for(served)
+
+    def reload(self) -> ReloadResult:
+        """Check now for a newly applied registry and serve it when the code on disk matches
+        it (a serving store also checks every ``serving.reload_interval_seconds``)."""
+        self.retriever  # noqa: B018 - starts following apply
+        assert self._watcher is not None
+        return self._watcher.check(force=True)
+
+    @property
+    def serving_problem(self) -> str | None:
+        """Why the served version is not the applied code on disk, or None (see reload)."""
+        return self._watcher.problem if self._watcher is not None else None
+
+    @property
+    def served_registry(self) -> RegistryState | None:
+        """The registry state being served, once online serving started."""
+        return self._watcher.served.applied if self._watcher is not None else None
 
     def get_online_features(
         self,
@@ -436,6 +498,8 @@ class FeatureStore:
         return build_status(self, now)
 
     def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
         if self._serving_log is not None:
             self._serving_log.close()
             self._serving_log = None

@@ -22,6 +22,7 @@ from featurestore.config import MaterializationConfig
 from featurestore.definitions import FeatureView
 from featurestore.errors import MaterializationGuardError
 from featurestore.online.base import OnlineStore
+from featurestore.online.published import PublishedDefinitions, write_definitions
 from featurestore.online.rows import key_expr, value_expr
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MaterializationResult",
     "MaterializationState",
     "guard_batch",
+    "outdated_reason",
     "publish_batch",
 ]
 
@@ -158,7 +160,9 @@ class GuardReport(BaseModel):
 
 
 class MaterializationResult(BaseModel):
-    """The outcome of materializing one view."""
+    """The outcome of materializing one view; ``rebuilt`` says why a run asked to publish only
+    what changed published a full snapshot instead (the view's definitions changed since its
+    values were published)."""
 
     view: str
     start: dt.datetime | None
@@ -168,6 +172,7 @@ class MaterializationResult(BaseModel):
     published: bool
     forced: bool = False
     guard: GuardReport
+    rebuilt: str | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -205,11 +210,14 @@ def guard_batch(
     stats: BatchStats,
     previous: ViewState | None,
     config: MaterializationConfig,
+    fingerprints: dict[str, str] | None = None,
 ) -> GuardReport:
     """Check a batch against the declarations and the view's previously published batches.
 
     A full snapshot's row count is compared with the last full snapshot (incremental batches
-    hold only changed entities); null rates with the last batch that had rows.
+    hold only changed entities); null rates with the last batch that had rows, except for
+    features whose definition changed since (``fingerprints``: the batch's, by reference):
+    another definition's null rate says nothing about this one's.
     """
     checks: list[GuardCheck] = []
     for f, rate in stats.invalid_rates.items():
@@ -236,7 +244,10 @@ def guard_batch(
     if previous is not None and stats.rows:
         for f, rate in stats.null_rates.items():
             before = previous.last_batch.null_rates.get(f)
-            if before is None:
+            ref = f"{view.name}:{f}"
+            if before is None or (
+                fingerprints is not None and previous.fingerprints.get(ref) != fingerprints.get(ref)
+            ):
                 continue
             checks.append(
                 GuardCheck(
@@ -255,6 +266,24 @@ def guard_batch(
     )
 
 
+def outdated_reason(
+    previous: ViewState | None, view: FeatureView, fingerprints: dict[str, str]
+) -> str | None:
+    """Why the view's online values must be rebuilt in full rather than upserted: some were
+    published with another definition than the applied one (``fingerprints``, by reference),
+    or never published. None when an upsert keeps every value computed by the applied ones."""
+    if previous is None:
+        return None  # nothing published: the caller's window decides
+    refs = [f"{view.name}:{f.name}" for f in view.features]
+    changed = [r for r in refs if previous.fingerprints.get(r) != fingerprints[r]]
+    if not changed:
+        return None
+    return (
+        f"the definitions of {', '.join(changed)} changed since its values were published, "
+        "so every entity is recomputed"
+    )
+
+
 def publish_batch(
     store: OnlineStore,
     view: FeatureView,
@@ -265,18 +294,21 @@ def publish_batch(
     state: MaterializationState,
     data_dir: Path,
     config: MaterializationConfig,
-    fingerprints: dict[str, str],
+    definitions: PublishedDefinitions,
     force: bool = False,
+    rebuilt: str | None = None,
 ) -> MaterializationResult:
     """Guard, then publish ``frame`` (keys, event time, values, statuses) and record the state.
 
     ``start=None`` publishes a full snapshot that replaces the view; otherwise rows are upserted.
+    Values are tagged with the digest of ``definitions``, recorded in the store first.
     """
     started = time.perf_counter()
     full = start is None
     stats = batch_stats(frame, view, full)
     previous = state.views.get(view.name)
-    report = guard_batch(view, stats, previous, config)
+    fingerprints = {f"{view.name}:{n}": fp for n, fp in definitions.fingerprints.items()}
+    report = guard_batch(view, stats, previous, config, fingerprints)
     if not report.passed and not force:
         raise MaterializationGuardError(report)
     if not report.passed:
@@ -284,8 +316,11 @@ def publish_batch(
     # in key order, a store's index grows at its end instead of at random places
     encoded = frame.select(
         key_expr(view.join_keys).alias("key"),
-        value_expr(EVENT_TS, {f: f"{f}__status" for f in view.feature_names}).alias("value"),
+        value_expr(
+            EVENT_TS, {f: f"{f}__status" for f in view.feature_names}, definitions.digest
+        ).alias("value"),
     ).sort("key", maintain_order=True)
+    write_definitions(store, definitions)
     store.publish(
         view.name,
         encoded["key"].to_list(),
@@ -314,4 +349,5 @@ def publish_batch(
         published=True,
         forced=force and not report.passed,
         guard=report,
+        rebuilt=rebuilt,
     )

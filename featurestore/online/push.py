@@ -31,6 +31,11 @@ from featurestore.errors import FeatureReferenceError, SchemaMismatchError
 from featurestore.offline.sources import view_problems
 from featurestore.offline.sql import timestamp_sql
 from featurestore.online.base import OnlineStore
+from featurestore.online.published import (
+    DefinitionsCache,
+    PublishedDefinitions,
+    rebuild_aggregation,
+)
 from featurestore.online.windows import (
     FRAGMENT_SEPARATOR,
     WindowLayout,
@@ -146,16 +151,41 @@ def _typed_nulls(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFr
     return frame.with_columns(pl.col(c).cast(t) for c, t in casts.items()) if casts else frame
 
 
+def _layout(
+    view: FeatureView,
+    applied: PublishedDefinitions,
+    stored: PublishedDefinitions | None,
+    columns: Sequence[str],
+) -> tuple[WindowLayout, str]:
+    """How to write pushed events of ``view`` and the digest to tag them with.
+
+    When the stored events were written by other definitions than the applied ones (an apply
+    not yet followed by a materialization), the pushed events also hold the stored ones'
+    inputs (those the pushed columns can give) and carry their digest: they join the stored
+    events, readable with either definitions."""
+    layout = WindowLayout.of(view)
+    if stored is None or stored.digest == applied.digest:
+        return layout, applied.digest
+    old_aggs = [rebuild_aggregation(n, d) for n, d in stored.aggregations.items()]
+    readable = [a for a in old_aggs if a.column is None or a.column in columns]
+    if readable:
+        old_view = view.model_copy(update={"aggregations": readable})
+        layout = layout.union(WindowLayout.of(old_view))
+    return layout, stored.digest
+
+
 def push_rows(
     online: OnlineStore,
     views: Sequence[FeatureView],
     frame: pl.DataFrame,
     source: str,
     duck: duckdb.DuckDBPyConnection,
+    definitions: Mapping[str, PublishedDefinitions],
 ) -> PushResult:
     """Append the events in ``frame`` to each view's online state (checked first, for all
     views, so a bad batch writes nothing), grouped per entity on a cursor of ``duck`` (a
-    cursor costs well under a millisecond; a new DuckDB connection costs tens)."""
+    cursor costs well under a millisecond; a new DuckDB connection costs tens).
+    ``definitions`` holds each view's applied events definitions."""
     frame = _typed_nulls(_parse_times(frame, views), views)
     for view in views:
         _check(view, frame)
@@ -166,9 +196,12 @@ def push_rows(
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("__fs_push", frame.to_arrow())
+        cache = DefinitionsCache(online)
         for view in views:
-            layout = WindowLayout.of(view)
             name = events_store_name(view.name)
+            layout, digest = _layout(
+                view, definitions[view.name], cache.current(name), frame.columns
+            )
             src = view.source
             schema = dict(frame.schema)
             created = src.created_timestamp_field
@@ -182,7 +215,7 @@ def push_rows(
                 )
             ).pl()
             # in key order, the store's index is written at neighbouring places
-            encoded = layout.encode(grouped).sort("key")
+            encoded = layout.encode(grouped, digest).sort("key")
             keys = encoded["key"].to_list()
             fragments = [FRAGMENT_SEPARATOR + v for v in encoded["value"].to_list()]
             sizes = online.append(name, keys, fragments)

@@ -4,9 +4,11 @@ Both are built with Polars expressions at materialization (vectorized) and with 
 plain-Python functions at request time; tests pin the two to the same bytes.
 
 - entity key: the join key values as text joined by ``|``, with ``\\`` and ``|`` escaped.
-- value: ``{"__ts": event time in epoch microseconds, "<feature>": value, ..., "__st": S}``
-  where ``S`` is null when every value is PRESENT, else ``"<feature>=<STATUS>;..."`` for the
-  others (kept short: it is written for every entity of every view).
+- value: ``{"__ts": event time in epoch microseconds, "__d": digest, "<feature>": value, ...,
+  "__st": S}`` where ``__d`` names the definitions the values were computed with (see
+  :mod:`featurestore.online.published`) and ``S`` is null when every value is PRESENT, else
+  ``"<feature>=<STATUS>;..."`` for the others (kept short: it is written for every entity of
+  every view).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = ["decode_value", "encode_key", "key_expr", "value_expr"]
 
 TS_FIELD = "__ts"
 STATUS_FIELD = "__st"
+DIGEST_FIELD = "__d"
 
 
 def _escape(text: str) -> str:
@@ -47,8 +50,9 @@ def key_expr(join_keys: list[str]) -> pl.Expr:
     return pl.concat_str(parts, separator="|")
 
 
-def value_expr(ts_column: str, features: dict[str, str]) -> pl.Expr:
-    """The JSON value per row; ``features`` maps a feature name to its status column."""
+def value_expr(ts_column: str, features: dict[str, str], digest: str) -> pl.Expr:
+    """The JSON value per row; ``features`` maps a feature name to its status column, and
+    ``digest`` names the definitions that computed them."""
     others = pl.concat_str(
         [
             pl.when(pl.col(status) != "PRESENT").then(
@@ -61,6 +65,7 @@ def value_expr(ts_column: str, features: dict[str, str]) -> pl.Expr:
     )
     return pl.struct(
         pl.col(ts_column).dt.epoch("us").alias(TS_FIELD),
+        pl.lit(digest).alias(DIGEST_FIELD),
         *(pl.col(name) for name in features),
         pl.when(others != "").then(others).alias(STATUS_FIELD),
     ).struct.json_encode()

@@ -4,11 +4,15 @@ For a view with aggregations the online store keeps, per entity, the events whos
 lies within the view's longest window of the entity's newest event (under the view name
 ``<view>@events``), as one JSON value::
 
-    {"__ts": newest event time, "t": [event times], "c": [created times], "x0": [...], ...}
+    {"__ts": newest event time, "__d": digest, "t": [event times], "c": [created times],
+     "i1f2e3d4c": [...], ...}
 
 Times are epoch microseconds; events are sorted by ``(t, c)``; ``c`` is present only when the
-source declares a created timestamp; ``x0, x1, ...`` are the aggregations' inputs, cast in
-DuckDB exactly as the offline SQL casts them (one list per distinct input). At request time
+source declares a created timestamp; the other lists are the aggregations' inputs, cast in
+DuckDB exactly as the offline SQL casts them (one list per distinct input), each named by a
+hash of its SQL, so a stored part says what it holds whatever definition wrote it. ``__d`` is
+the digest of the definitions the part was written with (:mod:`featurestore.online.published`).
+At request time
 ``t`` every aggregation reads the events with ``t - window < event time < t`` (two bisections)
 and aggregates them in Python, with the offline rules of
 :mod:`featurestore.definitions.aggregation`.
@@ -29,6 +33,7 @@ or after the events written: an event older than the horizon never counts.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import time
 from bisect import bisect_left, bisect_right
@@ -49,27 +54,59 @@ from featurestore.offline.sources import check_view, read_schema, scan_sql
 from featurestore.offline.sql import MIN_BIGINT, ident, input_sql, timestamp_sql
 from featurestore.online.base import OnlineStore
 from featurestore.online.materialize import GuardCheck, GuardReport, MaterializationResult
+from featurestore.online.published import (
+    DIGEST_FIELD,
+    PublishedDefinitions,
+    write_definitions,
+    write_pointer,
+)
 from featurestore.online.rows import TS_FIELD, key_expr
 from featurestore.times import epoch_us, from_epoch_us
 
 __all__ = [
     "EVENTS_SUFFIX",
     "FRAGMENT_SEPARATOR",
+    "INCOMPLETE",
+    "MIXED_FIELD",
     "WindowLayout",
     "aggregate",
+    "aggregation_input",
     "compact",
     "decode_state",
+    "events_definitions",
     "events_store_name",
     "publish_events",
+    "window_value",
 ]
 
 EVENTS_SUFFIX = "@events"
 FRAGMENT_SEPARATOR = b"\n"  # starts every pushed fragment; JSON text never holds a raw newline
 
 
+MIXED_FIELD = "__m"  # in a decoded state: its parts were written by different definitions
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+MISSING = _Marker("MISSING")  # an input a stored part did not hold, in a decoded state
+INCOMPLETE = _Marker("INCOMPLETE")  # a window whose events do not all hold the input
+
+
 def events_store_name(view: str) -> str:
     """Where a view's per-entity events live in the online store."""
     return f"{view}{EVENTS_SUFFIX}"
+
+
+def field_name(sql: str) -> str:
+    """The stored field of an input: named by its SQL, so equal inputs share a field whatever
+    definition wrote them, and different ones never do."""
+    return "i" + hashlib.sha256(sql.encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -92,7 +129,7 @@ class WindowLayout:
             sql = input_sql(agg)
             if sql is None:
                 continue
-            fields[agg.name] = inputs.setdefault(sql, f"x{len(inputs)}")
+            fields[agg.name] = inputs.setdefault(sql, field_name(sql))
             if _temporal(agg):
                 temporal.add(inputs[sql])
         return cls(
@@ -102,6 +139,18 @@ class WindowLayout:
             temporal=frozenset(temporal),
             created=view.source.created_timestamp_field is not None,
             max_window_us=max(a.window_us for a in view.aggregations),
+        )
+
+    def union(self, other: WindowLayout) -> WindowLayout:
+        """A layout storing the inputs of both, over the longer window (for a push that must
+        also be readable with the definitions the stored events were written with)."""
+        return WindowLayout(
+            view=self.view,
+            inputs={**other.inputs, **self.inputs},
+            fields=self.fields,
+            temporal=self.temporal | other.temporal,
+            created=self.created,
+            max_window_us=max(self.max_window_us, other.max_window_us),
         )
 
     def events_sql(
@@ -141,13 +190,41 @@ class WindowLayout:
             f"WHERE {timestamp} IS NOT NULL AND {not_null} AND ({where}) {qualify}) GROUP BY ALL"
         )
 
-    def encode(self, grouped: pl.DataFrame) -> pl.DataFrame:
-        """``(key, value)`` rows from :meth:`events_sql` output: entity key and JSON bytes."""
+    def encode(self, grouped: pl.DataFrame, digest: str) -> pl.DataFrame:
+        """``(key, value)`` rows from :meth:`events_sql` output: entity key and JSON bytes,
+        tagged with the ``digest`` of the definitions they were written with."""
         fields = [TS_FIELD, "t", *(["c"] if self.created else []), *self.inputs.values()]
         return grouped.select(
             key_expr(self.view.join_keys).alias("key"),
-            pl.struct(fields).struct.json_encode().cast(pl.Binary).alias("value"),
+            pl.struct(pl.col(TS_FIELD), pl.lit(digest).alias(DIGEST_FIELD), *fields[1:])
+            .struct.json_encode()
+            .cast(pl.Binary)
+            .alias("value"),
         )
+
+
+def events_definitions(
+    view: FeatureView, fingerprints: dict[str, str], definitions: dict[str, dict[str, Any]]
+) -> PublishedDefinitions:
+    """What a view's stored events are written with: each aggregation's fingerprint and
+    definition (``view:name`` -> the applied registry's), the stored inputs and the longest
+    window."""
+    layout = WindowLayout.of(view)
+    refs = {a.name: f"{view.name}:{a.name}" for a in view.aggregations}
+    return PublishedDefinitions(
+        view=events_store_name(view.name),
+        fingerprints={name: fingerprints[ref] for name, ref in refs.items()},
+        aggregations={name: definitions[ref] for name, ref in refs.items()},
+        inputs={field: sql for sql, field in layout.inputs.items()},
+        max_window_us=layout.max_window_us,
+    )
+
+
+def aggregation_input(agg: Aggregation) -> tuple[str | None, bool]:
+    """The stored field an aggregation reads (None for Count), and whether it holds epoch
+    microseconds of temporal values."""
+    sql = input_sql(agg)
+    return (field_name(sql) if sql is not None else None), _temporal(agg)
 
 
 def _temporal(agg: Aggregation) -> bool:
@@ -182,6 +259,20 @@ def aggregate(
     agg: Aggregation, state: dict[str, Any] | None, layout: WindowLayout, now_us: int
 ) -> Any:
     """The aggregation's value over the stored events in ``(now - window, now)``."""
+    field = layout.fields.get(agg.name)
+    return window_value(agg, state, field, field in layout.temporal, layout.created, now_us)
+
+
+def window_value(
+    agg: Aggregation,
+    state: dict[str, Any] | None,
+    field: str | None,
+    temporal: bool,
+    created: bool,
+    now_us: int,
+) -> Any:
+    """The aggregation's value over the events of ``state`` in ``(now - window, now)``,
+    reading input ``field``; INCOMPLETE when a stored part in the window lacks the field."""
     if state is None:
         return _empty(agg)
     times: list[int] = state["t"]
@@ -189,17 +280,21 @@ def aggregate(
     hi = bisect_left(times, now_us)
     if agg.kind == "count":
         return hi - lo
-    field = layout.fields[agg.name]
-    window = state[field][lo:hi]
+    assert field is not None
+    column = state.get(field)
+    if column is None:
+        return INCOMPLETE if hi > lo else _empty(agg)
+    window = column[lo:hi]
+    if state.get(MIXED_FIELD) and any(v is MISSING for v in window):
+        return INCOMPLETE
     if agg.kind == "last":
-        created = state["c"][lo:hi] if layout.created else None
-        value = _last(window, times[lo:hi], created)
+        value = _last(window, times[lo:hi], state["c"][lo:hi] if created else None)
     else:
         values = [v for v in window if v is not None]
         if not values:
             return _empty(agg)
         value = _REDUCE[agg.kind](values)
-    if value is not None and field in layout.temporal:
+    if value is not None and temporal:
         return _from_us(agg.dtype)(value)
     return value
 
@@ -237,26 +332,39 @@ _REDUCE: dict[str, Callable[[list[Any]], Any]] = {
 }
 
 
+def _parts(raw: bytes) -> list[dict[str, Any]]:
+    """The stored state and the fragments pushed since, in order."""
+    return [orjson.loads(p) for p in raw.split(FRAGMENT_SEPARATOR) if p]
+
+
 def decode_state(raw: bytes | None) -> dict[str, Any] | None:
     """One entity's events (None when it has none): its stored state with the fragments pushed
-    since merged in, sorted by ``(t, c)``."""
+    since merged in, sorted by ``(t, c)``. ``__d`` is the digest of the first part (the
+    materialized state, which decides the window the events cover). When the parts were
+    written by different definitions, ``__m`` is set and an input a part did not hold is
+    MISSING for its events."""
     if not raw:
         return None
     if FRAGMENT_SEPARATOR not in raw:
         return orjson.loads(raw)
-    parts = [orjson.loads(p) for p in raw.split(FRAGMENT_SEPARATOR) if p]
-    parts = [p for p in parts if p["t"]]
-    if len(parts) <= 1:
+    every = _parts(raw)
+    parts = [p for p in every if p["t"]]
+    if len(parts) <= 1 and (not parts or parts[0] is every[0]):
         return parts[0] if parts else None
-    names = [n for n in parts[-1] if n != TS_FIELD]
-    state: dict[str, Any] = {TS_FIELD: max(p[TS_FIELD] for p in parts)}
+    first = every[0]
+    digest = first.get(DIGEST_FIELD)
+    names = dict.fromkeys(n for p in parts for n in p if n not in (TS_FIELD, DIGEST_FIELD))
+    state: dict[str, Any] = {TS_FIELD: max(p[TS_FIELD] for p in parts), DIGEST_FIELD: digest}
+    mixed = any(p.get(DIGEST_FIELD) != digest or p.keys() != first.keys() for p in parts)
+    if mixed:
+        state[MIXED_FIELD] = True
     for n in names:
-        state[n] = list(chain.from_iterable(p.get(n) or [None] * len(p["t"]) for p in parts))
+        state[n] = list(chain.from_iterable(p.get(n) or [MISSING] * len(p["t"]) for p in parts))
     if all(_edge(a, -1) <= _edge(b, 0) for a, b in pairwise(parts)):
         return state  # parts in time order (the usual case): already sorted
     t, c = state["t"], state.get("c")
     order = sorted(range(len(t)), key=(lambda i: (t[i], c[i])) if c else t.__getitem__)
-    return {n: v if n == TS_FIELD else [v[i] for i in order] for n, v in state.items()}
+    return {n: v if not isinstance(v, list) else [v[i] for i in order] for n, v in state.items()}
 
 
 def _edge(part: dict[str, Any], i: int) -> tuple[int, int]:
@@ -264,16 +372,32 @@ def _edge(part: dict[str, Any], i: int) -> tuple[int, int]:
     return part["t"][i], part["c"][i] if "c" in part else 0
 
 
+def _trim(part: dict[str, Any], horizon_us: int) -> dict[str, Any]:
+    drop = bisect_right(part["t"], horizon_us)
+    if not drop:
+        return part
+    return {n: v[drop:] if isinstance(v, list) else v for n, v in part.items()}
+
+
 def compact(raw: bytes | None, layout: WindowLayout) -> bytes:
     """One entity's whole value folded into one state, without the events that no request at
-    or after its newest event can see (older than the newest minus the longest window)."""
-    state = decode_state(raw)
-    if state is None:
+    or after its newest event can see (older than the newest minus the longest window). Parts
+    written by different definitions hold different inputs: they are only trimmed, each kept
+    with its own fields and digest."""
+    if not raw:
         return b""
-    drop = bisect_right(state["t"], state[TS_FIELD] - layout.max_window_us)
-    if drop:
-        state = {n: v if n == TS_FIELD else v[drop:] for n, v in state.items()}
-    return orjson.dumps(state)
+    parts = _parts(raw) if FRAGMENT_SEPARATOR in raw else [orjson.loads(raw)]
+    if not parts:
+        return b""
+    horizon = max(p[TS_FIELD] for p in parts) - layout.max_window_us
+    if len({(p.get(DIGEST_FIELD), *sorted(p)) for p in parts}) > 1:
+        # the first part stays, even emptied: its digest tells what window the events cover
+        first, *rest = (_trim(p, horizon) for p in parts)
+        kept = [first, *(p for p in rest if p["t"])]
+        return FRAGMENT_SEPARATOR.join(orjson.dumps(p) for p in kept)
+    state = decode_state(raw)
+    assert state is not None
+    return orjson.dumps(_trim(state, horizon))
 
 
 def publish_events(
@@ -283,12 +407,14 @@ def publish_events(
     root: Path,
     end: dt.datetime,
     *,
+    definitions: PublishedDefinitions,
     min_row_ratio: float,
     force: bool = False,
 ) -> MaterializationResult:
     """Replace the view's online events by each entity's events in ``(end - longest window,
     end]`` read from its source, unless the entity count collapses (then refuse, or warn when
-    ``force``). Always a full snapshot: the horizon moves with ``end``."""
+    ``force``). Always a full snapshot: the horizon moves with ``end``. The events are tagged
+    with the digest of ``definitions`` (recorded first) and the view's pointer moves to it."""
     started = time.perf_counter()
     layout = WindowLayout.of(view)
     src = view.source
@@ -304,7 +430,7 @@ def publish_events(
         f"epoch_us({timestamp}) <= {end_us} "
         f"AND epoch_us({timestamp}) > {end_us - layout.max_window_us}",
     )
-    encoded = layout.encode(con.sql(sql).pl()).sort("key")
+    encoded = layout.encode(con.sql(sql).pl(), definitions.digest).sort("key")
     name = events_store_name(view.name)
     previous = online.count(name)
     ratio_ok = not previous or encoded.height >= min_row_ratio * previous
@@ -319,7 +445,9 @@ def publish_events(
     )
     if not ratio_ok and not force:
         raise MaterializationGuardError(report)
+    write_definitions(online, definitions)
     online.publish(name, encoded["key"].to_list(), encoded["value"].to_list(), replace=True)
+    write_pointer(online, name, definitions.digest)
     return MaterializationResult(
         view=view.name,
         start=None,

@@ -8,8 +8,15 @@ Endpoints:
   "features": {"<column>": {"ref", "dtype", "fingerprint", "values", "statuses"}}}`` with the
   columns in request order; dates and datetimes are ISO 8601 text.
 - ``GET /v1/features``: the applied features; ``GET /healthz``: 200 while the process runs;
-  ``GET /readyz``: 200 when the registry is applied and the online store answers, else 503;
+  ``GET /readyz``: 200 when the registry is applied, the code on disk matches it and the
+  online store answers, else 503 with the reason; both name the registry version served;
+  ``POST /v1/admin/reload``: look for a newly applied registry now (the server also looks every
+  ``serving.reload_interval_seconds``) and switch to it when the code on disk matches it;
   ``GET /metrics``: Prometheus text; ``GET /openapi.json`` and ``GET /docs``: the API schema.
+
+A response's ``fingerprint`` per feature is the one its values were computed with; when the
+online store still holds values of an earlier definition (an apply not yet followed by a
+materialization) the feature also carries ``applied_fingerprint``, the registry's.
 
 Every response carries an ``X-Request-ID`` header. Errors answer
 ``{"error": {"type": "<library error class>", "message": "..."}, "request_id": "..."}``:
@@ -34,7 +41,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,6 +73,7 @@ from featurestore.validation import FeatureStatus
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from featurestore.repo import RepoContents
     from featurestore.serving.serving_log import ServingLogWriter
     from featurestore.store import FeatureStore
 
@@ -75,9 +83,11 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_KEY = "featurestore.request_id"  # the request id, in the ASGI scope
 ONLINE_FEATURES = "/v1/online-features"
+RELOAD = "/v1/admin/reload"
 ENDPOINTS = frozenset(
     [
         ONLINE_FEATURES,
+        RELOAD,
         "/v1/push",
         "/v1/features",
         "/healthz",
@@ -126,7 +136,12 @@ class FeatureColumn(BaseModel):
 
     ref: str = Field(description="'view:feature'")
     dtype: str = Field(description="Declared dtype, e.g. Int64, Float64, Date, Datetime(UTC).")
-    fingerprint: str
+    fingerprint: str = Field(description="Of the definition the values were computed with.")
+    applied_fingerprint: str | None = Field(
+        None,
+        description="Present only when it differs from 'fingerprint': the online store still "
+        "holds values of an earlier definition than the applied one (materialize the view).",
+    )
     values: list[Any]
     statuses: list[FeatureStatus]
 
@@ -167,6 +182,18 @@ class FeatureInfo(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "ready"]
+    registry_version: int | None = Field(None, description="The registry version served.")
+    applied_at: dt.datetime | None = Field(None, description="When it was applied.")
+
+
+class ReloadResponse(BaseModel):
+    """Response of POST /v1/admin/reload: the version served after the check."""
+
+    registry_version: int
+    applied_at: dt.datetime
+    switched: bool = Field(description="The check moved to a newly applied registry.")
+    code_matches: bool = Field(description="The code on disk matches the applied registry.")
+    problem: str | None = Field(None, description="Why the applied registry is not served.")
 
 
 class PushRequest(BaseModel):
@@ -328,10 +355,10 @@ def _iso_datetime(column: str, aware: bool) -> Callable[[Any], Any]:
     return parse
 
 
-def _request_parsers(store: FeatureStore) -> dict[str, Callable[[Any], Any]]:
+def _request_parsers(repo: RepoContents) -> dict[str, Callable[[Any], Any]]:
     """Parsers of request columns whose JSON text must become dates or datetimes."""
     out: dict[str, Callable[[Any], Any]] = {}
-    for odfv in store.repo.on_demand_views.values():
+    for odfv in repo.on_demand_views.values():
         for source in odfv.request_sources:
             for column, dtype in source.fields.items():
                 kind = dtype_kind(dtype)
@@ -496,6 +523,7 @@ def encode_response(response: OnlineResponse, request_id: str) -> bytes:
         response.dtypes,
     )
     features = {}
+    outdated = response.outdated if fingerprints is not response.applied_fingerprints else {}
     for column, values in response.values.items():
         ref = refs[column]
         features[column] = {
@@ -505,6 +533,8 @@ def encode_response(response: OnlineResponse, request_id: str) -> bytes:
             "values": values,
             "statuses": statuses[column],
         }
+        if ref in outdated:
+            features[column]["applied_fingerprint"] = outdated[ref]
     return orjson.dumps(
         {
             "request_id": request_id,
@@ -526,8 +556,18 @@ class _OnlineFeatures:
     metrics: ServerMetrics
     max_body: int
     max_entities: int
-    parsers: dict[str, Callable[[Any], Any]]
     writer: ServingLogWriter | None = None
+    _parsers: tuple[RepoContents | None, dict[str, Callable[[Any], Any]]] = field(
+        default=(None, {}), init=False, repr=False
+    )
+
+    def parsers(self, repo: RepoContents) -> dict[str, Callable[[Any], Any]]:
+        """The request column parsers of the served version's definitions."""
+        known, parsers = self._parsers
+        if known is not repo:
+            parsers = _request_parsers(repo)
+            self._parsers = (repo, parsers)
+        return parsers
 
     async def respond(
         self, scope: Scope, receive: Receive, request_id: str
@@ -536,8 +576,9 @@ class _OnlineFeatures:
         started = time.perf_counter_ns()
         try:
             body = await _receive_body(scope, receive, self.max_body)
-            req = parse_request(body, self.max_entities, self.parsers)
-            response = self.store.retriever.get(
+            retriever = self.store.retriever  # one version for the whole request
+            req = parse_request(body, self.max_entities, self.parsers(retriever.repo))
+            response = retriever.get(
                 req.features,
                 req.feature_service,
                 req.entities,
@@ -684,10 +725,17 @@ def _open_writer(store: FeatureStore) -> ServingLogWriter:
     )
 
 
-def _readiness(store: FeatureStore) -> None:
-    """Raise what keeps the server from serving: nothing applied, or an unreachable store."""
+def _readiness(store: FeatureStore) -> dict[str, Any]:
+    """The registry version served; raises what keeps the server from serving: nothing
+    applied, code on disk that does not match the applied registry, or an unreachable store."""
     store.retriever  # noqa: B018 - loads the applied registry, raising RegistryError if absent
+    problem = store.serving_problem
+    if problem is not None:
+        raise RegistryError(problem)
     store.online.ping()
+    served = store.served_registry
+    assert served is not None
+    return {"registry_version": served.version, "applied_at": served.applied_at}
 
 
 def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastAPI:
@@ -700,9 +748,7 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
 
     config = config or store.repo.config.server
     metrics = ServerMetrics(store)
-    online = _OnlineFeatures(
-        store, metrics, config.max_body_bytes, config.max_entities, _request_parsers(store)
-    )
+    online = _OnlineFeatures(store, metrics, config.max_body_bytes, config.max_entities)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -831,7 +877,12 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         responses={200: {"model": Health}},
     )
     async def healthz() -> Response:
-        return _json({"status": "ok"})
+        served = store.served_registry
+        if served is None:
+            return _json({"status": "ok"})
+        return _json(
+            {"status": "ok", "registry_version": served.version, "applied_at": served.applied_at}
+        )
 
     @app.get(
         "/readyz",
@@ -841,7 +892,7 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
     )
     async def readyz(request: Request) -> Response:
         try:
-            await run_in_threadpool(_readiness, store)
+            served = await run_in_threadpool(_readiness, store)
         except Exception as exc:
             message = str(exc) or type(exc).__name__
             return _json(
@@ -851,7 +902,28 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
                 },
                 503,
             )
-        return _json({"status": "ready"})
+        return _json({"status": "ready", **served})
+
+    @app.post(
+        RELOAD,
+        summary="Look for a newly applied registry now and serve it if the code matches",
+        response_class=Response,
+        responses={200: {"model": ReloadResponse}, **_errors(401, 503)},
+    )
+    async def reload(request: Request) -> Response:
+        try:
+            result = await run_in_threadpool(store.reload)
+        except Exception as exc:
+            return _error_response(exc, _request_id(request), "reload")
+        return _json(
+            {
+                "registry_version": result.version,
+                "applied_at": result.applied_at,
+                "switched": result.switched,
+                "code_matches": result.code_matches,
+                "problem": result.problem,
+            }
+        )
 
     @app.get(
         "/metrics",

@@ -9,7 +9,12 @@ workers start, each worker writes its samples there, and a scrape of any worker 
 - ``featurestore_served_values_total{ref, status}``: served values by feature and status;
 - ``featurestore_newest_value_age_seconds{view}``: age of the newest value published online,
   computed at scrape time from the materialization state;
-- ``featurestore_serving_log_records_{written,dropped}_total``: from the serving log writer.
+- ``featurestore_serving_log_records_{written,dropped}_total``: from the serving log writer;
+- ``featurestore_registry_version``, ``featurestore_registry_age_seconds`` and
+  ``featurestore_registry_code_matches``: the registry version the process serves, how long ago
+  it was applied, and whether the code on disk matches the applied registry (0 while the
+  process keeps serving an older version because they disagree); read at scrape time, from the
+  worker that answers the scrape.
 """
 
 from __future__ import annotations
@@ -91,6 +96,41 @@ class _FreshnessCollector:
         yield family
 
 
+class _RegistryCollector:
+    """The registry version served, its age and whether the code on disk matches it."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.store = store
+
+    def _families(self) -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "featurestore_registry_version", "Registry version (apply count) served."
+            ),
+            GaugeMetricFamily(
+                "featurestore_registry_age_seconds",
+                "Seconds since the registry version served was applied.",
+            ),
+            GaugeMetricFamily(
+                "featurestore_registry_code_matches",
+                "1 when the code on disk matches the applied registry, 0 when the process "
+                "keeps serving an older version because they differ.",
+            ),
+        ]
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        version, age, matches = self._families()
+        served = self.store.served_registry
+        if served is not None:
+            version.add_metric([], served.version)
+            age.add_metric([], time.time() - served.applied_at.timestamp())
+            matches.add_metric([], 0.0 if self.store.serving_problem else 1.0)
+        yield from (version, age, matches)
+
+
 class ServerMetrics:
     """The server's metrics; label children are cached so the request path only increments."""
 
@@ -98,6 +138,7 @@ class ServerMetrics:
         self.multiprocess = multiprocess_enabled()
         self.registry = CollectorRegistry()
         self._freshness = _FreshnessCollector(store)
+        self._registry = _RegistryCollector(store)
         # in multiprocess mode samples go to files, gathered per scrape into a fresh registry
         target = None if self.multiprocess else self.registry
         self.requests = Counter(
@@ -131,6 +172,7 @@ class ServerMetrics:
         )
         if not self.multiprocess:
             self.registry.register(self._freshness)
+            self.registry.register(self._registry)
         self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
         # with one process, served values per (ref, status) as plain ints on the request path,
         # added to the counter at scrape time by sync_counters
@@ -244,4 +286,5 @@ class ServerMetrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(self._freshness)
+        registry.register(self._registry)
         return generate_latest(registry)

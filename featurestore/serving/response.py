@@ -21,6 +21,11 @@ class OnlineResponse:
     to one entry per row; ``refs`` maps each output column to its ``view:feature`` reference.
     ``event_times`` maps each batch view read to the event time of the row served per entity
     row (None when no row was found), so the skew report can tell a stale value from a wrong one.
+
+    ``fingerprints`` maps each reference to the fingerprint of the definition its values were
+    computed with, ``applied_fingerprints`` to the applied one; they differ (``outdated``)
+    when the online store still holds values computed before the last apply, until the view
+    is materialized again.
     """
 
     entities: dict[str, list[Any]]
@@ -31,6 +36,17 @@ class OnlineResponse:
     fingerprints: dict[str, str]
     request_time: dt.datetime
     event_times: dict[str, list[dt.datetime | None]] = field(default_factory=dict)
+    applied_fingerprints: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def outdated(self) -> dict[str, str]:
+        """References served with values of an earlier definition: ref -> the applied
+        fingerprint (``fingerprints[ref]`` is the one the values were computed with)."""
+        return {
+            ref: applied
+            for ref, applied in self.applied_fingerprints.items()
+            if self.fingerprints.get(ref) != applied
+        }
 
     @property
     def row_count(self) -> int:

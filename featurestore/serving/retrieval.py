@@ -1,5 +1,14 @@
 """Online retrieval: read the online store, apply staleness and defaults, run on-demand views
-through the shared transform code. One store round trip per view, whatever the entity count."""
+through the shared transform code. One store round trip per view, whatever the entity count.
+
+Every stored value names the definitions it was computed with (its digest, see
+:mod:`featurestore.online.published`). A value computed by an earlier definition than the
+applied one is served, until the view is rebuilt, under the fingerprint it was computed with,
+and the response says it differs from the applied one: an apply never turns into an outage of
+defaults. Where no value of the applied or an earlier definition can be served (a feature added
+since the last materialization; an aggregation whose stored events miss its input or its
+window), the value is withheld as ``STALE``. An on-demand output computed from such inputs is
+reported under the fingerprint its inputs give it."""
 
 from __future__ import annotations
 
@@ -14,9 +23,17 @@ import polars as pl
 
 from featurestore.definitions import Aggregation, Feature, FeatureView, OnDemandFeatureView
 from featurestore.definitions.dtypes import dtype_kind, dtype_name
+from featurestore.definitions.fingerprint import fingerprint
 from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
 from featurestore.online.base import OnlineStore
+from featurestore.online.published import (
+    DefinitionsCache,
+    PublishedDefinitions,
+    rebuild_aggregation,
+    values_definitions,
+)
 from featurestore.online.rows import (
+    DIGEST_FIELD,
     STATUS_FIELD,
     TS_FIELD,
     converter,
@@ -24,8 +41,19 @@ from featurestore.online.rows import (
     decode_value,
     encode_key,
 )
-from featurestore.online.windows import WindowLayout, aggregate, decode_state, events_store_name
+from featurestore.online.windows import (
+    INCOMPLETE,
+    MIXED_FIELD,
+    WindowLayout,
+    aggregate,
+    aggregation_input,
+    decode_state,
+    events_definitions,
+    events_store_name,
+    window_value,
+)
 from featurestore.plan import RetrievalPlan, build_plan
+from featurestore.registry import RegistryState
 from featurestore.repo import RepoContents
 from featurestore.serving.response import OnlineResponse
 from featurestore.times import epoch_us, from_epoch_us
@@ -82,6 +110,7 @@ class _Window:
     agg: Aggregation
     ref: str
     is_float: bool
+    definition: dict[str, Any]  # as the applied registry records it
 
 
 @dataclass(frozen=True)
@@ -90,8 +119,10 @@ class _ViewRead:
     key_kinds: dict[str, str]
     columns: tuple[_Column, ...]  # plain features: the latest row
     ttl_us: int | None
+    digest: str  # of the applied definitions of the view's latest values
     windows: tuple[_Window, ...] = ()  # aggregations: the recent events
     layout: WindowLayout | None = None
+    events_digest: str | None = None  # of the applied definitions of the view's events
 
 
 @dataclass(frozen=True)
@@ -133,7 +164,8 @@ class _Prepared:
     plan: RetrievalPlan
     reads: tuple[_ViewRead, ...]
     on_demand: tuple[_OnDemandRun, ...]
-    fingerprints: dict[str, str]
+    fingerprints: dict[str, str]  # the applied ones of the requested references
+    read_fingerprints: dict[str, str]  # the applied ones of every reference read or requested
     dtypes: dict[str, pl.DataType]
     refs: dict[str, str]  # output column -> view:feature, in output order
 
@@ -146,14 +178,16 @@ class _Served:
     entities: Mapping[str, Sequence[Any]]
     n: int
     now_us: int
+    applied: dict[str, str]  # the applied fingerprints of the requested references
     store_down: bool = False  # after one timeout, the other views fall back without waiting
     values: dict[str, list[Any]] = field(default_factory=dict)
     statuses: dict[str, list[FeatureStatus]] = field(default_factory=dict)
     event_times: dict[str, list[dt.datetime | None]] = field(default_factory=dict)
+    computed_with: dict[str, str] = field(default_factory=dict)  # refs served by older ones
 
 
 class OnlineRetriever:
-    """Serves features of one repo from one online store.
+    """Serves features of one repo, as applied in ``applied``, from one online store.
 
     ``fingerprints`` returns the applied fingerprints of some references and raises if the
     loaded definitions differ from what was applied.
@@ -163,16 +197,21 @@ class OnlineRetriever:
         self,
         repo: RepoContents,
         store: OnlineStore,
-        key_dtypes: Mapping[str, Mapping[str, str]],
+        applied: RegistryState,
         fingerprints: Callable[[list[str]], dict[str, str]],
         fallback_to_defaults: bool = False,
+        definitions: DefinitionsCache | None = None,
     ) -> None:
         self.repo = repo
         self.store = store
-        self.key_dtypes = key_dtypes
+        self.applied = applied
+        self.key_dtypes = {v.name: v.join_keys for v in applied.views.values()}
         self.fingerprints = fingerprints
         self.fallback_to_defaults = fallback_to_defaults
+        self.definitions = definitions or DefinitionsCache(store)
         self._prepared: dict[tuple[Any, ...], _Prepared] = {}
+        self._old_aggregations: dict[tuple[str, str], Aggregation] = {}
+        self._on_demand_fps: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
     def _prepare(
         self, features: Sequence[str] | None, service: str | None, full_names: bool
@@ -187,6 +226,8 @@ class OnlineRetriever:
         plan = build_plan(
             self.repo, list(features) if features is not None else None, service, full_names
         )
+        fingerprints = self.fingerprints([r.ref for r in plan.refs])
+        read_fingerprints: dict[str, str] = {}
         reads = []
         for name, wanted in plan.views.items():
             view = plan.batch_views[name]
@@ -195,6 +236,10 @@ class OnlineRetriever:
                 k: ("string" if recorded.get(k) == "String" else "int") for k in view.join_keys
             }
             aggs = [a for f in wanted if (a := view.aggregation(f)) is not None]
+            applied = self.fingerprints([f"{name}:{f}" for f in view.feature_names])
+            read_fingerprints.update(applied)
+            records = self.applied.features
+            plain = view.model_copy(update={"aggregations": []})
             reads.append(
                 _ViewRead(
                     view=view,
@@ -205,11 +250,27 @@ class OnlineRetriever:
                         if view.aggregation(f) is None
                     ),
                     ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
+                    digest=values_definitions(plain, applied).digest if view.features else "",
                     windows=tuple(
-                        _Window(a, f"{view.name}:{a.name}", dtype_kind(a.dtype) == "float")
+                        _Window(
+                            a,
+                            f"{view.name}:{a.name}",
+                            dtype_kind(a.dtype) == "float",
+                            records[f"{view.name}:{a.name}"].definition,
+                        )
                         for a in aggs
                     ),
                     layout=WindowLayout.of(view) if aggs else None,
+                    events_digest=events_definitions(
+                        view,
+                        applied,
+                        {
+                            f"{name}:{a.name}": records[f"{name}:{a.name}"].definition
+                            for a in view.aggregations
+                        },
+                    ).digest
+                    if aggs
+                    else None,
                 )
             )
         odfvs = tuple(_OnDemandRun.of(o, self.repo.views) for o in plan.on_demand)
@@ -218,7 +279,8 @@ class OnlineRetriever:
             plan=plan,
             reads=tuple(reads),
             on_demand=odfvs,
-            fingerprints=self.fingerprints([r.ref for r in plan.refs]),
+            fingerprints=fingerprints,
+            read_fingerprints={**read_fingerprints, **fingerprints},
             dtypes=dtypes,
             refs={r.column: r.ref for r in plan.refs},
         )
@@ -240,7 +302,7 @@ class OnlineRetriever:
         now = request_time or dt.datetime.now(dt.UTC)
         entities = entities or {}
         n = self._row_count(prepared, entities, request_data or {})
-        served = _Served(entities, n, epoch_us(now))
+        served = _Served(entities, n, epoch_us(now), prepared.read_fingerprints)
         for read in prepared.reads:
             if read.columns:
                 self._read_view(read, served)
@@ -249,6 +311,9 @@ class OnlineRetriever:
         values, statuses = served.values, served.statuses
         for run in prepared.on_demand:
             self._run_on_demand(run, request_data or {}, values, statuses)
+        fingerprints = prepared.fingerprints
+        if served.computed_with:
+            fingerprints = self._computed_with(prepared, served.computed_with)
         refs = prepared.refs
         return OnlineResponse(
             entities={k: list(entities[k]) for k in prepared.plan.join_keys},
@@ -256,10 +321,31 @@ class OnlineRetriever:
             values={column: values[ref] for column, ref in refs.items()},
             statuses={column: statuses[ref] for column, ref in refs.items()},
             dtypes=prepared.dtypes,
-            fingerprints=prepared.fingerprints,
+            fingerprints=fingerprints,
+            applied_fingerprints=prepared.fingerprints,
             request_time=now,
             event_times=served.event_times,
         )
+
+    def _computed_with(self, prepared: _Prepared, older: dict[str, str]) -> dict[str, str]:
+        """The fingerprints the values were computed with, when some came from earlier
+        definitions (``older``): those, and for each on-demand output fed by them, the
+        fingerprint its definition has with those inputs."""
+        out = dict(prepared.fingerprints)
+        out.update({r: fp for r, fp in older.items() if r in out})
+        for run in prepared.on_demand:
+            fed = tuple(sorted((k, older[k]) for req, k in run.inputs if not req and k in older))
+            if not fed:
+                continue
+            for _, ref, _ in run.outputs:
+                key = (ref, fed)
+                if key not in self._on_demand_fps:
+                    definition = self.applied.features[ref].definition
+                    inputs = {**definition["inputs"], **dict(fed)}
+                    self._on_demand_fps[key] = fingerprint({**definition, "inputs": inputs})
+                if ref in out:
+                    out[ref] = self._on_demand_fps[key]
+        return out
 
     def _row_count(
         self,
@@ -341,7 +427,14 @@ class OnlineRetriever:
             else decode_statuses(row.get(STATUS_FIELD))
             for row in rows
         ]
-        if all(isinstance(state, dict) and not state for state in states):
+        digest = read.digest
+        # rows computed by other definitions than the applied ones: their definitions
+        older = {
+            i: self.definitions.get(view.name, row.get(DIGEST_FIELD))
+            for i, row in enumerate(rows)
+            if row is not None and row.get(DIGEST_FIELD) != digest
+        }
+        if not older and all(isinstance(state, dict) and not state for state in states):
             # every row found, fresh and PRESENT (the common case): one comprehension a column
             for column in read.columns:
                 name, convert = column.name, column.convert
@@ -354,13 +447,14 @@ class OnlineRetriever:
         for column in read.columns:
             name, default, convert = column.name, column.default, column.convert
             missing = _DEFAULTED if unavailable else column.missing
+            withheld = self._older_values(column, older, served) if older else frozenset()
             out_v: list[Any] = []
             out_s: list[FeatureStatus] = []
-            for row, state in zip(rows, states, strict=True):
+            for i, (row, state) in enumerate(zip(rows, states, strict=True)):
                 if state is None:
                     out_v.append(default)
                     out_s.append(missing)
-                elif state is False:
+                elif state is False or i in withheld:
                     out_v.append(default)
                     out_s.append(_STALE)
                 else:
@@ -370,6 +464,26 @@ class OnlineRetriever:
                     out_s.append(_BY_NAME[status] if status else _PRESENT)
             values[column.ref] = out_v
             statuses[column.ref] = out_s
+
+    def _older_values(
+        self,
+        column: _Column,
+        older: dict[int, PublishedDefinitions | None],
+        served: _Served,
+    ) -> frozenset[int]:
+        """Rows (of ``older``: rows computed by earlier definitions) whose value of ``column``
+        cannot be served: no definition of the feature computed it (added since, or written
+        before definitions were recorded). The others are served, and ``served`` remembers the
+        fingerprint they were computed with where it is not the applied one."""
+        applied = served.applied[column.ref]
+        withheld = []
+        for i, definitions in older.items():
+            computed = definitions.fingerprints.get(column.name) if definitions else None
+            if computed is None:
+                withheld.append(i)
+            elif computed != applied:
+                served.computed_with[column.ref] = computed
+        return frozenset(withheld)
 
     def _keys(
         self, view: FeatureView, entities: Mapping[str, Sequence[Any]], n: int
@@ -416,15 +530,61 @@ class OnlineRetriever:
         served.event_times[name] = [
             None if st is None else from_epoch_us(st[TS_FIELD]) for st in states
         ]
+        digest = read.events_digest
+        older = [
+            i
+            for i, st in enumerate(states)
+            if st is not None and (st.get(DIGEST_FIELD) != digest or MIXED_FIELD in st)
+        ]
         for w in read.windows:
             out_v = [aggregate(w.agg, st, layout, served.now_us) for st in states]
             out_s = [_PRESENT if v is not None else _NOT_FOUND for v in out_v]
+            for i in older:
+                out_v[i], out_s[i] = self._older_window(w, read, states[i], served)
             if w.is_float:
                 for i, v in enumerate(out_v):
                     if v is not None and not math.isfinite(v):
                         out_v[i], out_s[i] = None, _INVALID
             values[w.ref] = out_v
             statuses[w.ref] = out_s
+
+    def _older_window(
+        self, w: _Window, read: _ViewRead, state: dict[str, Any], served: _Served
+    ) -> tuple[Any, FeatureStatus]:
+        """The value of an aggregation over events written by other definitions than the
+        applied ones (or a mix): the applied aggregation when the stored events cover it (same
+        source and keys, its input held by every event in the window, its window within the
+        one the events were stored for); else the aggregation as the events' definitions
+        declared it, under its own fingerprint; else withheld (STALE)."""
+        name = events_store_name(read.view.name)
+        stored = self.definitions.get(name, state.get(DIGEST_FIELD))
+        if stored is None:
+            return None, _STALE
+        created = read.layout.created if read.layout else False
+        agg = w.agg
+        same_source = stored.source_of_events() == (
+            w.definition["source"],
+            w.definition["join_keys"],
+        )
+        if same_source and agg.window_us <= (stored.max_window_us or 0):
+            field, temporal = aggregation_input(agg)
+            value = window_value(agg, state, field, temporal, created, served.now_us)
+            if value is not INCOMPLETE:
+                return value, _PRESENT if value is not None else _NOT_FOUND
+        earlier = stored.aggregations.get(agg.name)
+        computed = stored.fingerprints.get(agg.name)
+        if earlier is None or computed is None:
+            return None, _STALE
+        key = (stored.digest, agg.name)
+        old = self._old_aggregations.get(key)
+        if old is None:
+            old = self._old_aggregations[key] = rebuild_aggregation(agg.name, earlier)
+        field, temporal = aggregation_input(old)
+        value = window_value(old, state, field, temporal, created, served.now_us)
+        if value is INCOMPLETE:
+            return None, _STALE
+        served.computed_with[w.ref] = computed
+        return value, _PRESENT if value is not None else _NOT_FOUND
 
     def _run_on_demand(
         self,

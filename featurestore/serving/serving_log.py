@@ -15,7 +15,11 @@ The columns are the contract that the skew report replays through the offline en
 - ``values`` (String): JSON object ``{ref: value}``; dates and datetimes as ISO 8601 text
   (naive datetimes stay naive, meaning UTC), missing values as ``null``.
 - ``statuses`` (String): JSON object ``{ref: FeatureStatus}``.
-- ``fingerprints`` (String): JSON object ``{ref: fingerprint}`` of the definitions served.
+- ``fingerprints`` (String): JSON object ``{ref: fingerprint}`` of the definitions the served
+  values were computed with.
+- ``applied_fingerprints`` (String, nullable): JSON object ``{ref: fingerprint}`` of the applied
+  definitions of the references served with values of an earlier one (``{}`` when none; null
+  in logs written before the column existed).
 - ``event_times`` (String): JSON object ``{view: epoch microseconds}``, the event time of the
   row served from each batch view read, ``null`` where none was found.
 - ``latency_us`` (Int64): the request's serving latency in microseconds.
@@ -68,6 +72,7 @@ SERVING_LOG_SCHEMA: dict[str, pl.DataType] = {
     "fingerprints": pl.String(),
     "event_times": pl.String(),
     "latency_us": pl.Int64(),
+    "applied_fingerprints": pl.String(),
 }
 
 _ARROW_SCHEMA = pa.schema(
@@ -84,6 +89,7 @@ _ARROW_SCHEMA = pa.schema(
         pa.field("fingerprints", pa.string(), nullable=False),
         pa.field("event_times", pa.string(), nullable=False),
         pa.field("latency_us", pa.int64(), nullable=False),
+        pa.field("applied_fingerprints", pa.string()),
     ]
 )
 
@@ -138,6 +144,7 @@ def _pack(
     writes the same JSON as encoding the response directly."""
     r = response
     columns = list(r.values)
+    outdated = r.outdated if r.fingerprints is not r.applied_fingerprints else {}
     return _dumps_bytes(
         (
             request_id,
@@ -154,6 +161,7 @@ def _pack(
                 view: [None if t is None else epoch_us(t) for t in times]
                 for view, times in r.event_times.items()
             },
+            outdated,
         )
     )
 
@@ -216,12 +224,14 @@ def _encode(e: _Entry, cols: _Columns, refs_cache: dict[Any, Any]) -> None:
         values,
         statuses,
         event_times,
+        outdated,
     ) = orjson.loads(e.packed)
     key = tuple(refs)
     refs = refs_cache.get(key) or refs_cache.setdefault(key, refs)  # one list per plan
     fingerprints = refs_cache.get((key, *printed))  # the same for every request of a plan
     if fingerprints is None:
         fingerprints = refs_cache[(key, *printed)] = _dumps(dict(zip(refs, printed, strict=True)))
+    applied = _dumps(outdated) if outdated else "{}"
     entity_items = list(entities.items())
     request_items = list(request.items())
     view_items = list(event_times.items())
@@ -249,6 +259,7 @@ def _encode(e: _Entry, cols: _Columns, refs_cache: dict[Any, Any]) -> None:
         cols["fingerprints"].append(fingerprints)
         cols["event_times"].append(row_times)
         cols["latency_us"].append(latency_us)
+        cols["applied_fingerprints"].append(applied)
 
 
 def _table(cols: _Columns) -> pa.Table:
@@ -597,7 +608,13 @@ def read_serving_log(
     files = [str(f) for f in log_files(Path(directory), lo, hi)]
     if not files:
         return pl.DataFrame(schema=SERVING_LOG_SCHEMA)
-    frame = pl.scan_parquet(files, hive_partitioning=False, glob=False, schema=SERVING_LOG_SCHEMA)
+    frame = pl.scan_parquet(
+        files,
+        hive_partitioning=False,
+        glob=False,
+        schema=SERVING_LOG_SCHEMA,
+        missing_columns="insert",  # files written before a column existed
+    )
     if lo is not None:
         frame = frame.filter(pl.col("request_time") >= lo)
     if hi is not None:

@@ -333,12 +333,14 @@ def test_startup_line_names_the_url(server: Server) -> None:
     )
 
 
-def test_health_and_readiness(http: httpx.Client) -> None:
+def test_health_and_readiness(http: httpx.Client, local: FeatureStore) -> None:
+    applied = local.registry.require()
+    served = {"registry_version": applied.version, "applied_at": applied.applied_at.isoformat()}
     health = http.get("/healthz")
-    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert (health.status_code, health.json()) == (200, {"status": "ok", **served})
     assert len(health.headers["x-request-id"]) == 32
     ready = http.get("/readyz")
-    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready", **served})
 
 
 def test_features_lists_the_registry(http: httpx.Client, local: FeatureStore) -> None:
@@ -365,6 +367,7 @@ def test_openapi_documents_every_endpoint(http: httpx.Client) -> None:
     schema = http.get("/openapi.json").json()
     assert set(schema["paths"]) == {
         "/v1/online-features",
+        "/v1/admin/reload",
         "/v1/push",
         "/v1/features",
         "/healthz",

@@ -1,0 +1,146 @@
+"""Which definitions computed what is online.
+
+Every value written online (a view's latest values at materialization, an aggregation view's
+events at materialization or push) carries, in its ``__d`` field, the digest of the definitions
+it was computed with: per feature its fingerprint and, for events, the aggregations' definitions
+and the stored layout. The definitions behind each digest are written to the online store
+itself, under the reserved view ``__fs_definitions`` and before any value that names them, so
+every serving process, wherever it runs, can tell a value computed by the applied definition
+from one computed by an earlier one, and serve the latter under its own fingerprint until the
+view is rebuilt. For events, ``__fs_definitions`` also keeps a pointer to the digest of the last
+published snapshot, so a push can write its events in a form the stored ones can be read with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from featurestore.definitions import Aggregation, FeatureView
+from featurestore.definitions.aggregation import AGGREGATIONS
+from featurestore.definitions.dtypes import parse_dtype
+from featurestore.online.base import OnlineStore
+from featurestore.online.rows import DIGEST_FIELD
+
+__all__ = [
+    "DEFINITIONS_VIEW",
+    "DIGEST_FIELD",
+    "DefinitionsCache",
+    "PublishedDefinitions",
+    "rebuild_aggregation",
+]
+
+DEFINITIONS_VIEW = "__fs_definitions"  # reserved: a view name never starts with "__fs"
+_CACHE_LIMIT = 4096
+
+
+class PublishedDefinitions(BaseModel):
+    """The definitions one part of a view (its latest values, or its events) was computed with.
+
+    ``fingerprints`` maps each feature or aggregation name to its fingerprint;
+    ``aggregations`` (events only) holds each aggregation's definition as the registry records
+    it, so an earlier aggregation can be evaluated over the events it was stored for;
+    ``inputs`` maps each stored events field to the SQL it holds, and ``max_window_us`` is the
+    longest window the stored events cover.
+    """
+
+    view: str
+    fingerprints: dict[str, str]
+    aggregations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    max_window_us: int | None = None
+
+    @property
+    def digest(self) -> str:
+        """12 hex characters of SHA-256 over the canonical JSON of the definitions."""
+        text = json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def key(self) -> str:
+        return record_key(self.view, self.digest)
+
+    def source_of_events(self) -> Any:
+        """The source and keys the stored events were read with (same for every aggregation)."""
+        first = next(iter(self.aggregations.values()), {})
+        return first.get("source"), first.get("join_keys")
+
+
+def record_key(stored_view: str, digest: str) -> str:
+    return f"{stored_view}:{digest}"
+
+
+def rebuild_aggregation(name: str, definition: Mapping[str, Any]) -> Aggregation:
+    """The aggregation a registry definition describes (kind, column, window, dtype)."""
+    kind = AGGREGATIONS[definition["function"]]
+    window = dt.timedelta(microseconds=definition["window_us"])
+    dtype = parse_dtype(definition["dtype"])
+    if definition["function"] == "count":
+        return kind(window=window, name=name, dtype=dtype)
+    return kind(definition["column"], window=window, name=name, dtype=dtype)
+
+
+def write_definitions(store: OnlineStore, definitions: PublishedDefinitions) -> None:
+    """Record the definitions behind a digest (idempotent); done before writing values."""
+    store.publish(
+        DEFINITIONS_VIEW,
+        [definitions.key()],
+        [definitions.model_dump_json().encode()],
+        replace=False,
+    )
+
+
+def write_pointer(store: OnlineStore, stored_view: str, digest: str) -> None:
+    """Remember the digest of the snapshot just published under ``stored_view``."""
+    store.publish(
+        DEFINITIONS_VIEW, [stored_view], [json.dumps({"digest": digest}).encode()], replace=False
+    )
+
+
+class DefinitionsCache:
+    """Published definitions by (stored view, digest), read from the store once per process
+    (a digest's definitions never change). A digest without a record, as in values written
+    before records existed, maps to None."""
+
+    def __init__(self, store: OnlineStore) -> None:
+        self.store = store
+        self._found: dict[tuple[str, str | None], PublishedDefinitions | None] = {}
+
+    def get(self, stored_view: str, digest: str | None) -> PublishedDefinitions | None:
+        key = (stored_view, digest)
+        if key in self._found:
+            return self._found[key]
+        found = None
+        if digest is not None:
+            [raw] = self.store.read(DEFINITIONS_VIEW, [record_key(stored_view, digest)])
+            if raw is not None:
+                try:
+                    found = PublishedDefinitions.model_validate_json(raw)
+                except ValidationError:
+                    found = None
+        if len(self._found) >= _CACHE_LIMIT:
+            self._found.clear()
+        self._found[key] = found
+        return found
+
+    def current(self, stored_view: str) -> PublishedDefinitions | None:
+        """The definitions of the last snapshot published under ``stored_view`` (read each
+        time: a materialization moves the pointer)."""
+        [raw] = self.store.read(DEFINITIONS_VIEW, [stored_view])
+        if raw is None:
+            return None
+        digest = json.loads(raw).get("digest")
+        return self.get(stored_view, digest)
+
+
+def values_definitions(view: FeatureView, fingerprints: Mapping[str, str]) -> PublishedDefinitions:
+    """What a view's latest values are computed with: the fingerprint of each plain feature
+    (``fingerprints`` maps ``view:feature`` references to the applied fingerprints)."""
+    return PublishedDefinitions(
+        view=view.name,
+        fingerprints={f.name: fingerprints[f"{view.name}:{f.name}"] for f in view.features},
+    )
