@@ -24,6 +24,7 @@ from featurestore.definitions.fingerprint import (
 )
 from featurestore.errors import RegistryError
 from featurestore.repo import RepoContents
+from featurestore.times import format_duration
 
 __all__ = [
     "FeatureRecord",
@@ -197,10 +198,17 @@ def _leaf_changes(path: str, a: Any, b: Any, out: list[str]) -> None:
     out.append(f"{path}: {_short(a)} -> {_short(b)}")
 
 
+_DURATIONS = {"window_us": ("window", 1e-6), "ttl_seconds": ("ttl", 1.0)}
+
+
 def changed_parts(key: str, old: Any, new: Any) -> list[str]:
     """What differs between two values of a definition key, down to the changed argument
     (e.g. ``expr.Function.function.Round.decimals: 3 -> 2``), at most a few per key."""
     parts: list[str] = []
+    if key in _DURATIONS:
+        name, unit = _DURATIONS[key]
+        shown = ["none" if v in (None, _ABSENT) else format_duration(v * unit) for v in (old, new)]
+        return [f"{name}: {shown[0]} -> {shown[1]}"]
     _leaf_changes(key, old, new, parts)
     if len(parts) > _SHOWN_PER_KEY:
         more = len(parts) - _SHOWN_PER_KEY
@@ -210,8 +218,12 @@ def changed_parts(key: str, old: Any, new: Any) -> list[str]:
 
 def _reasons(old: FeatureRecord, new: FeatureRecord) -> tuple[list[str], bool]:
     reasons = []
-    for key in sorted(set(old.definition) | set(new.definition)):
+    keys = sorted(set(old.definition) | set(new.definition))
+    for key in keys:
         a, b = old.definition.get(key, _ABSENT), new.definition.get(key, _ABSENT)
+        base = key.removesuffix("_bytes")
+        if base != key and old.definition.get(base) != new.definition.get(base):
+            continue  # the readable form of the same change is listed already
         reasons += changed_parts(key, a, b)
     for key in ("owner", "description", "tags"):
         a, b = getattr(old, key), getattr(new, key)

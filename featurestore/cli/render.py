@@ -529,6 +529,8 @@ def materialization(out: Console, results: Sequence[MaterializationResult]) -> N
     table.add_column("guard")
     for r in results:
         window = "full snapshot" if r.start is None else f"since {timestamp(r.start)}"
+        if r.rebuilt:
+            window = "[yellow]full rebuild[/]"
         rate = number(round(r.rows_per_second)) if r.seconds > 0 else "-"
         if not r.published:
             published = "[red]no[/]"
@@ -546,6 +548,8 @@ def materialization(out: Console, results: Sequence[MaterializationResult]) -> N
         )
     out.print(table)
     for r in results:
+        if r.rebuilt:
+            out.print(f"  [yellow]↻[/] {escape(r.view)}: {escape(r.rebuilt)}", soft_wrap=True)
         for check in r.guard.failures:
             out.print(f"  [yellow]![/] {escape(r.view)}: {_guard_line(check)}", soft_wrap=True)
 
