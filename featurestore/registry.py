@@ -205,6 +205,8 @@ def changed_parts(key: str, old: Any, new: Any) -> list[str]:
     """What differs between two values of a definition key, down to the changed argument
     (e.g. ``expr.Function.function.Round.decimals: 3 -> 2``), at most a few per key."""
     parts: list[str] = []
+    if old == new:
+        return parts
     if key in _DURATIONS:
         name, unit = _DURATIONS[key]
         shown = ["none" if v in (None, _ABSENT) else format_duration(v * unit) for v in (old, new)]
