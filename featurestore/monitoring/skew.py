@@ -6,11 +6,22 @@ Every logged entity row becomes one spine row (its join keys, its request data a
 time), and the union of the features served in the window is computed once, point in time as
 of each request, in DuckDB; a value is compared only where its feature was served. A feature
 is flagged when its mismatches plus null mismatches exceed ``SkewConfig.max_mismatch_rate`` of
-the rows compared, and each flagged feature gets its likely causes: a stale materialization
-(the online store served an older row than the offline join found), a definition changed
-after deploy (the served fingerprint is not the registry's), or, for on-demand outputs, whether
-their inputs differ. Mismatches within the limit give a warning, and a pass needs at least
-``SkewConfig.min_rows`` rows compared (fewer give ``insufficient_data``).
+the rows compared, and each flagged feature gets its likely causes, each with the rows it
+explains:
+
+- a definition changed since serving (the fingerprint applied when the value was served is not
+  the registry's now);
+- values of an earlier definition (the online store served values computed before the apply
+  then in force: the view was not materialized after it);
+- a stale materialization (the online store served an older row, or older events, than the
+  offline join found at the request time);
+- pushed events missing offline (the online store held an event the source's files do not:
+  a push with ``to="online"``, or events removed from the files since);
+- for an on-demand output, which of its inputs differed online and offline, by name (or that
+  none did: the function itself gives different results).
+
+Mismatches within the limit give a warning, and a pass needs at least ``SkewConfig.min_rows``
+rows compared (fewer give ``insufficient_data``).
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from featurestore.monitoring.report import Report, Verdict
 from featurestore.monitoring.sides import window_text
 from featurestore.offline.sources import scan_sql
 from featurestore.offline.sql import SPINE_ROW, SPINE_TS, ViewScan, point_in_time_sql, timestamp_sql
+from featurestore.online.windows import EVENTS_SUFFIX, events_store_name
 from featurestore.plan import build_plan, parse_ref
 from featurestore.serving.serving_log import decode_json_column
 from featurestore.times import as_utc
@@ -64,7 +76,8 @@ class _Spec:
     config: SkewConfig
     owner: str | None
     fingerprint: str  # the registry's
-    views: tuple[str, ...]  # batch views whose served row decides the value
+    views: tuple[str, ...]  # batch views whose served rows or events decide the value
+    parts: tuple[str, ...]  # their stored parts (a view, or its "<view>@events")
     inputs: tuple[int, ...]  # served features feeding this on-demand output
     keys: tuple[str, ...]
     request_columns: tuple[str, ...]
@@ -335,13 +348,15 @@ def _specs(store: FeatureStore, refs: list[str], served: set[str]) -> list[_Spec
         view = store.repo.any_view(view_name)
         feature = view.feature(name)
         if isinstance(view, OnDemandFeatureView):
-            batch = tuple(dict.fromkeys(v for v, _ in view.input_refs(store.repo.views)))
+            inputs = view.input_refs(store.repo.views)
+            batch = tuple(dict.fromkeys(v for v, _ in inputs))
             keys = tuple(dict.fromkeys(k for v in batch for k in store.repo.views[v].join_keys))
             request = tuple(view.request_columns)
-            config = feature.skew or _DEFAULTS
+            parts = tuple(dict.fromkeys(_part(store.repo.views[v], f) for v, f in inputs))
         else:
             batch, keys, request = (view.name,), tuple(view.join_keys), ()
-            config = feature.skew or _DEFAULTS
+            parts = (_part(view, name),)
+        config = feature.skew or _DEFAULTS
         specs.append(
             _Spec(
                 index=i,
@@ -354,6 +369,7 @@ def _specs(store: FeatureStore, refs: list[str], served: set[str]) -> list[_Spec
                 owner=record.owner,
                 fingerprint=fingerprints[ref],
                 views=batch,
+                parts=parts,
                 inputs=(),
                 keys=keys,
                 request_columns=request,
@@ -366,6 +382,12 @@ def _specs(store: FeatureStore, refs: list[str], served: set[str]) -> list[_Spec
         else s
         for s in specs
     ]
+
+
+def _part(view: FeatureView, name: str) -> str:
+    """Where the served value of ``view:name`` came from: the view's latest rows, or for an
+    aggregation its stored events."""
+    return events_store_name(view.name) if view.aggregation(name) is not None else view.name
 
 
 def _feeding(store: FeatureStore, ref: str) -> list[str]:
@@ -420,6 +442,17 @@ def _replay(
     values = decode_json_column(log, "values", dtypes)
     statuses = decode_json_column(log, "statuses", dict.fromkeys(dtypes, pl.String()))
     fingerprints = _json_strings(log, "fingerprints", list(dtypes))
+    applied_then = (
+        _json_strings(
+            log.with_columns(pl.col("applied_fingerprints").fill_null("{}")),
+            "applied_fingerprints",
+            list(dtypes),
+        )
+        if "applied_fingerprints" in log.columns
+        else pl.DataFrame(
+            {r: [None] * log.height for r in dtypes}, schema=dict.fromkeys(dtypes, pl.String())
+        )
+    )
     parts = [
         log.select("request_id", "row", "request_time"),
         spine.drop(REQUEST_TIME),
@@ -428,26 +461,52 @@ def _replay(
             + [offline[columns[s.ref]].alias(s.col("o")) for s in specs]
             + [statuses[s.ref].alias(s.col("st")) for s in specs]
             + [fingerprints[s.ref].alias(s.col("fp")) for s in specs]
+            + [
+                applied_then[s.ref].fill_null(fingerprints[s.ref]).alias(s.col("afp"))
+                for s in specs
+            ]
         ),
         log.select(pl.col("features").list.contains(s.ref).alias(s.col("m")) for s in specs),
     ]
     if event_times_logged:
-        names = [v.name for v in views]
-        served_times = decode_json_column(log, "event_times", dict.fromkeys(names, pl.Int64()))
-        parts.append(served_times.rename({n: _view_col("se", n) for n in names}))
-        parts.append(_offline_event_times(store, spine, key_dtypes, views))
+        parts += _event_times(store, log, spine, key_dtypes, specs)
     frame = pl.concat(parts, how="horizontal")
     return frame.with_columns(e for s in specs for e in _flags(s))
 
 
-def _offline_event_times(
+def _event_times(
     store: FeatureStore,
+    log: pl.DataFrame,
     spine: pl.DataFrame,
     key_dtypes: Mapping[str, pl.DataType],
-    views: list[FeatureView],
+    specs: list[_Spec],
+) -> list[pl.DataFrame]:
+    """Per stored part of the compared features: the served event time (``se``: the row
+    served, or the newest stored event) and the offline one at the request time (``oe``); for
+    events also the newest offline event at or before the served one (``oes``): older than it,
+    the online store held an event the source's files lack."""
+    names = list(dict.fromkeys(p for s in specs for p in s.parts))
+    served = decode_json_column(log, "event_times", dict.fromkeys(names, pl.Int64()))
+    views = [store.repo.views[n.removesuffix(EVENTS_SUFFIX)] for n in names]
+    keys = spine.select(*key_dtypes)
+    at_request = _offline_event_times(store, keys, spine[REQUEST_TIME], views)
+    out = [
+        served.rename({n: _view_col("se", n) for n in names}),
+        at_request.rename({f"v{i}": _view_col("oe", n) for i, n in enumerate(names)}),
+    ]
+    events = [(i, n) for i, n in enumerate(names) if n.endswith(EVENTS_SUFFIX)]
+    for i, name in events:
+        found = _offline_event_times(store, keys, served[name], [views[i]])
+        out.append(found.rename({"v0": _view_col("oes", name)}))
+    return out
+
+
+def _offline_event_times(
+    store: FeatureStore, keys: pl.DataFrame, times: pl.Series, views: list[FeatureView]
 ) -> pl.DataFrame:
-    """Per view, the event time of the source row the point-in-time join picks for each spine
-    row (null when none), from one DuckDB ASOF query that reads only keys and timestamps."""
+    """Per view (columns ``v0, v1, ...``), the event time of the source row the point-in-time
+    join picks for each row of ``keys`` at ``times`` (null when none, or when the time is
+    null), from one DuckDB ASOF query that reads only keys and timestamps."""
     engine = store.offline
     scans = []
     for i, view in enumerate(views):
@@ -465,10 +524,10 @@ def _offline_event_times(
                 ttl_us=None,
             )
         )
-    internal = spine.select(
+    internal = keys.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias(SPINE_ROW),
-        *key_dtypes,
-        pl.col(REQUEST_TIME).dt.replace_time_zone(None).alias(SPINE_TS),
+        *keys.columns,
+        times.dt.replace_time_zone(None).alias(SPINE_TS),
     )
     engine.con.register("__fs_skew_spine", internal.to_arrow())
     try:
@@ -479,8 +538,8 @@ def _offline_event_times(
         pl.col(f"__fs_event_ts_v{i}")
         .cast(pl.Datetime("us"))
         .dt.replace_time_zone("UTC")
-        .alias(_view_col("oe", v.name))
-        for i, v in enumerate(views)
+        .alias(f"v{i}")
+        for i in range(len(views))
     )
 
 
@@ -581,86 +640,157 @@ def _causes(
     s: _Spec, bad_rows: pl.DataFrame, specs: list[_Spec], event_times_logged: bool
 ) -> tuple[dict[str, int], list[tuple[int, str]]]:
     """How many mismatching rows each likely cause explains, and the reasons in words."""
-    total = bad_rows.height
     causes: dict[str, int] = {}
     texts: list[tuple[int, str]] = []
-    of = f"of {total:,} mismatching rows"
-    fp = pl.col(s.col("fp"))
-    changed = bad_rows.filter(fp.is_not_null() & (fp != s.fingerprint))
-    causes["fingerprint_changed_rows"] = changed.height
-    if changed.height:
-        old = ", ".join(sorted(changed[s.col("fp")].unique().to_list()))
-        texts.append(
-            (
-                changed.height,
-                f"definition changed after deploy: {changed.height:,} {of} were served with "
-                f"fingerprint {old}, the registry now has {s.fingerprint}",
-            )
-        )
+    of = f"of {bad_rows.height:,} mismatching rows"
+    for key, count, text in _definition_causes(s, bad_rows, of):
+        causes[key] = count
+        if count:
+            texts.append((count, text))
     if event_times_logged and not s.on_demand:
-        view = s.views[0]
-        se, oe = pl.col(_view_col("se", view)), pl.col(_view_col("oe", view))
-        older = bad_rows.select(
-            ((se < oe) | (se.is_null() & oe.is_not_null())).sum().alias("older"),
-            ((se > oe) | (se.is_not_null() & oe.is_null())).sum().alias("newer"),
-        ).row(0, named=True)
-        causes["served_older_rows"] = int(older["older"])
-        causes["served_newer_rows"] = int(older["newer"])
-        if older["older"]:
-            texts.append(
-                (
-                    int(older["older"]),
-                    f"stale materialization: on {older['older']:,} {of} the online store "
-                    f"served an older row of view {view!r} than the offline join found at the "
-                    "request time (or none); materialize more often or check that the job runs",
-                )
-            )
-        if older["newer"]:
-            texts.append(
-                (
-                    int(older["newer"]),
-                    f"on {older['newer']:,} {of} the online store served a newer row of view "
-                    f"{view!r} than the offline join found at the request time: values "
-                    "materialized after the request time, or source rows removed since",
-                )
-            )
+        for key, count, text in _freshness_causes(s.parts[0], bad_rows, of):
+            causes[key] = count
+            if count:
+                texts.append((count, text))
     if s.on_demand:
-        evidence: list[pl.Expr] = [pl.col(specs[i].col("bad")) for i in s.inputs]
-        if event_times_logged:
-            evidence += [
-                pl.col(_view_col("se", v)).ne_missing(pl.col(_view_col("oe", v))) for v in s.views
-            ]
-        inputs = [specs[i].ref for i in s.inputs] or list(s.views)
-        if not evidence:
-            texts.append(
-                (
-                    0,
-                    "on-demand output: whether its inputs differ is unknown (neither its input "
-                    "features nor event times were logged)",
-                )
-            )
-        else:
-            differ = int(bad_rows.select(pl.any_horizontal(evidence).sum()).item())
-            causes["inputs_differ_rows"] = differ
-            if differ:
-                texts.append(
-                    (
-                        differ,
-                        f"on-demand output whose inputs differ: on {differ:,} {of} its inputs "
-                        f"({', '.join(inputs)}) were not the same online and offline",
-                    )
-                )
-            elif total:
-                texts.append(
-                    (
-                        total,
-                        f"only the on-demand output differs: its inputs ({', '.join(inputs)}) "
-                        f"agree on all {total:,} mismatching rows, so the function gives "
-                        "different results online and offline (does it read state outside "
-                        "its inputs?)",
-                    )
-                )
+        texts += _input_causes(s, bad_rows, specs, event_times_logged, causes, of)
     return causes, texts
+
+
+def _definition_causes(s: _Spec, bad_rows: pl.DataFrame, of: str) -> list[tuple[str, int, str]]:
+    """Rows served under a definition that is no longer applied, and rows served with values
+    of an earlier definition than the one applied at the time."""
+    fp, applied_then = pl.col(s.col("fp")), pl.col(s.col("afp"))
+    changed = bad_rows.filter(applied_then.is_not_null() & (applied_then != s.fingerprint))
+    earlier = bad_rows.filter(fp.is_not_null() & applied_then.is_not_null() & (fp != applied_then))
+    then = ", ".join(sorted(changed[s.col("afp")].unique().to_list()))
+    computed = ", ".join(sorted(earlier[s.col("fp")].unique().to_list()))
+    return [
+        (
+            "definition_changed_rows",
+            changed.height,
+            f"definition changed since serving: {changed.height:,} {of} were served while "
+            f"fingerprint {then} was applied, the registry now has {s.fingerprint}",
+        ),
+        (
+            "earlier_definition_rows",
+            earlier.height,
+            f"values of an earlier definition: on {earlier.height:,} {of} the online store "
+            f"served values computed by fingerprint {computed}, not the definition applied at "
+            "the time; materialize after every apply that changes a feature",
+        ),
+    ]
+
+
+def _freshness_causes(part: str, bad_rows: pl.DataFrame, of: str) -> list[tuple[str, int, str]]:
+    """Rows whose served row (or newest stored event) was older, or newer, than what the
+    offline join found at the request time; for events, rows whose newest stored event the
+    source's files lack."""
+    se, oe = pl.col(_view_col("se", part)), pl.col(_view_col("oe", part))
+    counts = bad_rows.select(
+        ((se < oe) | (se.is_null() & oe.is_not_null())).sum().alias("older"),
+        ((se > oe) | (se.is_not_null() & oe.is_null())).sum().alias("newer"),
+    ).row(0, named=True)
+    older, newer = int(counts["older"]), int(counts["newer"])
+    if not part.endswith(EVENTS_SUFFIX):
+        return [
+            (
+                "served_older_rows",
+                older,
+                f"stale materialization: on {older:,} {of} the online store served an older "
+                f"row of view {part!r} than the offline join found at the request time (or "
+                "none); materialize more often or check that the job runs",
+            ),
+            (
+                "served_newer_rows",
+                newer,
+                f"on {newer:,} {of} the online store served a newer row of view {part!r} than "
+                "the offline join found at the request time: values materialized after the "
+                "request time, or source rows removed since",
+            ),
+        ]
+    view = part.removesuffix(EVENTS_SUFFIX)
+    at_served = pl.col(_view_col("oes", part))
+    missing = int(
+        bad_rows.select((se.is_not_null() & (at_served.is_null() | (at_served < se))).sum()).item()
+    )
+    return [
+        (
+            "served_older_rows",
+            older,
+            f"online events behind the source: on {older:,} {of} the newest event the online "
+            f"store held for view {view!r} was older than the source's at the request time; "
+            "materialize, and push new events as they happen",
+        ),
+        (
+            "pushed_missing_offline_rows",
+            missing,
+            f"pushed events not yet in the offline source: on {missing:,} {of} the online store "
+            f"held events of view {view!r} that the source's files lack (pushed with "
+            "to='online', or removed from the files since); push with to='online_and_offline', "
+            "the default, so training sets and materializations see them",
+        ),
+    ]
+
+
+def _input_causes(
+    s: _Spec,
+    bad_rows: pl.DataFrame,
+    specs: list[_Spec],
+    event_times_logged: bool,
+    causes: dict[str, int],
+    of: str,
+) -> list[tuple[int, str]]:
+    """Which inputs of an on-demand output differed online and offline on its mismatching
+    rows, by name: served input features whose values differ, and stored parts of unserved
+    inputs whose rows or events differ."""
+    evidence: dict[str, pl.Expr] = {specs[i].ref: pl.col(specs[i].col("bad")) for i in s.inputs}
+    if event_times_logged:
+        covered = {p for i in s.inputs for p in specs[i].parts}
+        for part in s.parts:
+            if part not in covered:
+                se, oe = pl.col(_view_col("se", part)), pl.col(_view_col("oe", part))
+                evidence[_part_text(part)] = se.ne_missing(oe)
+    total = bad_rows.height
+    if not evidence:
+        return [
+            (
+                0,
+                "on-demand output: whether its inputs differ is unknown (neither its input "
+                "features nor event times were logged)",
+            )
+        ]
+    row = bad_rows.select(
+        pl.any_horizontal(list(evidence.values())).sum().alias("__any"),
+        *(e.sum().alias(name) for name, e in evidence.items()),
+    ).row(0, named=True)
+    differ = int(row.pop("__any"))
+    causes["inputs_differ_rows"] = differ
+    named = {name: int(n) for name, n in row.items() if n}
+    if differ:
+        shown = ", ".join(f"{name} ({n:,} rows)" for name, n in named.items())
+        return [
+            (
+                differ,
+                f"on-demand output whose inputs differ: on {differ:,} {of} these inputs were "
+                f"not the same online and offline: {shown}",
+            )
+        ]
+    if not total:
+        return []
+    return [
+        (
+            total,
+            f"only the on-demand output differs: its inputs ({', '.join(evidence)}) agree on "
+            f"all {total:,} mismatching rows, so the function gives different results online "
+            "and offline (does it read state outside its inputs?)",
+        )
+    ]
+
+
+def _part_text(part: str) -> str:
+    view = part.removesuffix(EVENTS_SUFFIX)
+    return f"events of view {view!r}" if view != part else f"rows of view {view!r}"
 
 
 def _judge(result: SkewFeatureResult, causes: list[tuple[int, str]]) -> None:
@@ -759,8 +889,8 @@ def _examples(bad_rows: pl.DataFrame, s: _Spec, event_times_logged: bool) -> lis
     ]
     if event_times_logged and not s.on_demand:
         cols += [
-            pl.col(_view_col("se", s.views[0])).alias("served_event_time"),
-            pl.col(_view_col("oe", s.views[0])).alias("offline_event_time"),
+            pl.col(_view_col("se", s.parts[0])).alias("served_event_time"),
+            pl.col(_view_col("oe", s.parts[0])).alias("offline_event_time"),
         ]
     return [
         {k: v.isoformat() if isinstance(v, dt.datetime | dt.date) else v for k, v in row.items()}

@@ -226,7 +226,8 @@ def test_stale_materialization_is_flagged_with_its_cause_and_nothing_else(
         assert (r.served_null_offline_value, r.served_value_offline_null) == (1, 0)
         assert r.causes["served_older_rows"] == 101
         assert r.causes["served_newer_rows"] == 0
-        assert r.causes["fingerprint_changed_rows"] == 0
+        assert r.causes["definition_changed_rows"] == 0
+        assert r.causes["earlier_definition_rows"] == 0
         assert r.reasons[1].startswith("stale materialization: on 101 of 101 mismatching rows")
         assert len(r.reasons) == 2
         assert r.served_status_shares == {"STALE": 0.0, "DEFAULTED": 0.0, "NOT_FOUND": 1 / 3001}
@@ -278,13 +279,14 @@ def test_a_definition_changed_after_serving_is_reported_as_a_fingerprint_mismatc
     age = report.result("profile:age")
     assert (age.rows_compared, age.mismatches) == (3000, 3000)
     assert age.causes == {
-        "fingerprint_changed_rows": 3000,
+        "definition_changed_rows": 3000,
+        "earlier_definition_rows": 0,
         "served_older_rows": 0,
         "served_newer_rows": 0,
     }
     assert age.reasons[1] == (
-        "definition changed after deploy: 3,000 of 3,000 mismatching rows were served with "
-        f"fingerprint {served_fp}, the registry now has {new_fp}"
+        "definition changed since serving: 3,000 of 3,000 mismatching rows were served while "
+        f"fingerprint {served_fp} was applied, the registry now has {new_fp}"
     )
     assert age.abs_diff_quantiles == {"p50": 1.0, "p95": 1.0, "p99": 1.0}
     assert all(report.result(r).verdict == Verdict.OK for r in ALL if r != "profile:age")
@@ -303,7 +305,11 @@ def test_an_on_demand_output_that_differs_with_equal_inputs_blames_the_function(
     assert report.flagged == ["risk:amount_x"]
     r = report.result("risk:amount_x")
     assert r.mismatches == 2999  # user 0 requests an amount of 0: 0 * 2 == 0 * 3
-    assert r.causes == {"fingerprint_changed_rows": 0, "inputs_differ_rows": 0}
+    assert r.causes == {
+        "definition_changed_rows": 0,
+        "earlier_definition_rows": 0,
+        "inputs_differ_rows": 0,
+    }
     assert r.reasons[1].startswith(
         "only the on-demand output differs: its inputs (activity:clicks, activity:spend) agree "
         "on all 2,999 mismatching rows"
@@ -330,8 +336,8 @@ def test_an_on_demand_output_over_stale_inputs_says_its_inputs_differ(
     r = report.result("risk:amount_x")
     assert (r.mismatches, r.causes["inputs_differ_rows"]) == (50, 50)
     assert r.reasons[1] == (
-        "on-demand output whose inputs differ: on 50 of 50 mismatching rows its inputs "
-        "(activity:clicks, activity:spend) were not the same online and offline"
+        "on-demand output whose inputs differ: on 50 of 50 mismatching rows these inputs were "
+        "not the same online and offline: activity:clicks (50 rows), activity:spend (50 rows)"
     )
     assert report.result("activity:spend").reasons[1].startswith("stale materialization")
     assert all(report.result(ref).verdict == Verdict.OK for ref in PROFILE)
