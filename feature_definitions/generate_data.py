@@ -429,11 +429,15 @@ def generate(
 
     Returns the path of each file by source name; the same arguments give identical files.
     ``drift_at`` injects drift into two merchant features from that time on (see
-    :func:`_merchant_snapshots`); transactions are unchanged by it.
+    :func:`_merchant_snapshots`); transactions are unchanged by it. Transactions go to
+    ``transactions/part-000.parquet``; parts pushed there since an earlier run are removed, so
+    the data is the generated data alone.
     """
     if n_users < 1 or days < 1:
         raise ValueError(f"n_users and days must be positive, found {n_users} and {days}")
     data_dir = Path(data_dir)
+    for part in (data_dir / "transactions").glob("*.parquet"):
+        part.unlink()
     start_us = _utc_us(start or DEFAULT_START)
     end_us = start_us + days * DAY_US
     user_rng, snap_rng, merchant_rng, msnap_rng, txn_rng, pair_rng = (
@@ -456,7 +460,8 @@ def generate(
             ),
             data_dir / "merchants.parquet",
         ),
-        "transactions": _write(transactions, data_dir / "transactions.parquet"),
+        # a directory of parts: pushed payments land beside it as new parts
+        "transactions": _write(transactions, data_dir / "transactions" / "part-000.parquet"),
         "user_merchant_daily": _write(
             _user_merchant_daily(
                 transactions,
@@ -474,7 +479,7 @@ def training_spine(data_dir: Path, n: int | None = None, seed: int = 7) -> pl.Da
 
     ``n`` samples that many transactions (reproducibly, by ``seed``); None takes them all.
     """
-    frame = pl.read_parquet(Path(data_dir) / "transactions.parquet")
+    frame = pl.read_parquet(Path(data_dir) / "transactions" / "part-*.parquet")
     if n is not None and n < frame.height:
         frame = frame.sample(n, seed=seed).sort("event_time", "txn_id")
     return frame.select(

@@ -34,7 +34,7 @@ user_merchant_daily = FileSource(
 
 transactions = FileSource(
     name="transactions",
-    path="data/transactions.parquet",
+    path="data/transactions/",
     timestamp_field="event_time",
     description="Card transactions with the fraud label and chargeback time.",
     owner="payments",

@@ -170,11 +170,18 @@ class Client:
         response = self._request("POST", "/v1/online-features", content)
         return decode_response(response.content)
 
-    def push(self, source: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Send new events of ``source`` (one mapping per event) to ``POST /v1/push``; returns
-        the events received and, per aggregation view, entities updated, late events and
-        entities compacted."""
-        body = {"source": source, "rows": list(rows)}
+    def push(
+        self,
+        source: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        to: str = "online_and_offline",
+    ) -> dict[str, Any]:
+        """Send new events of ``source`` (one mapping per event) to ``POST /v1/push`` (``to``
+        as in :meth:`FeatureStore.push`); returns the events received, whether they were
+        written to the source's files, per aggregation view entities updated, late events and
+        entities compacted, and why the online store was not updated if it was not."""
+        body = {"source": source, "rows": list(rows), "to": to}
         content = orjson.dumps(body, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
         return orjson.loads(self._request("POST", "/v1/push", content).content)
 

@@ -12,7 +12,8 @@ where it helps, how to fix it. ``transient`` tells a caller whether retrying may
     ├── FeatureReferenceError    an unknown or ambiguous view, feature or service
     ├── SourceError              a source cannot be read
     │   ├── SourceNotFoundError  the source path matches no file
-    │   └── SchemaMismatchError  a column vanished or changed type
+    │   ├── SchemaMismatchError  a column vanished or changed type
+    │   └── PushError            pushed events cannot be appended to the source's files
     ├── SpineError               the entity spine lacks a key or timestamp, or has bad types
     ├── TransformError           a feature expression or on-demand function misbehaved
     ├── OnlineRequestError       an online request lacks a key, has a wrong type or length
@@ -36,6 +37,7 @@ __all__ = [
     "OnlineRequestError",
     "OnlineStoreError",
     "OnlineStoreUnavailableError",
+    "PushError",
     "RegistryError",
     "RepoError",
     "ReportError",
@@ -97,6 +99,11 @@ class SourceNotFoundError(SourceError):
 
 class SchemaMismatchError(SourceError):
     """A source column vanished or changed to an incompatible type."""
+
+
+class PushError(SourceError):
+    """Pushed events cannot be appended to the source's files (a single file, a CSV, a glob
+    whose files a new name cannot match); the message names the way out."""
 
 
 class SpineError(FeatureStoreError):

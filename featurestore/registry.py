@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from featurestore.definitions.fingerprint import (
     on_demand_definition,
 )
 from featurestore.errors import RegistryError
+from featurestore.files import write_text_atomically
 from featurestore.repo import RepoContents
 from featurestore.times import format_duration
 
@@ -137,7 +136,9 @@ def build_state(repo: RepoContents, key_dtypes: dict[str, dict[str, str]]) -> Re
     upstream = {ref: rec.fingerprint for ref, rec in features.items()}
     for odfv in repo.on_demand_views.values():
         for f in odfv.features:
-            definition = on_demand_definition(odfv, f, odfv.input_refs(repo.views), upstream)
+            definition = on_demand_definition(
+                odfv, f, odfv.input_refs(repo.views), upstream, repo.functions.get(odfv.name)
+            )
             features[f"{odfv.name}:{f.name}"] = FeatureRecord(
                 ref=f"{odfv.name}:{f.name}",
                 view=odfv.name,
@@ -313,14 +314,4 @@ class Registry:
 
     def save(self, state: RegistryState) -> None:
         """Replace the registry atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(state.model_dump_json(indent=2))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomically(self.path, state.model_dump_json(indent=2))

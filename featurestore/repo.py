@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import linecache
+import os
 import sys
 import tempfile
 import traceback
@@ -26,6 +27,7 @@ from featurestore.definitions import (
     RequestSource,
 )
 from featurestore.definitions.base import Definition, did_you_mean
+from featurestore.definitions.fingerprint import function_definition
 from featurestore.errors import FeatureReferenceError, RepoError
 
 DEFAULT_REPO = "feature_definitions"
@@ -43,14 +45,13 @@ class RepoContents:
     on_demand_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
     origins: dict[tuple[str, str], str] = field(default_factory=dict)
+    # each on-demand function's definition (see fingerprint.function_definition), taken right
+    # after its module was imported: the source text then is the text the code came from
+    functions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
         return (self.root / self.config.data_dir).resolve()
-
-    def module_files(self) -> list[Path]:
-        """The ``*.py`` files whose definitions the repo is made of (see the module docstring)."""
-        return _module_files(self.root, self.data_dir)
 
     def any_view(self, name: str) -> FeatureView | OnDemandFeatureView:
         """A batch or on-demand view by name; the error lists the known ones."""
@@ -111,9 +112,12 @@ def _module_name(root: Path, path: Path) -> str:
 
 
 def _forget_modules(root: Path) -> None:
+    prefix = os.path.join(str(root), "")
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
-        if file and Path(file).resolve().is_relative_to(root):
+        # the repo's modules were imported from ``root`` itself (on sys.path as given), so a
+        # prefix test finds them without resolving every module's path
+        if file and file.startswith(prefix):
             del sys.modules[name]
 
 
@@ -204,4 +208,13 @@ def load_repo(path: str | Path | None = None) -> RepoContents:
     clash = sorted(set(repo.views) & set(repo.on_demand_views))
     if clash:
         raise RepoError(f"feature views and on-demand views share the names {clash}")
+    repo.functions = {
+        name: function_definition(odfv.udf) for name, odfv in repo.on_demand_views.items()
+    }
     return repo
+
+
+def repo_files(root: Path) -> list[Path]:
+    """The ``*.py`` files a repo at ``root`` is loaded from (without loading them)."""
+    config = load_config(root)
+    return _module_files(root, (root / config.data_dir).resolve())

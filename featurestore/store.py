@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from featurestore.checks import checked_state
-from featurestore.errors import FeatureReferenceError, RegistryError, SourceError
+from featurestore.errors import (
+    FeatureReferenceError,
+    OnlineRequestError,
+    OnlineStoreError,
+    RegistryError,
+    SourceError,
+)
+from featurestore.offline.appends import RowsLike, append_part, part_path, pushed_frame
 from featurestore.offline.engine import OfflineEngine, SpineLike, read_spine
 from featurestore.offline.sources import read_schema, view_problems
 from featurestore.offline.training_set import TrainingSet, TrainingSetFeature, TrainingSetMetadata
@@ -30,7 +37,13 @@ from featurestore.online.materialize import (
     publish_batch,
 )
 from featurestore.online.published import DefinitionsCache, values_definitions
-from featurestore.online.push import PushResult, RowsLike, aggregation_views, push_rows, to_frame
+from featurestore.online.push import (
+    PushMode,
+    PushResult,
+    online_aggregation_views,
+    push_rows,
+    views_reading,
+)
 from featurestore.online.windows import events_definitions, publish_events
 from featurestore.plan import build_plan
 from featurestore.registry import (
@@ -42,10 +55,17 @@ from featurestore.registry import (
     diff,
     fingerprints_of,
 )
-from featurestore.repo import RepoContents, load_repo
+from featurestore.repo import RepoContents, find_repo, load_repo
 from featurestore.serving.response import OnlineResponse
 from featurestore.serving.retrieval import OnlineRetriever
-from featurestore.serving.versions import ReloadResult, ServedVersion, VersionWatcher
+from featurestore.serving.versions import (
+    ReloadResult,
+    ServedVersion,
+    Signature,
+    VersionWatcher,
+    code_signature,
+    files_signature,
+)
 
 if TYPE_CHECKING:
     from featurestore.monitoring.drift import DriftReport
@@ -77,7 +97,9 @@ class FeatureStore:
     """A feature repo's definitions, registry and engines."""
 
     def __init__(self, repo: str | Path | None = None) -> None:
-        self.repo: RepoContents = load_repo(repo)
+        root = find_repo(repo)
+        self._code_seen = code_signature(root)  # of the code files self.repo is read from
+        self.repo: RepoContents = load_repo(root)
         self.registry = Registry(self.repo.data_dir)
         self._offline: OfflineEngine | None = None
         self._online: OnlineStore | None = None
@@ -97,9 +119,13 @@ class FeatureStore:
             self._offline = OfflineEngine(self.repo)
         return self._offline
 
-    def _checked_state(self) -> RegistryState:
-        """Validate every definition against its source; the registry state it would record."""
-        return checked_state(self.repo, self.offline)
+    def _code_on_disk(self) -> tuple[RepoContents, Signature]:
+        """The repo as its files now define it (read again only if they changed since
+        ``self.repo`` was read), and the code signature it was read at."""
+        seen = code_signature(self.repo.root)
+        if seen == self._code_seen:
+            return self.repo, seen
+        return load_repo(self.repo.root), seen
 
     def _previous_state(self) -> RegistryState | None:
         """The applied state; apply treats an unreadable registry as empty and rewrites it."""
@@ -110,18 +136,24 @@ class FeatureStore:
             return None
 
     def plan(self) -> PlanDiff:
-        """What apply would change, without writing anything."""
-        return diff(self.registry.load(), self._checked_state())
+        """What apply would change (the repo's files as they are now against the registry),
+        without writing anything."""
+        repo, _ = self._code_on_disk()
+        return diff(self.registry.load(), checked_state(repo, self.offline))
 
     def apply(self) -> PlanDiff:
-        """Validate the definitions against their sources and record them in the registry."""
-        state = self._checked_state()
+        """Validate the definitions in the repo's files against their sources and record them
+        in the registry; this store then works with them (and serves them, if it serves)."""
+        repo, seen = self._code_on_disk()
+        state = checked_state(repo, self.offline)
         previous = self._previous_state()
         changes = diff(previous, state)
         state.version = (previous.version if previous else 0) + 1
         self.registry.save(state)
         if self._watcher is not None:  # this process serves: the code it applied, at once
-            self._watcher.adopt(ServedVersion(self.repo, state))
+            self._watcher.adopt(ServedVersion(repo, state, seen))
+        else:
+            self._use(repo, seen)
         log.info(
             "applied project=%s added=%d changed=%d removed=%d",
             self.project,
@@ -262,7 +294,10 @@ class FeatureStore:
         if view.features:
             plain = view.model_copy(update={"aggregations": []})
             state = MaterializationState.load(self.repo.data_dir)
-            definitions = values_definitions(plain, fingerprints)
+            applied = self.registry.require()
+            definitions = values_definitions(
+                plain, fingerprints, {r: applied.features[r].definition for r in fingerprints}
+            )
             rebuilt = None
             if start is not None:
                 rebuilt = outdated_reason(state.views.get(name), plain, fingerprints)
@@ -315,23 +350,68 @@ class FeatureStore:
             results.append(result)
         return results
 
-    def push(self, source: str, rows: RowsLike) -> PushResult:
-        """Append new events of ``source`` to the online state of the aggregation views that
-        read it, so their windows move at once; see :mod:`featurestore.online.push`."""
-        views = aggregation_views(self.repo.views, source)
-        refs = [f"{v.name}:{a.name}" for v in views for a in v.aggregations]
+    def push(
+        self, source: str, rows: RowsLike, *, to: PushMode = "online_and_offline"
+    ) -> PushResult:
+        """Append new events of ``source``: to its files, as one atomically written Parquet
+        part that training sets, materializations and skew replays read (``to`` "offline"
+        or "online_and_offline", see :mod:`featurestore.offline.appends`), and to the online
+        state of the aggregation views that read it, so their windows move at once ("online"
+        or "online_and_offline", see :mod:`featurestore.online.push`). Rows are checked
+        against every view of the source first: a bad batch writes nothing. Once the part is
+        written the push is durable; if the online store then fails, the result says so in
+        ``online_error`` and the next materialization brings the events online."""
+        if to not in ("online_and_offline", "online", "offline"):
+            raise OnlineRequestError(
+                f"push to={to!r} is not a push mode; use 'online_and_offline' (the default), "
+                "'online' or 'offline'"
+            )
+        views = views_reading(self.repo.views, source)
+        online_views = online_aggregation_views(views) if to != "offline" else []
+        if to == "online" and not online_views:
+            raise FeatureReferenceError(
+                f"source {source!r} feeds no online view with aggregations, so a push to the "
+                "online store would change nothing; push with to='online_and_offline' to "
+                "append the events to the source's files"
+            )
+        refs = [f"{v.name}:{a.name}" for v in online_views for a in v.aggregations]
         fingerprints = self.applied_fingerprints(refs)
-        applied = self.registry.require()
-        definitions = {ref: applied.features[ref].definition for ref in refs}
-        result = push_rows(
-            self.online,
-            views,
-            to_frame(rows),
+        target = part_path(views[0].source, self.repo.root) if to != "online" else None
+        frame = pushed_frame(rows, views, source)
+        result = PushResult(source=source, events=frame.height)
+        if target is not None and frame.height:
+            written = append_part(self.offline.con, views[0].source, self.repo.root, frame, target)
+            result.offline_file = str(written)
+        if online_views:
+            applied = self.registry.require()
+            definitions = {ref: applied.features[ref].definition for ref in refs}
+            try:
+                push_rows(
+                    self.online,
+                    online_views,
+                    frame,
+                    result,
+                    self.offline.con,
+                    {
+                        v.name: events_definitions(v, fingerprints, definitions)
+                        for v in online_views
+                    },
+                )
+            except OnlineStoreError as exc:
+                if result.offline_file is None:
+                    raise
+                result.online_error = (
+                    f"{exc}; the events are in the source's files, and the next "
+                    "materialization brings them online"
+                )
+                log.warning("push reached the source but not the online store: %s", exc)
+        log.info(
+            "pushed source=%s events=%d offline=%s late=%s",
             source,
-            self.offline.con,
-            {v.name: events_definitions(v, fingerprints, definitions) for v in views},
+            result.events,
+            result.offline_file,
+            result.late,
         )
-        log.info("pushed source=%s events=%d late=%s", source, result.events, result.late)
         return result
 
     def newest_values(self) -> dict[str, dt.datetime | None]:
@@ -347,15 +427,20 @@ class FeatureStore:
         if retriever is None:
             with self._serving_lock:
                 if self._retriever is None:
-                    served = ServedVersion(self.repo, self.registry.require())
+                    registry_seen = files_signature([self.registry.path])
+                    served = ServedVersion(self.repo, self.registry.require(), self._code_seen)
                     self._retriever = self._retriever_for(served)
-                    self._watcher = VersionWatcher(
+                    watcher = VersionWatcher(
                         self.registry,
                         served,
                         self._switch,
                         self.repo.config.serving.reload_interval_seconds,
+                        registry_seen=registry_seen,
                     )
-                    self._watcher.start()
+                    if watcher.problem is not None:  # the files may hold the applied code
+                        watcher.check(force=True)
+                    self._watcher = watcher
+                    watcher.start()
                 retriever = self._retriever
         return retriever
 
@@ -372,11 +457,17 @@ class FeatureStore:
             definitions=self._definitions,
         )
 
+    def _use(self, repo: RepoContents, code_seen: Signature) -> None:
+        """Work with ``repo``'s definitions from now on (training sets, materialization);
+        ``code_seen``: the signature of the code files it was read from."""
+        self.repo = repo
+        self._code_seen = code_seen
+        if self._offline is not None:
+            self._offline.repo = repo
+
     def _switch(self, served: ServedVersion) -> None:
         """Serve ``served`` from now on; requests already running finish on their version."""
-        self.repo = served.repo
-        if self._offline is not None:
-            self._offline.repo = served.repo
+        self._use(served.repo, served.code_seen)
         self._retriever = self._retriever_for(served)
 
     def reload(self) -> ReloadResult:

@@ -184,7 +184,7 @@ def test_failed_save_leaves_no_temporary_file_and_keeps_the_old_one(
     before = target.read_bytes()
 
     def broken_write(table: Any, where: Any, **kwargs: Any) -> None:
-        Path(where).write_bytes(b"partial")
+        where.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(training_set_module.pq, "write_table", broken_write)

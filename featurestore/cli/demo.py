@@ -686,6 +686,15 @@ def windows_and_push(ctx: DemoContext) -> None:
     result = store.push(view.source.name, burst)
     after = at + dt.timedelta(minutes=PUSHED[-1][0] + 1)
     table.add_row(*_window_row(store, user, after, f"+{result.events} pushed"))
+    pushed_online = store.get_online_features(
+        features=refs, entities={"user_id": [user]}, request_time=after
+    )
+    pushed_offline = store.get_training_set(
+        pl.DataFrame({"user_id": [user], TIMESTAMP: [after]}), features=refs
+    ).to_polars()
+    landed = all(
+        _same(pushed_online.values[c][0], pushed_offline[c][0]) for c in pushed_online.values
+    )
     table.add_row(*_window_row(store, user, after + dt.timedelta(hours=1), "1 hour later"))
     table.add_row(*_window_row(store, user, after + dt.timedelta(days=1), "1 day later"))
     ctx.out.print(table)
@@ -695,7 +704,14 @@ def windows_and_push(ctx: DemoContext) -> None:
         "(t - window, t) at each request time t, so values rise with the burst and fall as "
         "payments age out, with no materialization in between"
     )
-    store.materialize(at, views=[WINDOW_VIEW])  # back to the source's events for later steps
+    where = Path(result.offline_file).name if result.offline_file else "nowhere"
+    verdict = "[green]holds the same values[/]" if landed else "[red]differs[/]"
+    ctx.out.print(
+        f"the push also landed in the source's files (data/transactions/{where}): a training "
+        f"set at {render.timestamp(after)} UTC {verdict}, so the next materialization keeps "
+        "the pushed payments"
+    )
+    store.materialize(at, views=[WINDOW_VIEW])  # as of the earlier time, for the later steps
 
 
 def serve_and_log(ctx: DemoContext, store: FeatureStore, at: dt.datetime) -> int:

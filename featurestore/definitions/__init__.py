@@ -15,7 +15,7 @@ from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature import Feature
 from featurestore.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
 from featurestore.definitions.service import FeatureService
-from featurestore.definitions.sources import FileSource, RequestSource
+from featurestore.definitions.sources import FileSource, PushSource, RequestSource
 from featurestore.definitions.view import FeatureView
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "Mean",
     "Min",
     "OnDemandFeatureView",
+    "PushSource",
     "RequestSource",
     "StdDev",
     "Sum",

@@ -143,9 +143,11 @@ def on_demand_definition(
     feature: Feature,
     input_refs: list[tuple[str, str]],
     input_fingerprints: Mapping[str, str],
+    function: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The normalized definition of an on-demand feature. ``input_refs`` are the (view,
-    feature) inputs the view declares, each covered by its fingerprint."""
+    feature) inputs the view declares, each covered by its fingerprint; ``function`` is the
+    view's :func:`function_definition` when taken already (when its module was loaded)."""
     inputs: dict[str, str] = {}
     for src in odfv.sources:
         if isinstance(src, RequestSource):
@@ -155,7 +157,7 @@ def on_demand_definition(
     return {
         "kind": "on_demand",
         "output": feature.name,
-        "function": function_definition(odfv.udf),
+        "function": function if function is not None else function_definition(odfv.udf),
         "inputs": inputs,
         **_rules(feature),
     }

@@ -14,7 +14,12 @@ _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "
 
 
 class FileSource(Definition):
-    """Parquet or CSV rows at a path or glob; relative paths resolve against the repo."""
+    """Parquet or CSV rows at a path, a glob, or a directory (a path ending in ``/``: every
+    file of the format below it); relative paths resolve against the repo.
+
+    A directory or glob of Parquet files takes pushed events (``store.push``) as new part
+    files; a single file or CSV cannot (see :class:`PushSource`).
+    """
 
     name: str
     path: str
@@ -35,15 +40,47 @@ class FileSource(Definition):
         if self.file_format is None:
             lowered = self.path.lower()
             fmt = next((f for s, f in _FORMATS.items() if lowered.endswith(s)), None)
+            if fmt is None and self.is_directory:
+                fmt = "parquet"
             if fmt is None:
                 raise ValueError(
                     f"cannot tell the format of path {self.path!r} from its suffix; "
-                    "set file_format='parquet' or 'csv'"
+                    "set file_format='parquet' or 'csv', or end a directory's path with '/'"
                 )
             object.__setattr__(self, "file_format", fmt)
         if self.created_timestamp_field == self.timestamp_field:
             raise ValueError("created_timestamp_field must differ from timestamp_field")
         return self
+
+    @property
+    def is_directory(self) -> bool:
+        """Whether the path names a directory (it ends with ``/``)."""
+        return self.path.endswith(("/", "\\"))
+
+
+class PushSource(FileSource):
+    """A named source for pushed events whose rows live in ``batch_source``, as in Feast:
+    ``PushSource(name="txn_push", batch_source=FileSource(path="data/txns/", ...))``. A view
+    reading it reads the batch source's files, and ``store.push("txn_push", rows)`` appends
+    to them. The batch source must be a directory or glob of Parquet files; any such
+    FileSource takes pushes under its own name too, without a PushSource."""
+
+    batch_source: FileSource
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_batch(cls, data: Any) -> Any:
+        batch = data.get("batch_source") if isinstance(data, dict) else None
+        if isinstance(batch, FileSource):
+            for field in ("path", "timestamp_field", "created_timestamp_field", "file_format"):
+                given = data.get(field)
+                if given is not None and given != getattr(batch, field):
+                    raise ValueError(
+                        f"{field} comes from batch_source ({getattr(batch, field)!r}); "
+                        f"do not set it on the PushSource (found {given!r})"
+                    )
+                data[field] = getattr(batch, field)
+        return data
 
 
 class RequestSource(Definition):

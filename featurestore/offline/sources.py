@@ -14,7 +14,15 @@ from featurestore.definitions.dtypes import dtype_kind, dtype_name, is_castable
 from featurestore.errors import SchemaMismatchError, SourceError, SourceNotFoundError
 from featurestore.transforms import expression_dtype, feature_expr
 
-__all__ = ["check_view", "read_schema", "resolve_path", "scan_sql", "sql_string", "view_problems"]
+__all__ = [
+    "check_view",
+    "files_glob",
+    "read_schema",
+    "resolve_path",
+    "scan_sql",
+    "sql_string",
+    "view_problems",
+]
 
 
 def sql_string(text: str) -> str:
@@ -28,10 +36,20 @@ def resolve_path(source: FileSource, root: Path) -> str:
     return str(path if path.is_absolute() else root / path)
 
 
+def files_glob(source: FileSource, root: Path) -> str:
+    """The glob of every file the source reads: its path or glob, or for a directory every
+    file of its format below it."""
+    path = resolve_path(source, root)
+    if source.is_directory or Path(path).is_dir():
+        suffix = "csv" if source.file_format == "csv" else "parquet"
+        return str(Path(path) / "**" / f"*.{suffix}")
+    return path
+
+
 def scan_sql(source: FileSource, root: Path) -> str:
     """A DuckDB table function reading every file the source names."""
-    path = resolve_path(source, root)
-    if not glob.glob(path):
+    path = files_glob(source, root)
+    if not glob.glob(path, recursive=True):
         raise SourceNotFoundError(
             f"source {source.name!r}: path {path!r} matches no file; "
             "generate or copy the data there, or fix the path in the definition"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from featurestore.errors import FeatureStoreError
+from featurestore.files import write_atomically
 from featurestore.monitoring.profile import FeatureProfile, profile_frame
 
 __all__ = ["TrainingSet", "TrainingSetFeature", "TrainingSetMetadata"]
@@ -93,15 +92,7 @@ class TrainingSet:
         meta = dict(table.schema.metadata or {})
         meta[METADATA_KEY] = self.metadata.model_dump_json().encode()
         table = table.replace_schema_metadata(meta)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_atomically(target, lambda fh: pq.write_table(table, fh, compression="zstd"))
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingSet:

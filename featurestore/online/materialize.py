@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from pydantic import BaseModel, Field
 from featurestore.config import MaterializationConfig
 from featurestore.definitions import FeatureView
 from featurestore.errors import MaterializationGuardError
+from featurestore.files import write_text_atomically
 from featurestore.online.base import OnlineStore
 from featurestore.online.published import PublishedDefinitions, write_definitions
 from featurestore.online.rows import key_expr, value_expr
@@ -114,15 +113,7 @@ class MaterializationState(BaseModel):
 
     def save(self, data_dir: Path) -> None:
         """Replace the state file atomically."""
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".materialization-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(self.model_dump_json(indent=2))
-            os.replace(tmp, data_dir / STATE_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomically(data_dir / STATE_FILE, self.model_dump_json(indent=2))
 
 
 class GuardCheck(BaseModel):

@@ -2,8 +2,8 @@
 
 Every value written online (a view's latest values at materialization, an aggregation view's
 events at materialization or push) carries, in its ``__d`` field, the digest of the definitions
-it was computed with: per feature its fingerprint and, for events, the aggregations' definitions
-and the stored layout. The definitions behind each digest are written to the online store
+it was computed with: per feature its fingerprint and its definition as the registry records it,
+and for events the stored layout. The definitions behind each digest are written to the online store
 itself, under the reserved view ``__fs_definitions`` and before any value that names them, so
 every serving process, wherever it runs, can tell a value computed by the applied definition
 from one computed by an earlier one, and serve the latter under its own fingerprint until the
@@ -42,16 +42,17 @@ _CACHE_LIMIT = 4096
 class PublishedDefinitions(BaseModel):
     """The definitions one part of a view (its latest values, or its events) was computed with.
 
-    ``fingerprints`` maps each feature or aggregation name to its fingerprint;
-    ``aggregations`` (events only) holds each aggregation's definition as the registry records
-    it, so an earlier aggregation can be evaluated over the events it was stored for;
-    ``inputs`` maps each stored events field to the SQL it holds, and ``max_window_us`` is the
-    longest window the stored events cover.
+    ``fingerprints`` maps each feature or aggregation name to its fingerprint and
+    ``definitions`` to its definition as the registry records it, so values of an earlier
+    definition are served as that definition would (its default, its ttl) and an earlier
+    aggregation can be evaluated over the events it was stored for; for events, ``inputs`` maps
+    each stored field to the SQL it holds, and ``max_window_us`` is the longest window the
+    stored events cover.
     """
 
     view: str
     fingerprints: dict[str, str]
-    aggregations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    definitions: dict[str, dict[str, Any]] = Field(default_factory=dict)
     inputs: dict[str, str] = Field(default_factory=dict)
     max_window_us: int | None = None
 
@@ -66,7 +67,7 @@ class PublishedDefinitions(BaseModel):
 
     def source_of_events(self) -> Any:
         """The source and keys the stored events were read with (same for every aggregation)."""
-        first = next(iter(self.aggregations.values()), {})
+        first = next(iter(self.definitions.values()), {})
         return first.get("source"), first.get("join_keys")
 
 
@@ -137,10 +138,17 @@ class DefinitionsCache:
         return self.get(stored_view, digest)
 
 
-def values_definitions(view: FeatureView, fingerprints: Mapping[str, str]) -> PublishedDefinitions:
-    """What a view's latest values are computed with: the fingerprint of each plain feature
-    (``fingerprints`` maps ``view:feature`` references to the applied fingerprints)."""
+def values_definitions(
+    view: FeatureView,
+    fingerprints: Mapping[str, str],
+    definitions: Mapping[str, Mapping[str, Any]],
+) -> PublishedDefinitions:
+    """What a view's latest values are computed with: the fingerprint and definition of each
+    plain feature (``fingerprints`` and ``definitions`` by ``view:feature`` reference, as the
+    applied registry has them)."""
+    refs = {f.name: f"{view.name}:{f.name}" for f in view.features}
     return PublishedDefinitions(
         view=view.name,
-        fingerprints={f.name: fingerprints[f"{view.name}:{f.name}"] for f in view.features},
+        fingerprints={name: fingerprints[ref] for name, ref in refs.items()},
+        definitions={name: dict(definitions[ref]) for name, ref in refs.items()},
     )

@@ -214,7 +214,7 @@ def events_definitions(
     return PublishedDefinitions(
         view=events_store_name(view.name),
         fingerprints={name: fingerprints[ref] for name, ref in refs.items()},
-        aggregations={name: definitions[ref] for name, ref in refs.items()},
+        definitions={name: definitions[ref] for name, ref in refs.items()},
         inputs={field: sql for sql, field in layout.inputs.items()},
         max_window_us=layout.max_window_us,
     )

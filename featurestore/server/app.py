@@ -61,6 +61,7 @@ from featurestore.errors import (
     FeatureStoreError,
     OnlineRequestError,
     OnlineStoreError,
+    PushError,
     RegistryError,
     SchemaMismatchError,
 )
@@ -207,18 +208,28 @@ class PushRequest(BaseModel):
         "(naive means UTC).",
         examples=[[{"user_id": 7, "event_time": "2025-03-01T12:00:00Z", "amount": 12.5}]],
     )
+    to: Literal["online_and_offline", "online", "offline"] = Field(
+        "online_and_offline",
+        description="Where the events go: the source's files (offline: training sets and "
+        "materializations read them), the online aggregation state, or both.",
+    )
 
 
 class PushResponse(BaseModel):
-    """Response of POST /v1/push: per aggregation view, entities updated, late events dropped
-    and entities whose appended events were folded into one state."""
+    """Response of POST /v1/push: whether the events were written to the source's files; per
+    aggregation view, entities updated, late events dropped and entities whose appended events
+    were folded into one state; and why the online store was not updated, if it was not (the
+    events are durable in the source's files, and the next materialization brings them
+    online)."""
 
     request_id: str
     source: str
     events: int
+    offline: bool
     entities: dict[str, int]
     late: dict[str, int]
     compacted: dict[str, int]
+    online_error: str | None = None
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -239,7 +250,7 @@ def _status_of(exc: BaseException) -> int:
         return 413
     if isinstance(exc, FeatureReferenceError):
         return 404
-    if isinstance(exc, OnlineRequestError | SchemaMismatchError):
+    if isinstance(exc, OnlineRequestError | SchemaMismatchError | PushError):
         return 400
     if isinstance(exc, OnlineStoreError | RegistryError):
         return 503
@@ -827,7 +838,9 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         try:
             body = await _receive_body(request.scope, request.receive, config.max_body_bytes)
             parsed = _parse_push(body, config.max_entities)
-            result = await run_in_threadpool(store.push, parsed.source, parsed.rows)
+            result = await run_in_threadpool(
+                partial(store.push, parsed.source, parsed.rows, to=parsed.to)
+            )
         except _ClientGone:
             return Response(status_code=_CLIENT_GONE)
         except Exception as exc:
@@ -837,9 +850,11 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
                 "request_id": request_id,
                 "source": result.source,
                 "events": result.events,
+                "offline": result.offline_file is not None,
                 "entities": result.entities,
                 "late": result.late,
                 "compacted": result.compacted,
+                "online_error": result.online_error,
             }
         )
 

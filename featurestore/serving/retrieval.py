@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from featurestore.definitions import Aggregation, Feature, FeatureView, OnDemandFeatureView
-from featurestore.definitions.dtypes import dtype_kind, dtype_name
+from featurestore.definitions.dtypes import dtype_kind, dtype_name, parse_dtype
 from featurestore.definitions.fingerprint import fingerprint
 from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
 from featurestore.online.base import OnlineStore
@@ -101,6 +101,13 @@ class _Column:
             convert=converter(feature.dtype),
             missing=_DEFAULTED if feature.default is not None else _NOT_FOUND,
         )
+
+
+def _ttl_us(definitions: PublishedDefinitions) -> int | None:
+    """The ttl the latest values of ``definitions`` were computed with (None: no limit)."""
+    first = next(iter(definitions.definitions.values()), {})
+    seconds = first.get("ttl_seconds")
+    return None if seconds is None else round(seconds * 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,7 @@ class _Served:
     statuses: dict[str, list[FeatureStatus]] = field(default_factory=dict)
     event_times: dict[str, list[dt.datetime | None]] = field(default_factory=dict)
     computed_with: dict[str, str] = field(default_factory=dict)  # refs served by older ones
+    computed_dtypes: dict[str, pl.DataType] = field(default_factory=dict)  # their dtypes
 
 
 class OnlineRetriever:
@@ -211,6 +219,7 @@ class OnlineRetriever:
         self.definitions = definitions or DefinitionsCache(store)
         self._prepared: dict[tuple[Any, ...], _Prepared] = {}
         self._old_aggregations: dict[tuple[str, str], Aggregation] = {}
+        self._earlier_columns: dict[tuple[str, str], tuple[pl.DataType, _Column]] = {}
         self._on_demand_fps: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
     def _prepare(
@@ -250,7 +259,11 @@ class OnlineRetriever:
                         if view.aggregation(f) is None
                     ),
                     ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
-                    digest=values_definitions(plain, applied).digest if view.features else "",
+                    digest=values_definitions(
+                        plain, applied, {r: records[r].definition for r in applied}
+                    ).digest
+                    if view.features
+                    else "",
                     windows=tuple(
                         _Window(
                             a,
@@ -311,16 +324,18 @@ class OnlineRetriever:
         values, statuses = served.values, served.statuses
         for run in prepared.on_demand:
             self._run_on_demand(run, request_data or {}, values, statuses)
-        fingerprints = prepared.fingerprints
+        fingerprints, dtypes = prepared.fingerprints, prepared.dtypes
         if served.computed_with:
             fingerprints = self._computed_with(prepared, served.computed_with)
+            changed = {c: served.computed_dtypes.get(r) for c, r in prepared.refs.items()}
+            dtypes = {c: changed[c] or d for c, d in dtypes.items()}
         refs = prepared.refs
         return OnlineResponse(
             entities={k: list(entities[k]) for k in prepared.plan.join_keys},
             refs=dict(refs),
             values={column: values[ref] for column, ref in refs.items()},
             statuses={column: statuses[ref] for column, ref in refs.items()},
-            dtypes=prepared.dtypes,
+            dtypes=dtypes,
             fingerprints=fingerprints,
             applied_fingerprints=prepared.fingerprints,
             request_time=now,
@@ -434,6 +449,10 @@ class OnlineRetriever:
             for i, row in enumerate(rows)
             if row is not None and row.get(DIGEST_FIELD) != digest
         }
+        for i, definitions in older.items():  # stale or not by the ttl they were computed with
+            ttl_us = _ttl_us(definitions) if definitions is not None else read.ttl_us
+            fresh = ttl_us is None or rows[i][TS_FIELD] >= served.now_us - ttl_us  # type: ignore[index]
+            states[i] = decode_statuses(rows[i].get(STATUS_FIELD)) if fresh else False  # type: ignore[union-attr]
         if not older and all(isinstance(state, dict) and not state for state in states):
             # every row found, fresh and PRESENT (the common case): one comprehension a column
             for column in read.columns:
@@ -445,9 +464,12 @@ class OnlineRetriever:
                 statuses[column.ref] = [_PRESENT] * n
             return
         for column in read.columns:
-            name, default, convert = column.name, column.default, column.convert
+            name, convert = column.name, column.convert
+            withheld: frozenset[int] = frozenset()
+            if older:
+                withheld, column = self._older_values(column, older, served)
+            default = column.default
             missing = _DEFAULTED if unavailable else column.missing
-            withheld = self._older_values(column, older, served) if older else frozenset()
             out_v: list[Any] = []
             out_s: list[FeatureStatus] = []
             for i, (row, state) in enumerate(zip(rows, states, strict=True)):
@@ -470,20 +492,53 @@ class OnlineRetriever:
         column: _Column,
         older: dict[int, PublishedDefinitions | None],
         served: _Served,
-    ) -> frozenset[int]:
-        """Rows (of ``older``: rows computed by earlier definitions) whose value of ``column``
-        cannot be served: no definition of the feature computed it (added since, or written
-        before definitions were recorded). The others are served, and ``served`` remembers the
-        fingerprint they were computed with where it is not the applied one."""
+    ) -> tuple[frozenset[int], _Column]:
+        """For rows computed by earlier definitions (``older``): those whose value of
+        ``column`` cannot be served, as no definition of the feature computed it (added since,
+        or written before definitions were recorded); and the column as the definition that
+        computed the others declared it (its default fills the column's absent and stale
+        rows), remembered in ``served`` when it is not the applied one."""
         applied = served.applied[column.ref]
         withheld = []
+        earlier: tuple[PublishedDefinitions, str] | None = None
         for i, definitions in older.items():
             computed = definitions.fingerprints.get(column.name) if definitions else None
             if computed is None:
                 withheld.append(i)
-            elif computed != applied:
-                served.computed_with[column.ref] = computed
-        return frozenset(withheld)
+            elif computed != applied and earlier is None:
+                earlier = (definitions, computed)  # type: ignore[assignment]
+        if earlier is None:
+            return frozenset(withheld), column
+        definitions, computed = earlier
+        served.computed_with[column.ref] = computed
+        dtype, earlier_column = self._earlier_column(column, definitions)
+        served.computed_dtypes[column.ref] = dtype
+        return frozenset(withheld), earlier_column
+
+    def _earlier_column(
+        self, column: _Column, definitions: PublishedDefinitions
+    ) -> tuple[pl.DataType, _Column]:
+        """The dtype the earlier ``definitions`` declared, and ``column`` with their default."""
+        key = (definitions.digest, column.ref)
+        found = self._earlier_columns.get(key)
+        if found is None:
+            recorded = definitions.definitions.get(column.name, {})
+            dtype = parse_dtype(recorded.get("dtype", "String"))
+            convert = converter(dtype)
+            default = recorded.get("default")
+            if default is not None and convert is not None and isinstance(default, str):
+                default = convert(default)
+            found = self._earlier_columns[key] = (
+                dtype,
+                _Column(
+                    name=column.name,
+                    ref=column.ref,
+                    default=default,
+                    convert=convert,
+                    missing=_DEFAULTED if default is not None else _NOT_FOUND,
+                ),
+            )
+        return found
 
     def _keys(
         self, view: FeatureView, entities: Mapping[str, Sequence[Any]], n: int
@@ -571,7 +626,7 @@ class OnlineRetriever:
             value = window_value(agg, state, field, temporal, created, served.now_us)
             if value is not INCOMPLETE:
                 return value, _PRESENT if value is not None else _NOT_FOUND
-        earlier = stored.aggregations.get(agg.name)
+        earlier = stored.definitions.get(agg.name)
         computed = stored.fingerprints.get(agg.name)
         if earlier is None or computed is None:
             return None, _STALE

@@ -30,7 +30,6 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
-import os
 import threading
 import time
 import uuid
@@ -45,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurestore.definitions.dtypes import utc_text_datetime
+from featurestore.files import write_atomically
 from featurestore.serving.response import OnlineResponse
 from featurestore.times import as_utc, epoch_us
 
@@ -180,27 +180,9 @@ def write_part(partition: Path, table: pa.Table) -> Path:
 
     The file is written under a hidden temporary name, fsynced, then renamed into place.
     """
-    partition.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    name = f"part-{stamp}-{uuid.uuid4().hex}.parquet"
-    final = partition / name
-    tmp = partition / f".{name}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-        fd = os.open(partition, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return final
+    final = partition / f"part-{stamp}-{uuid.uuid4().hex}.parquet"
+    return write_atomically(final, lambda fh: pq.write_table(table, fh, compression="zstd"))
 
 
 _Columns = dict[str, list[Any]]

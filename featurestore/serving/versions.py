@@ -15,16 +15,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from featurestore.errors import FeatureStoreError
 from featurestore.registry import Registry, RegistryState, build_state
-from featurestore.repo import RepoContents, load_repo
+from featurestore.repo import RepoContents, load_repo, repo_files
 
-__all__ = ["ReloadResult", "ServedVersion", "VersionWatcher", "code_differences"]
+__all__ = [
+    "ReloadResult",
+    "ServedVersion",
+    "Signature",
+    "VersionWatcher",
+    "code_differences",
+    "code_signature",
+    "files_signature",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +42,17 @@ _APPLY_OR_RESTORE = (
 )
 
 
+Signature = tuple[object, ...]
+
+
 @dataclass(frozen=True)
 class ServedVersion:
-    """The definitions a process serves: the repo's code and its applied registry state."""
+    """The definitions a process serves: the repo's code, its applied registry state, and the
+    signature of the code files when the code was read from them."""
 
     repo: RepoContents
     applied: RegistryState
+    code_seen: Signature
 
 
 class ReloadResult(BaseModel):
@@ -76,11 +90,10 @@ def code_differences(repo: RepoContents, applied: RegistryState) -> list[str]:
     return out
 
 
-def _signature(registry: Registry, repo: RepoContents) -> tuple[object, ...]:
-    """What a change of the registry file or of the repo's code files changes."""
-    files = [registry.path, *repo.module_files()]
+def files_signature(paths: Iterable[Path]) -> Signature:
+    """What an edit, a new file or a removed one changes: each file's size, time and inode."""
     out: list[object] = []
-    for path in files:
+    for path in paths:
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -88,6 +101,12 @@ def _signature(registry: Registry, repo: RepoContents) -> tuple[object, ...]:
             continue
         out.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
     return tuple(out)
+
+
+def code_signature(root: Path) -> Signature:
+    """The signature of the code files a repo at ``root`` is loaded from (taken before they
+    are read, so an edit made while they load is seen as a change at the next check)."""
+    return files_signature(repo_files(root))
 
 
 class VersionWatcher:
@@ -101,7 +120,10 @@ class VersionWatcher:
         served: ServedVersion,
         switch: Callable[[ServedVersion], None],
         interval: float,
+        registry_seen: Signature,
     ) -> None:
+        """``registry_seen``: the signature of the registry file taken before ``served`` read
+        its applied state."""
         self.registry = registry
         self.served = served
         self.switch = switch
@@ -109,12 +131,16 @@ class VersionWatcher:
         self.problem: str | None = None
         self.checked_at: dt.datetime | None = None
         self._lock = threading.Lock()
-        self._seen = _signature(registry, served.repo)
+        self._seen = (registry_seen, served.code_seen)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         differences = code_differences(served.repo, served.applied)
+        self._consistent = not differences  # the served code is the applied code
         if differences:
             self.problem = self._mismatch(differences, served.applied)
+
+    def _signature(self) -> tuple[Signature, Signature]:
+        return files_signature([self.registry.path]), code_signature(self.served.repo.root)
 
     def _result(self, switched: bool) -> ReloadResult:
         return ReloadResult(
@@ -140,7 +166,7 @@ class VersionWatcher:
         Without ``force``, nothing is loaded unless a file changed since the last check."""
         with self._lock:
             self.checked_at = dt.datetime.now(dt.UTC)
-            signature = _signature(self.registry, self.served.repo)
+            signature = self._signature()
             if signature == self._seen and not force:
                 return self._result(False)
             self._seen = signature
@@ -162,11 +188,14 @@ class VersionWatcher:
                 log.warning("reload refused problem=%s", self.problem)
                 return self._result(False)
             self.problem = None
-            if applied.version == self.served.applied.version and (
-                applied.applied_at == self.served.applied.applied_at
+            if (
+                self._consistent
+                and applied.version == self.served.applied.version
+                and applied.applied_at == self.served.applied.applied_at
             ):
                 return self._result(False)
-            self.served = ServedVersion(repo, applied)
+            self.served = ServedVersion(repo, applied, signature[1])
+            self._consistent = True
             self.switch(self.served)
             log.info(
                 "switched to registry version=%d applied_at=%s",
@@ -176,11 +205,12 @@ class VersionWatcher:
             return self._result(True)
 
     def adopt(self, served: ServedVersion) -> None:
-        """Take a version this process made itself (its own apply) without loading it."""
+        """Take a version this process made itself (its own apply) without loading it again."""
         with self._lock:
             self.served = served
             self.problem = None
-            self._seen = _signature(self.registry, served.repo)
+            self._consistent = True
+            self._seen = (files_signature([self.registry.path]), served.code_seen)
             self.switch(served)
 
     def start(self) -> None:

@@ -75,7 +75,7 @@ def test_plan_shows_an_edit_without_writing_it(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         changed = {c["ref"]: c for c in json.loads(result.stdout)["changed"]}
         assert changed["customer_stats:orders_30d"]["fingerprint_changed"] is True
-        assert any("ttl_seconds" in r for r in changed["customer_stats:orders_30d"]["reasons"])
+        assert "ttl: 1w -> 3d" in changed["customer_stats:orders_30d"]["reasons"]
 
 
 def test_list_json_has_every_feature_with_dtype_owner_and_fingerprint(starter: Path) -> None:
@@ -220,7 +220,7 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     for expected in ["Applied project fraud_detection", "fraud_detection_v1", "Done in"]:
         assert expected in out
     ts = TrainingSet.load(repo / "data" / "training_sets" / "fraud_v1.parquet")
-    txns = pl.read_parquet(repo / "data" / "transactions.parquet")
+    txns = pl.read_parquet(repo / "data" / "transactions" / "*.parquet")
     before_drift = txns.filter(pl.col("event_time") < dt.datetime(2025, 2, 15, tzinfo=dt.UTC))
     assert ts.metadata.row_count == before_drift.height > 0
     assert f"{before_drift.height:,} rows x 21 features" in out

@@ -115,7 +115,9 @@ def test_example_applies_cleanly_and_sources_validate(tmp_path: Path) -> None:
 
 
 def _frames(data_dir: Path) -> dict[str, pl.DataFrame]:
-    return {p.stem: pl.read_parquet(p) for p in sorted(data_dir.glob("*.parquet"))}
+    """Each source's rows: a file, or a directory of parts (transactions)."""
+    files = sorted(data_dir.rglob("*.parquet"))
+    return {(p.stem if p.parent == data_dir else p.parent.name): pl.read_parquet(p) for p in files}
 
 
 def test_generator_is_deterministic_per_seed(tmp_path: Path, gen: ModuleType) -> None:
@@ -152,7 +154,10 @@ def test_training_spine_is_in_time_order_and_samples_reproducibly(
 ) -> None:
     full = gen.training_spine(repo / "data")
     assert full.columns == SPINE_COLUMNS
-    assert full.height == pl.scan_parquet(repo / "data" / "transactions.parquet").collect().height
+    assert (
+        full.height
+        == pl.scan_parquet(repo / "data" / "transactions" / "*.parquet").collect().height
+    )
     sample = gen.training_spine(repo / "data", n=500, seed=3)
     assert sample.height == 500 and sample["event_timestamp"].is_sorted()
     assert sample.equals(gen.training_spine(repo / "data", n=500, seed=3))
@@ -228,7 +233,7 @@ def test_user_profile_is_point_in_time_correct_for_a_corrected_user(
 def test_user_merchant_history_never_includes_the_scored_payment(
     store: FeatureStore, repo: Path
 ) -> None:
-    txns = pl.read_parquet(repo / "data" / "transactions.parquet")
+    txns = pl.read_parquet(repo / "data" / "transactions" / "*.parquet")
     pair = (
         txns.group_by("user_id", "merchant_id")
         .agg(pl.len().alias("n"), pl.col("chargeback_at").is_not_null().sum().alias("cb"))

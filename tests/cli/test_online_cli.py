@@ -53,7 +53,7 @@ def make_repo(target: Path) -> Path:
 
 
 def last_transaction(repo: Path) -> dt.datetime:
-    end = pl.read_parquet(repo / "data" / "transactions.parquet")["event_time"].max()
+    end = pl.read_parquet(repo / "data" / "transactions" / "*.parquet")["event_time"].max()
     assert isinstance(end, dt.datetime)
     return end
 
@@ -177,7 +177,7 @@ def test_materialize_incremental_starts_at_the_watermark(tmp_path: Path) -> None
 
 def test_get_online_table_and_json_match_a_training_set(repo: Path) -> None:
     end = last_transaction(repo)
-    txns = pl.read_parquet(repo / "data" / "transactions.parquet").tail(2)
+    txns = pl.read_parquet(repo / "data" / "transactions" / "*.parquet").tail(2)
     users = [*txns["user_id"].to_list(), UNKNOWN_USER]
     merchants = [*txns["merchant_id"].to_list(), txns["merchant_id"][0]]
     amounts = [*txns["amount"].to_list(), 12.5]

@@ -1,5 +1,7 @@
 """POST /v1/push on a real server process: pushed events move the served window values at
-once, the Python client pushes the same way, and bad pushes get a 4xx naming the problem."""
+once and land in the source's files (a training set sees them), the Python client pushes the
+same way, and bad pushes (including one to a source that cannot take appended files) get a 4xx
+naming the problem and write nothing."""
 
 from __future__ import annotations
 
@@ -19,11 +21,20 @@ BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 DEFINITIONS = """
 from datetime import timedelta
 
-from featurestore import Entity, FeatureView, FileSource
+import polars as pl
+
+from featurestore import Entity, Feature, FeatureView, FileSource
 from featurestore.definitions import Count, Sum
 
 user = Entity("user", join_keys=["user_id"])
-txns = FileSource(name="txns", path="data/txns.parquet", timestamp_field="ts")
+txns = FileSource(name="txns", path="data/txns/", timestamp_field="ts")
+profiles = FeatureView(
+    name="profiles",
+    entities=[user],
+    source=FileSource(name="profile_rows", path="data/profiles.parquet", timestamp_field="ts"),
+    owner="tests",
+    features=[Feature("amount", pl.Float64)],
+)
 user_txn = FeatureView(
     name="user_txn",
     entities=[user],
@@ -42,13 +53,15 @@ ASK = {"features": ["user_txn:count_1h", "user_txn:spend_1d"], "entities": {"use
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A repo whose user 1 had one 10.0 payment at BASE, materialized, served."""
     root = tmp_path_factory.mktemp("push") / "repo"
-    (root / "data").mkdir(parents=True)
+    (root / "data" / "txns").mkdir(parents=True)
     (root / "featurestore.yaml").write_text("project: push_http\n")
     (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
-    pl.DataFrame(
+    first = pl.DataFrame(
         {"user_id": [1], "ts": [BASE], "amount": [10.0]},
         schema={"user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "amount": pl.Float64},
-    ).write_parquet(root / "data" / "txns.parquet")
+    )
+    first.write_parquet(root / "data" / "txns" / "base.parquet")
+    first.write_parquet(root / "data" / "profiles.parquet")
     store = FeatureStore(root)
     store.apply()
     store.materialize(BASE)
@@ -64,6 +77,19 @@ def served(server: Server) -> dict[str, list[float | int]]:
     try:
         response = store.get_online_features(**ASK, request_time=BASE + dt.timedelta(minutes=30))
         return response.values
+    finally:
+        store.close()
+
+
+def offline(server: Server) -> dict[str, list[float | int]]:
+    """The same values from a training set, which reads the source's files."""
+    store = FeatureStore(server.repo)
+    try:
+        spine = pl.DataFrame(
+            {"user_id": [1, 2], "event_timestamp": [BASE + dt.timedelta(minutes=30)] * 2}
+        )
+        frame = store.get_training_set(spine, features=ASK["features"]).to_polars()
+        return {c: frame[c].to_list() for c in ("count_1h", "spend_1d")}
     finally:
         store.close()
 
@@ -87,19 +113,35 @@ def test_push_over_http_moves_the_window_values(server: Server) -> None:
         {"user_txn": 1},  # a month before user 2's newest event: outside every window
         {"user_txn": 0},  # one small appended part each: nothing to fold yet
     )
+    assert answer["offline"] is True and answer["online_error"] is None
     assert served(server) == {"count_1h": [2, 1], "spend_1d": [15.0, 7.5]}
+    assert offline(server) == {"count_1h": [2, 1], "spend_1d": [15.0, 7.5]}
     with Client(server.url) as client:
         result = client.push(
             "txns", [{"user_id": 2, "ts": BASE + dt.timedelta(minutes=25), "amount": 2.5}]
         )
     assert result["entities"] == {"user_txn": 1}
     assert served(server) == {"count_1h": [2, 2], "spend_1d": [15.0, 10.0]}
+    assert offline(server) == served(server)
+    parts = sorted(p.name for p in (server.repo / "data" / "txns").iterdir())
+    assert len(parts) == 3 and parts[0] == "base.parquet"
+    assert all(p.startswith("push-") and p.endswith(".parquet") for p in parts[1:])
 
 
 def test_bad_pushes_get_a_4xx_that_names_the_problem(server: Server) -> None:
     before = served(server)
+    files = sorted((server.repo / "data").rglob("*.parquet"))
     cases = [
         ({"source": "txns"}, 400, "rows"),
+        (
+            {
+                "source": "profile_rows",
+                "rows": [{"user_id": 1, "ts": "2025-01-02T00:00:00Z", "amount": 1.0}],
+            },
+            400,
+            "reads the single file 'data/profiles.parquet'",
+        ),
+        ({"source": "txns", "rows": [{"user_id": 1}], "to": "sideways"}, 400, "to"),
         ({"source": "nope", "rows": [{"user_id": 1}]}, 404, "no feature view reads a source"),
         ({"source": "txns", "rows": [{"user_id": 1, "ts": "2025-01-01T00:00:00Z"}]}, 400, "amount"),
         (
@@ -115,3 +157,4 @@ def test_bad_pushes_get_a_4xx_that_names_the_problem(server: Server) -> None:
     with Client(server.url) as client, pytest.raises(SchemaMismatchError, match="amount"):
         client.push("txns", [{"user_id": 1, "ts": BASE}])
     assert served(server) == before
+    assert sorted((server.repo / "data").rglob("*.parquet")) == files

@@ -1,0 +1,208 @@
+"""Pushed events into a source's files, so training sets, materializations and skew replays see
+them as they see every other row.
+
+Rows are first checked against what every view of the source needs (join keys, event time,
+created time when declared, the columns features and aggregations read, castable types, no
+null key or time) and against the source's own columns; nothing is written when any check
+fails. A push then becomes one new Parquet part file beside the source's files, in the
+source's column types, written atomically (:mod:`featurestore.files`): a reader sees all of
+a push or none of it. Where it goes:
+
+- a directory (a path ending in ``/``): ``<dir>/push-<UTC time>-<id>.parquet``;
+- a glob such as ``data/txns/*.parquet`` or ``data/txns/part-*.parquet``: a new name the glob
+  matches, in the glob's directory (``**`` directories: at their top);
+- a single file or a CSV source cannot take appends without rewriting what is there: a
+  :class:`~featurestore.errors.PushError` names the ways out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import itertools
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featurestore.definitions import FeatureView, FileSource
+from featurestore.definitions.dtypes import dtype_name, utc_text_datetime
+from featurestore.errors import PushError, SchemaMismatchError, SourceNotFoundError
+from featurestore.files import write_atomically
+from featurestore.offline.sources import read_schema, resolve_path, view_problems
+
+__all__ = ["RowsLike", "append_part", "part_path", "pushed_frame"]
+
+RowsLike = pl.DataFrame | pa.Table | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _frame(rows: Any) -> pl.DataFrame:
+    """A Polars frame of ``rows``: a frame, an Arrow table, columns or a list of records."""
+    if isinstance(rows, pl.DataFrame):
+        return rows
+    if isinstance(rows, pa.Table):
+        return pl.from_arrow(rows)  # type: ignore[return-value]
+    try:
+        if isinstance(rows, Mapping):
+            return pl.DataFrame(dict(rows))
+        return pl.DataFrame(list(rows), infer_schema_length=None)
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise SchemaMismatchError(
+            f"push rows must be a Polars frame, an Arrow table, a mapping of column -> values or "
+            f"a list of records with the source's columns: {exc}"
+        ) from None
+
+
+def _parse_times(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFrame:
+    """Event and created times given as ISO 8601 text (e.g. over HTTP) as UTC datetimes."""
+    fields = {
+        f for v in views for f in (v.source.timestamp_field, v.source.created_timestamp_field)
+    }
+    text = [c for c in frame.columns if c in fields and frame.schema[c] == pl.String]
+    if not text:
+        return frame
+    try:
+        return frame.with_columns(
+            utc_text_datetime(pl.col(c)).dt.replace_time_zone("UTC") for c in text
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaMismatchError(
+            f"pushed time column(s) {text} must hold ISO 8601 UTC times such as "
+            f"2025-03-01T12:00:00Z: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def _typed_nulls(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFrame:
+    """Columns null throughout the push (typed Null, as JSON gives them) take the type the
+    aggregations read them as: nulls fit any type. (A CountDistinct column stays Null: any
+    scalar type would do, and its nulls count nothing.)"""
+    casts: dict[str, pl.DataType] = {}
+    for view in views:
+        for agg in view.aggregations:
+            column = agg.column
+            if column is None or agg.kind == "count_distinct" or column in casts:
+                continue
+            if frame.schema.get(column) == pl.Null:
+                casts[column] = pl.Float64() if agg.kind in ("mean", "stddev") else agg.dtype
+    return frame.with_columns(pl.col(c).cast(t) for c, t in casts.items()) if casts else frame
+
+
+def _check(view: FeatureView, frame: pl.DataFrame) -> list[str]:
+    problems = view_problems(view, dict(frame.schema))
+    src = view.source
+    for column in [*view.join_keys, src.timestamp_field]:
+        if column in frame.columns and (nulls := frame[column].null_count()):
+            problems.append(f"column {column!r} is null in {nulls} pushed row(s)")
+    return problems
+
+
+def pushed_frame(rows: RowsLike, views: Sequence[FeatureView], source: str) -> pl.DataFrame:
+    """``rows`` as a frame fit for every view in ``views`` (the views reading ``source``):
+    times given as text parsed, columns null throughout typed; SchemaMismatchError listing
+    every problem otherwise."""
+    frame = _typed_nulls(_parse_times(_frame(rows), views), views)
+    problems = [p for view in views for p in _check(view, frame)]
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in dict.fromkeys(problems))
+        raise SchemaMismatchError(
+            f"pushed rows do not fit source {source!r}; nothing was written:\n{lines}"
+        )
+    return frame
+
+
+def _ways_out(source: FileSource, why: str) -> PushError:
+    stem = Path(source.path.rstrip("/")).stem.removesuffix(".csv") or source.name
+    return PushError(
+        f"cannot push to source {source.name!r}: {why}, so pushed events could not reach "
+        "training sets and materializations without rewriting it. Either point the source at "
+        f"a directory of Parquet files (move the file into 'data/{stem}/' and set "
+        f"path='data/{stem}/'), or give the view a PushSource(name='{source.name}_push', "
+        f"batch_source=FileSource(path='data/{stem}_events/', ...)) holding the events, or "
+        "push with to='online' to update only the online store (the skew report then names "
+        "pushed events missing offline)."
+    )
+
+
+def part_path(source: FileSource, root: Path) -> Path:
+    """A new file path for pushed events that the source's path or glob reads; PushError when
+    the source cannot take one."""
+    if source.file_format != "parquet":
+        raise _ways_out(source, "it reads CSV files")
+    path = resolve_path(source, root)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"push-{stamp}-{uuid.uuid4().hex[:12]}"
+    if source.is_directory or Path(path).is_dir():
+        return Path(path) / f"{name}.parquet"
+    *directories, pattern = Path(path).parts
+    if not any(_GLOB_CHARS & set(p) for p in (*directories, pattern)):
+        raise _ways_out(source, f"it reads the single file {source.path!r}")
+    fixed = list(itertools.takewhile(lambda p: not _GLOB_CHARS & set(p), directories))
+    if any(p != "**" for p in directories[len(fixed) :]):
+        raise _ways_out(source, f"its glob {source.path!r} has wildcards in directory names")
+    candidate = pattern.replace("*", name, 1).replace("*", "")
+    if not fnmatch.fnmatchcase(candidate, pattern):
+        raise _ways_out(source, f"no new file name matches the last part of its glob {pattern!r}")
+    return Path(*fixed) / candidate
+
+
+def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], source: str) -> pl.DataFrame:
+    """The pushed rows in the source's columns and types (columns not pushed are null)."""
+    unknown = [c for c in frame.columns if c not in schema]
+    if unknown:
+        raise SchemaMismatchError(
+            f"pushed column(s) {unknown} are not columns of source {source!r}, whose files have "
+            f"{', '.join(schema)}; nothing was written. Drop them from the rows, or add the "
+            "column to the source's files first"
+        )
+    columns = []
+    for name, dtype in schema.items():
+        if name not in frame.columns:
+            columns.append(pl.lit(None, dtype=dtype).alias(name))
+            continue
+        col, found = pl.col(name), frame.schema[name]
+        if isinstance(dtype, pl.Datetime) and isinstance(found, pl.Datetime):
+            if found.time_zone is None and dtype.time_zone is not None:
+                col = col.dt.replace_time_zone("UTC").dt.convert_time_zone(dtype.time_zone)
+            elif found.time_zone is not None and dtype.time_zone is None:
+                col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            elif found.time_zone is not None and dtype.time_zone is not None:
+                col = col.dt.convert_time_zone(dtype.time_zone)
+        columns.append(col.cast(dtype).alias(name))
+    try:
+        return frame.select(columns)
+    except pl.exceptions.PolarsError as exc:
+        types = ", ".join(f"{c}: {dtype_name(d)}" for c, d in schema.items() if c in frame.columns)
+        raise SchemaMismatchError(
+            f"pushed rows cannot take the column types of source {source!r} ({types}): "
+            f"{str(exc).splitlines()[0]}; nothing was written"
+        ) from None
+
+
+def _existing_schema(
+    con: duckdb.DuckDBPyConnection, source: FileSource, root: Path
+) -> dict[str, pl.DataType] | None:
+    try:
+        return read_schema(con, source, root)
+    except SourceNotFoundError:
+        return None  # the first push into an empty directory sets the columns
+
+
+def append_part(
+    con: duckdb.DuckDBPyConnection,
+    source: FileSource,
+    root: Path,
+    frame: pl.DataFrame,
+    target: Path,
+) -> Path:
+    """Write ``frame`` (checked by :func:`pushed_frame`) as the new part file ``target`` of
+    ``source`` (from :func:`part_path`); returns its path."""
+    schema = _existing_schema(con, source, root)
+    rows = _conform(frame, schema, source.name) if schema is not None else frame
+    table = rows.to_arrow()
+    return write_atomically(target, lambda fh: pq.write_table(table, fh, compression="zstd"))
