@@ -118,11 +118,11 @@ user_merchant = FeatureView(
         Feature(
             "pair_chargeback_rate",
             pl.Float64,
-            expr=pl.col("chargeback_count") / pl.col("txn_count"),
+            expr=(pl.col("chargeback_count") / pl.col("txn_count")).round(3),
             ge=0.0,
             le=1.0,
             default=0.0,
-            description="Chargebacks per earlier transaction.",
+            description="Chargebacks per earlier transaction, to three decimals.",
         ),
     ],
 )
@@ -153,7 +153,16 @@ user_spending = FeatureView(
 
 
 @on_demand_feature_view(
-    sources=[txn_request, user_profile, merchant_profile, user_merchant],
+    # the features it reads, one by one: editing the views' other features leaves it alone
+    sources=[
+        txn_request,
+        "user_profile:credit_limit",
+        "user_profile:country",
+        "merchant_profile:avg_ticket",
+        "merchant_profile:merchant_country",
+        "user_merchant:pair_txn_count",
+        "user_merchant:pair_amount_total",
+    ],
     schema=[
         Feature("amount_vs_ticket", pl.Float64, ge=0.0),
         Feature("amount_vs_limit", pl.Float64, ge=0.0),

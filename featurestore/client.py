@@ -43,6 +43,7 @@ _ERRORS: dict[str, type[errors.FeatureStoreError]] = {
         errors.SourceError,
         errors.SourceNotFoundError,
         errors.SchemaMismatchError,
+        errors.PushError,
         errors.SpineError,
         errors.TransformError,
         errors.OnlineRequestError,
@@ -103,6 +104,7 @@ def decode_response(payload: bytes) -> OnlineResponse:
     statuses: dict[str, list[FeatureStatus]] = {}
     dtypes: dict[str, pl.DataType] = {}
     fingerprints: dict[str, str] = {}
+    applied: dict[str, str] = {}
     for column, feature in data["features"].items():
         ref = feature["ref"]
         dtype = _dtype(feature["dtype"])
@@ -115,6 +117,7 @@ def decode_response(payload: bytes) -> OnlineResponse:
         statuses[column] = [_STATUS[s] for s in feature["statuses"]]
         dtypes[column] = dtype
         fingerprints[ref] = feature["fingerprint"]
+        applied[ref] = feature.get("applied_fingerprint") or feature["fingerprint"]
     return OnlineResponse(
         entities=data["entities"],
         refs=refs,
@@ -123,6 +126,7 @@ def decode_response(payload: bytes) -> OnlineResponse:
         dtypes=dtypes,
         fingerprints=fingerprints,
         request_time=dt.datetime.fromisoformat(data["request_time"]),
+        applied_fingerprints=applied,
     )
 
 

@@ -60,6 +60,14 @@ REPORT_ROWS = 4_000  # payments served and logged for the reports (>= 3,000 for 
 REPORT_BATCH = 50  # entity rows per logged request
 REPORTS_DIR = Path("data") / "reports"
 WINDOW_VIEW = "user_spending"  # the example's windowed aggregations over transactions
+# the definition edit of the "change a definition" step: an argument inside an expression
+EDITED_FILE = "features.py"
+EDITED_REF = "user_merchant:pair_chargeback_rate"
+EDIT = (
+    '(pl.col("chargeback_count") / pl.col("txn_count")).round(3)',
+    '(pl.col("chargeback_count") / pl.col("txn_count")).round(2)',
+)
+EDIT_SHOWN = (".round(3)", ".round(2)")
 PUSHED = ((1, 480.0), (2, 515.5), (3, 530.0))  # (minutes after the end, amount) of a burst
 TIMESTAMP = "event_timestamp"
 NOT_COPIED = ("data", ".featurestore", "__pycache__", "*.pyc")
@@ -782,6 +790,76 @@ def skew_and_drift(ctx: DemoContext) -> None:
     ]
 
 
+def change_a_definition(ctx: DemoContext) -> None:
+    """Edit an argument inside an expression: plan names it, the running server switches to
+    the new registry version after apply and serves the values it holds under the fingerprint
+    that computed them until the view is rebuilt, which materialize-incremental does; then put
+    the definition back."""
+    store, sample, at = ctx.store, ctx.sample, ctx.served_at
+    if store is None or sample is None or at is None:
+        raise RepoError("the demo must serve online before it can change a definition")
+    path = ctx.repo_dir / EDITED_FILE
+    original = path.read_text() if path.is_file() else ""
+    if EDIT[0] not in original or importlib.util.find_spec("httpx") is None:
+        ctx.out.print(f"[dim]this repo has no {EDITED_REF} as in the example; nothing to show[/]")
+        return
+    import httpx
+
+    from featurestore.client import Client
+
+    view = EDITED_REF.partition(":")[0]
+    request = {
+        "features": [EDITED_REF],
+        "entities": {k: sample[k].to_list() for k in store.repo.views[view].join_keys},
+    }
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        with demo_server(ctx.repo_dir, port), Client(url) as client:
+            first = client.get_online_features(**request)
+            ctx.out.print(
+                f"the server at {url} serves {EDITED_REF} under fingerprint "
+                f"{first.fingerprints[EDITED_REF]}"
+            )
+            path.write_text(original.replace(EDIT[0], EDIT[1]))
+            ctx.out.print(
+                f"\nedited {EDITED_REF} in {EDITED_FILE}: [bold]{EDIT_SHOWN[0]}[/] -> "
+                f"[bold]{EDIT_SHOWN[1]}[/] (Polars prints both expressions alike; the "
+                "fingerprint hashes the serialized plan)"
+            )
+            render.plan(ctx.out, store.plan(), store.project, applied=False)
+            render.plan(ctx.out, store.apply(), store.project, applied=True)
+            reload = httpx.post(f"{url}/v1/admin/reload", timeout=30, trust_env=False).json()
+            ctx.out.print(
+                f"POST /v1/admin/reload: switched={reload['switched']}, now serving registry "
+                f"version {reload['registry_version']} (servers also look every "
+                f"{store.repo.config.serving.reload_interval_seconds:g} s on their own)"
+            )
+            _show_fingerprints(ctx, client.get_online_features(**request), "before the rebuild")
+            render.materialization(ctx.out, store.materialize_incremental(at, views=[view]))
+            _show_fingerprints(ctx, client.get_online_features(**request), "after the rebuild")
+    finally:
+        path.write_text(original)
+        store.apply()
+        store.materialize(at, views=[view])
+    ctx.out.print(f"[dim]{EDITED_FILE} restored, applied and {view} re-published[/]")
+
+
+def _show_fingerprints(ctx: DemoContext, resp: OnlineResponse, when: str) -> None:
+    computed, applied = resp.fingerprints[EDITED_REF], resp.applied_fingerprints[EDITED_REF]
+    if computed == applied:
+        ctx.out.print(
+            f"{when}: {EDITED_REF} served under fingerprint {computed}, the applied one: "
+            "every value was computed by the new definition"
+        )
+        return
+    ctx.out.print(
+        f"{when}: {EDITED_REF} served under fingerprint {computed}, with "
+        f"applied_fingerprint {applied}: the online store still holds values the earlier "
+        "definition computed, and says so instead of passing them off as the new one's"
+    )
+
+
 def show_status(ctx: DemoContext) -> None:
     """What an operator checks first: per view, whether the code matches the registry, when it
     was materialized, how fresh its online values are, and the serving log's size."""
@@ -811,6 +889,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("Windowed aggregations and pushes", windows_and_push),
     ("Serve over HTTP", serve_over_http),
     ("Report training/serving skew and drift", skew_and_drift),
+    ("Change a definition", change_a_definition),
     ("Check the repo's status", show_status),
 ]
 

@@ -241,6 +241,19 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     windows = out[out.index("Windowed aggregations and pushes") : out.index("Serve over HTTP")]
     assert "online window values equal the training set's" in windows
     assert "+3 pushed" in windows and "1 day later" in windows
+    assert "the push also landed in the source's files" in windows
+    assert "holds the same values" in windows
+    change = " ".join(
+        out[out.index("Change a definition") : out.index("Check the repo's status")].split()
+    )
+    assert "0 added, 1 changed, 0 removed" in change
+    assert "expr.Function.function.Round.decimals: 3 -> 2" in change
+    assert "switched=True, now serving registry version" in change
+    assert "before the rebuild: user_merchant:pair_chargeback_rate served under" in change
+    assert "with applied_fingerprint" in change and "full rebuild" in change
+    assert "after the rebuild: user_merchant:pair_chargeback_rate served" in change
+    assert "the applied one: every value was computed by the new definition" in change
+    assert "restored, applied and user_merchant re-published" in change
 
     again = run("demo", "--users", "300", "--seed", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -250,7 +263,8 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     check_http_step(again.stdout, sample_rows=online)
     logged = read_serving_log(repo / ".featurestore" / "logs")
     served = logged.filter(~pl.col("request_id").str.starts_with("demo-"))
-    assert served.height == 2 * 105 and served["request_id"].n_unique() == 2 * 21
+    # per run: the HTTP step's 21 requests of 5 rows, the definition step's 3 of 5 rows
+    assert served.height == 2 * (105 + 15) and served["request_id"].n_unique() == 2 * (21 + 3)
     # the reports step: one run's records (the second run replaced the first's)
     assert logged.height - served.height == min(txns.height, 4_000)
     check_reports_step(again.stdout, repo)
