@@ -69,6 +69,7 @@ from featurestore.serving.versions import (
 
 if TYPE_CHECKING:
     from featurestore.monitoring.drift import DriftReport
+    from featurestore.monitoring.parity import ParityReport
     from featurestore.monitoring.sides import Side
     from featurestore.monitoring.skew import SkewReport
     from featurestore.serving.serving_log import ServingLogWriter
@@ -380,7 +381,9 @@ class FeatureStore:
         frame = pushed_frame(rows, views, source)
         result = PushResult(source=source, events=frame.height)
         if target is not None and frame.height:
-            written = append_part(self.offline.con, views[0].source, self.repo.root, frame, target)
+            written = append_part(
+                self.offline.con, views[0].source, self.repo.root, frame, target, views
+            )
             result.offline_file = str(written)
         if online_views:
             applied = self.registry.require()
@@ -566,6 +569,26 @@ class FeatureStore:
         from featurestore.monitoring.skew import build_skew_report
 
         return build_skew_report(self, start, end, features, sample, seed=seed)
+
+    def check_parity(
+        self,
+        features: list[str] | None = None,
+        sample: int = 1000,
+        *,
+        seed: int = 0,
+        spine: SpineLike | None = None,
+        timestamp_column: str = "event_timestamp",
+    ) -> ParityReport:
+        """Compute each feature of the code on disk (as ``apply`` would record it) through the
+        offline path and through the serving code, on ``sample`` rows drawn from the sources
+        per group of join keys (or on ``spine``, as given), and report every feature whose
+        values or statuses differ, with examples (see :mod:`featurestore.monitoring.parity`)."""
+        from featurestore.monitoring.parity import check_parity
+
+        repo, _ = self._code_on_disk()
+        return check_parity(
+            self, features, sample, seed, spine, timestamp_column=timestamp_column, repo=repo
+        )
 
     def drift_report(
         self,

@@ -1,8 +1,8 @@
 """The ``featurestore`` command: one verb per job, a thin shell over :class:`FeatureStore`.
 
 Exit codes: 0 on success, 1 when featurestore reports an error or a check fails, 2 on a
-usage error, 3 when ``skew``, ``drift`` or ``status`` is given ``--fail-on-flagged`` and flags
-something.
+usage error, 3 when ``skew``, ``drift``, ``status`` or ``apply --check`` is given
+``--fail-on-flagged`` and flags something (``apply`` then writes nothing).
 Tables and formatting live in render.py.
 """
 
@@ -167,9 +167,64 @@ def init(directory: Path, project: str | None) -> None:
 @main.command()
 @repo_option
 @json_option
-def apply(repo: Path | None, as_json: bool) -> None:
-    """Validate the definitions against their sources and record them in the registry."""
-    _show_diff(repo, as_json, applied=True)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="First compute every feature of the code through the offline path and through the "
+    "serving code on a sample of source rows, and report where they differ.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --check: rows drawn per group of join keys. Default: 1000.",
+)
+@click.option(
+    "--seed", type=int, default=None, help="With --check: seed of the sample. Default: 0."
+)
+@click.option(
+    "--fail-on-flagged",
+    is_flag=True,
+    help="With --check: exit with code 3 and apply nothing when a feature is flagged.",
+)
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    repo: Path | None,
+    as_json: bool,
+    check: bool,
+    sample: int | None,
+    seed: int | None,
+    fail_on_flagged: bool,
+) -> None:
+    """Validate the definitions against their sources and record them in the registry; with
+    --check, first compare each feature's offline and online values on a sample."""
+    if not check:
+        given = [o for o, v in (("--sample", sample), ("--seed", seed)) if v is not None]
+        given += ["--fail-on-flagged"] if fail_on_flagged else []
+        if given:
+            raise click.UsageError(f"{' and '.join(given)} only apply with --check")
+        _show_diff(repo, as_json, applied=True)
+        return
+    with open_store(repo) as store:
+        report = store.check_parity(sample=sample or 1000, seed=seed or 0)
+        refused = fail_on_flagged and bool(report.flagged)
+        diff = None if refused else store.apply()
+        project = store.project
+    data = report.to_dict()
+    if as_json:
+        changes = diff.model_dump(mode="json") if diff is not None else {}
+        render.dump_json(
+            {"project": project, "applied": diff is not None, **changes, "parity": data}
+        )
+    else:
+        render.parity(render.console(), data)
+        if diff is not None:
+            render.plan(render.console(), diff, project, applied=True)
+        else:
+            render.parity_refusal(render.console(stderr=True), data)
+    if refused:
+        ctx.exit(3)
 
 
 def _show_diff(repo: Path | None, as_json: bool, applied: bool) -> None:

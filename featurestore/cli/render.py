@@ -56,6 +56,8 @@ __all__ = [
     "materialization_json",
     "online",
     "online_json",
+    "parity",
+    "parity_refusal",
     "plan",
     "repo_status",
     "report",
@@ -758,3 +760,73 @@ def report(out: Console, data: Mapping[str, Any], html_path: Path | None = None)
     out.print(f"{summary.get('features', len(data['features']))} features: {counts}")
     if html_path is not None:
         out.print(f"HTML report written to {html_path}")
+
+
+def _parity_example(example: Mapping[str, Any]) -> str:
+    """One differing row: keys, time and request values, then both values and statuses."""
+
+    def shown(value: Any) -> str:
+        return repr(value) if isinstance(value, str) else _value_text(value)
+
+    skip = {"time", "offline", "online", "offline_status", "online_status", "inputs", "error"}
+    where = ", ".join(f"{k}={shown(v)}" for k, v in example.items() if k not in skip)
+    sides = (
+        f"offline {shown(example.get('offline'))} ({example.get('offline_status')}), "
+        f"online {shown(example.get('online'))} ({example.get('online_status')})"
+    )
+    text = f"{where} at {example.get('time')}: {sides}"
+    if example.get("error"):
+        text += f"; {example['error']}"
+    return text
+
+
+def parity(out: Console, data: Mapping[str, Any]) -> None:
+    """A parity report: one row per feature (verdict, rows, mismatches, an example), flagged
+    first, then why each flagged feature differs and the counts."""
+    out.print(f"[bold]{escape(data['title'])}[/]", soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("feature", no_wrap=True)
+    table.add_column("rows", justify="right")
+    table.add_column("mismatches", justify="right")
+    table.add_column("example", overflow="fold")
+    for f in data["features"]:
+        verdict = str(f["verdict"])
+        stats = f["stats"]
+        if f["examples"]:
+            example = _parity_example(f["examples"][0])
+        elif verdict != "ok":
+            example = "; ".join(f["reasons"])
+        else:
+            example = "-"
+        table.add_row(
+            Text(verdict.replace("_", " "), style=_VERDICT_STYLE.get(verdict, "")),
+            escape(f["ref"]),
+            f"{stats['rows_compared']:,}",
+            f"[red]{stats['mismatches']:,}[/]" if stats["mismatches"] else "0",
+            escape(example),
+        )
+    out.print(table)
+    for f in data["features"]:
+        if f["verdict"] == "flagged":
+            out.print(f"[red]✗[/] {escape(f['ref'])}: {escape('; '.join(f['reasons']))}")
+    summary = data["summary"]
+    counts = ", ".join(
+        f"{summary.get(v, 0)} {v.replace('_', ' ')}" for v in ("flagged", "insufficient_data", "ok")
+    )
+    rows = ", ".join(f"{n:,} for {g}" for g, n in summary["rows"].items()) or "none"
+    seconds = summary["seconds"].get("total")
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
+    out.print(f"{summary['features']} features: {counts} (rows: {rows}){took}")
+    for name, why in summary.get("not_checked", {}).items():
+        out.print(f"[dim]not checked: {escape(name)}: {escape(why)}[/]")
+
+
+def parity_refusal(out: Console, data: Mapping[str, Any]) -> None:
+    """Why ``apply --check --fail-on-flagged`` applied nothing."""
+    flagged = [f["ref"] for f in data["features"] if f["verdict"] == "flagged"]
+    out.print(
+        f"[red]{len(flagged)} feature(s) differ between the offline path and the serving code "
+        f"({escape(', '.join(flagged))}); nothing was applied (--fail-on-flagged).[/]",
+        soft_wrap=True,
+    )

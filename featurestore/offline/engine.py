@@ -181,8 +181,11 @@ class OfflineEngine:
         plan: RetrievalPlan,
         timestamp_column: str = "event_timestamp",
         progress: Progress | None = None,
+        *,
+        status_columns: bool = False,
     ) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
-        """The spine with one column per requested feature, and status counts per feature."""
+        """The spine with one column per requested feature, and status counts per feature;
+        with ``status_columns``, also each value's status (``<column>__status``, text)."""
         step = progress or (lambda _msg: None)
         schemas = {}
         for name, view in plan.batch_views.items():
@@ -263,6 +266,10 @@ class OfflineEngine:
                 statuses[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}__status"]
 
         columns = [values[r.ref].alias(r.column) for r in plan.refs]
+        if status_columns:
+            columns += [
+                statuses[r.ref].cast(pl.String).alias(f"{r.column}__status") for r in plan.refs
+            ]
         counts = {
             r.ref: {str(k): int(v) for k, v in statuses[r.ref].value_counts().iter_rows()}
             for r in plan.refs
@@ -372,28 +379,49 @@ class OfflineEngine:
         (aggregations are not included)."""
         schema = self.source_schema(view)
         check_view(view, schema)
-        names = [f.name for f in view.features]
-        scan = self._scan("v0", view, names, schema)
+        src = view.source
+        timestamp = timestamp_sql(src.timestamp_field, schema[src.timestamp_field])
         keys = ", ".join(ident(k) for k in view.join_keys)
         not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
-        window = f"{scan.timestamp} <= $end"
+        window = f"{timestamp} <= $end"
         params = {"end": as_naive_utc(end)}
         if start is not None:
-            window += f" AND {scan.timestamp} >= $start"
+            window += f" AND {timestamp} >= $start"
             params["start"] = as_naive_utc(start)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE __fs_entities AS SELECT "
             f"CAST(row_number() OVER () - 1 AS UINTEGER) AS {SPINE_ROW}, {keys}, "
             f"CAST($end AS TIMESTAMP) AS {SPINE_TS} "
-            f"FROM (SELECT DISTINCT {keys} FROM {scan.scan} WHERE {window} AND {not_null})",
+            f"FROM (SELECT DISTINCT {keys} FROM {scan_sql(src, self.repo.root)} "
+            f"WHERE {window} AND {not_null})",
             params,
         )
         try:
-            joined = self.con.sql(
-                point_in_time_sql("__fs_entities", [scan], tuple(view.join_keys), event_times=True)
-            ).pl()
+            return self.rows_as_of(view, "__fs_entities", schema)
         finally:
             self.con.execute("DROP TABLE IF EXISTS __fs_entities")
+
+    def rows_as_of(
+        self,
+        view: FeatureView,
+        spine_table: str,
+        schema: dict[str, pl.DataType] | None = None,
+    ) -> pl.DataFrame:
+        """Per row of the DuckDB table or view ``spine_table`` (columns ``__fs_row``, the view's
+        join keys and ``__fs_ts``, a naive UTC TIMESTAMP), in ``__fs_row`` order: its join
+        keys, the event time of the view's latest row at or before its time
+        (``__fs_event_ts``, null when there is none) and each plain feature's value and status
+        as a training set with that spine time computes them (``STALE`` beyond the ttl):
+        what a materialization with ``end`` at the row's time publishes for the entity.
+        ``schema`` is the source's, read and checked when not given."""
+        if schema is None:
+            schema = self.source_schema(view)
+            check_view(view, schema)
+        names = [f.name for f in view.features]
+        scan = self._scan("v0", view, names, schema)
+        joined = self.con.sql(
+            point_in_time_sql(spine_table, [scan], tuple(view.join_keys), event_times=True)
+        ).pl()
         values = self._compute_view(joined, scan, view, names, "")
         return pl.concat(
             [

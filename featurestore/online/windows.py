@@ -51,7 +51,14 @@ from featurestore.definitions import Aggregation, FeatureView
 from featurestore.definitions.dtypes import dtype_kind
 from featurestore.errors import MaterializationGuardError
 from featurestore.offline.sources import check_view, read_schema, scan_sql
-from featurestore.offline.sql import MIN_BIGINT, ident, input_sql, timestamp_sql
+from featurestore.offline.sql import (
+    MIN_BIGINT,
+    SPINE_ROW,
+    SPINE_TS,
+    ident,
+    input_sql,
+    timestamp_sql,
+)
 from featurestore.online.base import OnlineStore
 from featurestore.online.materialize import GuardCheck, GuardReport, MaterializationResult
 from featurestore.online.published import (
@@ -153,6 +160,28 @@ class WindowLayout:
             max_window_us=max(self.max_window_us, other.max_window_us),
         )
 
+    def _event_columns(self, timestamp: str, created: str | None) -> list[str]:
+        """One event's stored columns: ``t``, ``c`` and each input, cast as offline."""
+        t = f"epoch_us({timestamp})"
+        c = f"COALESCE(epoch_us({created}), {MIN_BIGINT})" if created else "0"
+        cols = [f"{t} AS t", f"{c} AS c"]
+        for sql, name in self.inputs.items():
+            cols.append(
+                f"epoch_us({sql}) AS {name}" if name in self.temporal else f"{sql} AS {name}"
+            )
+        return cols
+
+    def _event_lists(self, prefix: str = "") -> list[str]:
+        """The stored lists of a group of events (columns of :meth:`_event_columns`, read
+        with ``prefix``), sorted by ``(t, c)``, and the newest event time."""
+        t, c = f"{prefix}t", f"{prefix}c"
+        order = f"ORDER BY {t}, {c}"
+        lists = [f"max({t}) AS {TS_FIELD}", f"list({t} {order}) AS t"]
+        if self.created:
+            lists.append(f"list({c} {order}) AS c")
+        lists += [f"list({prefix}{name} {order}) AS {name}" for name in self.inputs.values()]
+        return lists
+
     def events_sql(
         self,
         scan: str,
@@ -168,26 +197,38 @@ class WindowLayout:
         keys = ", ".join(ident(k) for k in self.view.join_keys)
         not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in self.view.join_keys)
         t = f"epoch_us({timestamp})"
-        c = f"COALESCE(epoch_us({created}), {MIN_BIGINT})" if created else "0"
-        cols = [f"{t} AS t", f"{c} AS c"]
-        for sql, name in self.inputs.items():
-            cols.append(
-                f"epoch_us({sql}) AS {name}" if name in self.temporal else f"{sql} AS {name}"
-            )
         qualify = (
             f"QUALIFY {t} > max({t}) OVER (PARTITION BY {keys}) - {self.max_window_us}"
             if drop_late
             else ""
         )
-        order = "ORDER BY t, c"
-        lists = [f"list(t {order}) AS t"]
-        if self.created:
-            lists.append(f"list(c {order}) AS c")
-        lists += [f"list({name} {order}) AS {name}" for name in self.inputs.values()]
         return (
-            f"SELECT {keys}, max(t) AS {TS_FIELD}, {', '.join(lists)} FROM ("
-            f"SELECT {keys}, {', '.join(cols)} FROM {scan} "
+            f"SELECT {keys}, {', '.join(self._event_lists())} FROM ("
+            f"SELECT {keys}, {', '.join(self._event_columns(timestamp, created))} FROM {scan} "
             f"WHERE {timestamp} IS NOT NULL AND {not_null} AND ({where}) {qualify}) GROUP BY ALL"
+        )
+
+    def spine_events_sql(
+        self, scan: str, timestamp: str, created: str | None, spine_table: str
+    ) -> str:
+        """One row per row of ``spine_table`` (columns ``__fs_row``, the join keys and
+        ``__fs_ts``, a naive UTC TIMESTAMP) whose entity has events in ``(__fs_ts - longest
+        window, __fs_ts]``: ``__fs_row``, the keys and those events as :meth:`events_sql`
+        lists them, i.e. what :func:`publish_events` writes for the entity with ``end`` at
+        the row's time. Rows without such events are left out."""
+        keys = self.view.join_keys
+        not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
+        on = " AND ".join(f"s.{ident(k)} = e.{ident(k)}" for k in keys)
+        now = f"epoch_us(s.{SPINE_TS})"
+        return (
+            f"SELECT s.{SPINE_ROW}, {', '.join(f's.{ident(k)}' for k in keys)}, "
+            f"{', '.join(self._event_lists('e.'))} "
+            f"FROM {ident(spine_table)} s JOIN ("
+            f"SELECT {', '.join(ident(k) for k in keys)}, "
+            f"{', '.join(self._event_columns(timestamp, created))} FROM {scan} "
+            f"WHERE {timestamp} IS NOT NULL AND {not_null}) e "
+            f"ON {on} AND e.t <= {now} AND e.t > {now} - {self.max_window_us} "
+            f"GROUP BY ALL ORDER BY s.{SPINE_ROW}"
         )
 
     def encode(self, grouped: pl.DataFrame, digest: str) -> pl.DataFrame:
