@@ -18,7 +18,7 @@ from typing import BinaryIO
 __all__ = ["write_atomically", "write_text_atomically"]
 
 
-def write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> Path:
+def write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Create or replace ``target`` with what ``write`` writes to the file it is given."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")

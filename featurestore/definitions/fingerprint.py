@@ -275,11 +275,11 @@ def _value(value: Any, seen: set[int]) -> Any:
             "array": [str(getattr(value, "dtype", "")), list(getattr(value, "shape", ())), digest]
         }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _value(getattr(value, f.name), seen) for f in dataclasses.fields(value)}
-        return {"dataclass": f"{type(value).__qualname__}", "fields": fields}
+        attrs = {f.name: _value(getattr(value, f.name), seen) for f in dataclasses.fields(value)}
+        return {"dataclass": f"{type(value).__qualname__}", "fields": attrs}
     if isinstance(value, BaseModel):
-        items = {k: _value(v, seen) for k, v in value.__dict__.items()}
-        return {"model": f"{type(value).__qualname__}", "fields": items}
+        fields = {k: _value(v, seen) for k, v in value.__dict__.items()}
+        return {"model": f"{type(value).__qualname__}", "fields": fields}
     if isinstance(value, functools.partial):
         return {
             "partial": _value(value.func, seen),

@@ -742,15 +742,21 @@ def _input_causes(
     of: str,
 ) -> list[tuple[int, str]]:
     """Which inputs of an on-demand output differed online and offline on its mismatching
-    rows, by name: served input features whose values differ, and stored parts of unserved
-    inputs whose rows or events differ."""
-    evidence: dict[str, pl.Expr] = {specs[i].ref: pl.col(specs[i].col("bad")) for i in s.inputs}
+    rows, by name: an input feature served in the same request by its values, otherwise (and
+    for inputs never served) by the event times of the stored rows or events it came from."""
+    evidence: dict[str, pl.Expr] = {}
+    for i in s.inputs:
+        spec = specs[i]
+        differs = pl.col(spec.col("bad"))
+        if event_times_logged:  # rows where the input itself was not requested
+            part = spec.parts[0]
+            differs = pl.when(pl.col(spec.col("m"))).then(differs).otherwise(_part_differs(part))
+        evidence[spec.ref] = differs
     if event_times_logged:
         covered = {p for i in s.inputs for p in specs[i].parts}
         for part in s.parts:
             if part not in covered:
-                se, oe = pl.col(_view_col("se", part)), pl.col(_view_col("oe", part))
-                evidence[_part_text(part)] = se.ne_missing(oe)
+                evidence[_part_text(part)] = _part_differs(part)
     total = bad_rows.height
     if not evidence:
         return [
@@ -786,6 +792,11 @@ def _input_causes(
             "and offline (does it read state outside its inputs?)",
         )
     ]
+
+
+def _part_differs(part: str) -> pl.Expr:
+    """The row or newest event served from ``part`` is not the one the offline join found."""
+    return pl.col(_view_col("se", part)).ne_missing(pl.col(_view_col("oe", part)))
 
 
 def _part_text(part: str) -> str:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import glob
 import itertools
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 import polars as pl
@@ -31,14 +33,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurestore.definitions import FeatureView, FileSource
-from featurestore.definitions.dtypes import dtype_name, utc_text_datetime
-from featurestore.errors import PushError, SchemaMismatchError, SourceNotFoundError
+from featurestore.definitions.dtypes import utc_text_datetime
+from featurestore.errors import PushError, SchemaMismatchError
 from featurestore.files import write_atomically
-from featurestore.offline.sources import read_schema, resolve_path, view_problems
+from featurestore.offline.sources import files_glob, read_schema, resolve_path, view_problems
 
 __all__ = ["RowsLike", "append_part", "part_path", "pushed_frame"]
 
-RowsLike = pl.DataFrame | pa.Table | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+RowsLike: TypeAlias = (
+    pl.DataFrame | pa.Table | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+)
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -116,16 +120,16 @@ def pushed_frame(rows: RowsLike, views: Sequence[FeatureView], source: str) -> p
     return frame
 
 
-def _ways_out(source: FileSource, why: str) -> PushError:
-    stem = Path(source.path.rstrip("/")).stem.removesuffix(".csv") or source.name
+def _ways_out(source: FileSource, root: Path, why: str) -> PushError:
+    name = source.name
     return PushError(
-        f"cannot push to source {source.name!r}: {why}, so pushed events could not reach "
-        "training sets and materializations without rewriting it. Either point the source at "
-        f"a directory of Parquet files (move the file into 'data/{stem}/' and set "
-        f"path='data/{stem}/'), or give the view a PushSource(name='{source.name}_push', "
-        f"batch_source=FileSource(path='data/{stem}_events/', ...)) holding the events, or "
-        "push with to='online' to update only the online store (the skew report then names "
-        "pushed events missing offline)."
+        f"cannot push to source {name!r}: {why}, so pushed events could not reach training "
+        "sets and materializations without rewriting what is there. Either point the source at "
+        f"a directory of Parquet files (e.g. path='data/{name}/', holding its files), or give "
+        f"the view a PushSource(name='{name}_push', batch_source=FileSource(path="
+        f"'data/{name}_events/', ...)) over such a directory, or push with to='online' to "
+        "update only the online store (the skew report then names pushed events missing "
+        "offline)."
     )
 
 
@@ -133,7 +137,7 @@ def part_path(source: FileSource, root: Path) -> Path:
     """A new file path for pushed events that the source's path or glob reads; PushError when
     the source cannot take one."""
     if source.file_format != "parquet":
-        raise _ways_out(source, "it reads CSV files")
+        raise _ways_out(source, root, "it reads CSV files")
     path = resolve_path(source, root)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     name = f"push-{stamp}-{uuid.uuid4().hex[:12]}"
@@ -141,56 +145,89 @@ def part_path(source: FileSource, root: Path) -> Path:
         return Path(path) / f"{name}.parquet"
     *directories, pattern = Path(path).parts
     if not any(_GLOB_CHARS & set(p) for p in (*directories, pattern)):
-        raise _ways_out(source, f"it reads the single file {source.path!r}")
+        raise _ways_out(source, root, f"it reads the single file {source.path!r}")
     fixed = list(itertools.takewhile(lambda p: not _GLOB_CHARS & set(p), directories))
     if any(p != "**" for p in directories[len(fixed) :]):
-        raise _ways_out(source, f"its glob {source.path!r} has wildcards in directory names")
+        raise _ways_out(source, root, f"its glob {source.path!r} has wildcards in directory names")
     candidate = pattern.replace("*", name, 1).replace("*", "")
-    if not fnmatch.fnmatchcase(candidate, pattern):
-        raise _ways_out(source, f"no new file name matches the last part of its glob {pattern!r}")
+    if _GLOB_CHARS & set(candidate) or not fnmatch.fnmatchcase(candidate, pattern):
+        # without a '*' to fill, every push would get the same name
+        raise _ways_out(
+            source, root, f"no new file name matches the last part of its glob {pattern!r}"
+        )
     return Path(*fixed) / candidate
 
 
-def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType], source: str) -> pl.DataFrame:
-    """The pushed rows in the source's columns and types (columns not pushed are null)."""
-    unknown = [c for c in frame.columns if c not in schema]
+def _declared_types(views: Sequence[FeatureView]) -> dict[str, pl.DataType]:
+    """The types the views declare for source columns they read as they are: a plain
+    feature's dtype, an aggregation's input type."""
+    out: dict[str, pl.DataType] = {}
+    for view in views:
+        out.update({f.name: f.dtype for f in view.features if f.expr is None})
+        for agg in view.aggregations:
+            if agg.column is not None and agg.kind != "count_distinct":
+                out.setdefault(
+                    agg.column, pl.Float64() if agg.kind in ("mean", "stddev") else agg.dtype
+                )
+    return out
+
+
+def _arrow_type(dtype: pl.DataType) -> pa.DataType:
+    return pl.Series([], dtype=dtype).to_arrow().type
+
+
+def _target_schema(
+    con: duckdb.DuckDBPyConnection,
+    source: FileSource,
+    root: Path,
+    frame: pl.DataFrame,
+    views: Sequence[FeatureView],
+) -> pa.Schema:
+    """The columns and Arrow types a new part of the source takes: the columns of its files
+    (their union), typed as in its newest file; for the first part of an empty directory, the
+    pushed columns, typed as the views declare them where they do."""
+    files = glob.glob(files_glob(source, root), recursive=True)
+    if not files:
+        declared = _declared_types(views)
+        return pa.schema((c, _arrow_type(declared.get(c, frame.schema[c]))) for c in frame.columns)
+    cursor = con.cursor()  # the engine's connection may be in use by another thread
+    try:
+        names = read_schema(cursor, source, root)
+    finally:
+        cursor.close()
+    newest = pq.read_schema(max(files, key=os.path.getmtime))
+    return pa.schema(
+        (
+            name,
+            newest.field(name).type if name in newest.names else _arrow_type(dtype),
+        )
+        for name, dtype in names.items()
+    )
+
+
+def _conform(frame: pl.DataFrame, schema: pa.Schema, source: str) -> pa.Table:
+    """The pushed rows in the source's columns and types (columns not pushed are null); a value
+    the type cannot hold exactly (2.5 in an integer column) is refused."""
+    unknown = [c for c in frame.columns if c not in schema.names]
     if unknown:
         raise SchemaMismatchError(
             f"pushed column(s) {unknown} are not columns of source {source!r}, whose files have "
-            f"{', '.join(schema)}; nothing was written. Drop them from the rows, or add the "
-            "column to the source's files first"
+            f"{', '.join(schema.names)}; nothing was written. Drop them from the rows, or add "
+            "the column to the source's files first"
         )
-    columns = []
-    for name, dtype in schema.items():
-        if name not in frame.columns:
-            columns.append(pl.lit(None, dtype=dtype).alias(name))
+    arrays = []
+    for field in schema:
+        if field.name not in frame.columns:
+            arrays.append(pa.nulls(frame.height, field.type))
             continue
-        col, found = pl.col(name), frame.schema[name]
-        if isinstance(dtype, pl.Datetime) and isinstance(found, pl.Datetime):
-            if found.time_zone is None and dtype.time_zone is not None:
-                col = col.dt.replace_time_zone("UTC").dt.convert_time_zone(dtype.time_zone)
-            elif found.time_zone is not None and dtype.time_zone is None:
-                col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-            elif found.time_zone is not None and dtype.time_zone is not None:
-                col = col.dt.convert_time_zone(dtype.time_zone)
-        columns.append(col.cast(dtype).alias(name))
-    try:
-        return frame.select(columns)
-    except pl.exceptions.PolarsError as exc:
-        types = ", ".join(f"{c}: {dtype_name(d)}" for c, d in schema.items() if c in frame.columns)
-        raise SchemaMismatchError(
-            f"pushed rows cannot take the column types of source {source!r} ({types}): "
-            f"{str(exc).splitlines()[0]}; nothing was written"
-        ) from None
-
-
-def _existing_schema(
-    con: duckdb.DuckDBPyConnection, source: FileSource, root: Path
-) -> dict[str, pl.DataType] | None:
-    try:
-        return read_schema(con, source, root)
-    except SourceNotFoundError:
-        return None  # the first push into an empty directory sets the columns
+        try:
+            arrays.append(frame[field.name].to_arrow().cast(field.type, safe=True))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SchemaMismatchError(
+                f"pushed column {field.name!r} ({frame.schema[field.name]}) cannot be stored as "
+                f"{field.type} in source {source!r}: {exc}; nothing was written"
+            ) from None
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def append_part(
@@ -199,10 +236,10 @@ def append_part(
     root: Path,
     frame: pl.DataFrame,
     target: Path,
+    views: Sequence[FeatureView],
 ) -> Path:
-    """Write ``frame`` (checked by :func:`pushed_frame`) as the new part file ``target`` of
-    ``source`` (from :func:`part_path`); returns its path."""
-    schema = _existing_schema(con, source, root)
-    rows = _conform(frame, schema, source.name) if schema is not None else frame
-    table = rows.to_arrow()
+    """Write ``frame`` (checked by :func:`pushed_frame` for ``views``, the views reading the
+    source) as the new part file ``target`` of ``source`` (from :func:`part_path`), in the
+    source's column types; returns its path."""
+    table = _conform(frame, _target_schema(con, source, root, frame, views), source.name)
     return write_atomically(target, lambda fh: pq.write_table(table, fh, compression="zstd"))

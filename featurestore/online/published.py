@@ -82,7 +82,7 @@ def rebuild_aggregation(name: str, definition: Mapping[str, Any]) -> Aggregation
     dtype = parse_dtype(definition["dtype"])
     if definition["function"] == "count":
         return kind(window=window, name=name, dtype=dtype)
-    return kind(definition["column"], window=window, name=name, dtype=dtype)
+    return kind(column=definition["column"], window=window, name=name, dtype=dtype)
 
 
 def write_definitions(store: OnlineStore, definitions: PublishedDefinitions) -> None:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import duckdb
 import polars as pl
 
-from featurestore.definitions import FeatureView
+from featurestore.definitions import FeatureView, FileSource, PushSource
 from featurestore.definitions.base import did_you_mean
 from featurestore.errors import FeatureReferenceError
 from featurestore.offline.sql import timestamp_sql
@@ -72,16 +73,25 @@ class PushResult:
     online_error: str | None = None
 
 
+def _files(source: FileSource) -> FileSource:
+    """The file source whose files a source reads (a PushSource's batch source)."""
+    return source.batch_source if isinstance(source, PushSource) else source
+
+
 def views_reading(views: Mapping[str, FeatureView], source: str) -> list[FeatureView]:
-    """The views whose source is called ``source``; a clear error when none is."""
-    names = {v.source.name for v in views.values()}
-    if source not in names:
-        hint = did_you_mean(source, sorted(names))
+    """The views that read the files of the source called ``source`` (named as a view's
+    source, or as the batch source of a view's PushSource: a push to either lands in the same
+    files); a clear error when none does."""
+    by_name = {v.source.name: v.source for v in views.values()}
+    by_name.update({_files(s).name: _files(s) for s in list(by_name.values())})
+    if source not in by_name:
+        hint = did_you_mean(source, sorted(by_name))
         raise FeatureReferenceError(
             f"no feature view reads a source called {source!r}.{hint} "
-            f"Sources of views: {', '.join(sorted(names)) or 'none'}"
+            f"Sources of views: {', '.join(sorted(by_name)) or 'none'}"
         )
-    return [v for v in views.values() if v.source.name == source]
+    files = _files(by_name[source]).name
+    return [v for v in views.values() if _files(v.source).name == files]
 
 
 def online_aggregation_views(views: Sequence[FeatureView]) -> list[FeatureView]:
@@ -115,6 +125,10 @@ def _layout(
         old_view = view.model_copy(update={"aggregations": readable})
         layout = layout.union(WindowLayout.of(old_view))
     return layout, stored.digest
+
+
+def _compact_all(values: list[bytes | None], layout: WindowLayout) -> list[bytes]:
+    return [compact(v, layout) for v in values]
 
 
 def push_rows(
@@ -163,9 +177,7 @@ def push_rows(
             result.late[view.name] = frame.height - int(grouped["t"].list.len().sum())
             long = [k for k, size in zip(keys, sizes, strict=True) if size > COMPACT_AFTER_BYTES]
             if long:
-                online.update(
-                    name, long, lambda values, lay=layout: [compact(v, lay) for v in values]
-                )
+                online.update(name, long, partial(_compact_all, layout=layout))
             result.compacted[view.name] = len(long)
     finally:
         con.close()

@@ -38,6 +38,10 @@ class OnlineResponse:
     event_times: dict[str, list[dt.datetime | None]] = field(default_factory=dict)
     applied_fingerprints: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.applied_fingerprints:  # not given: the values are the applied definitions'
+            self.applied_fingerprints = self.fingerprints
+
     @property
     def outdated(self) -> dict[str, str]:
         """References served with values of an earlier definition: ref -> the applied

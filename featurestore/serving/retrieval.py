@@ -595,7 +595,9 @@ class OnlineRetriever:
             out_v = [aggregate(w.agg, st, layout, served.now_us) for st in states]
             out_s = [_PRESENT if v is not None else _NOT_FOUND for v in out_v]
             for i in older:
-                out_v[i], out_s[i] = self._older_window(w, read, states[i], served)
+                state = states[i]
+                assert state is not None  # older lists stored states only
+                out_v[i], out_s[i] = self._older_window(w, read, state, served)
             if w.is_float:
                 for i, v in enumerate(out_v):
                     if v is not None and not math.isfinite(v):
