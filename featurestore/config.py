@@ -80,6 +80,10 @@ class ServerConfig(BaseModel):
     auth_tokens_env: str | None = "FEATURESTORE_TOKENS"  # comma-separated tokens, added
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     max_entities: int = Field(default=1_000, ge=1)
+    # a network online store (redis) is read in worker threads, at most store_threads at once;
+    # beyond max_pending_requests waiting for it, requests are shed with 503 and Retry-After
+    store_threads: int = Field(default=32, ge=1)
+    max_pending_requests: int = Field(default=256, ge=1)
 
 
 class RepoConfig(BaseModel):

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from featurestore.config import OnlineStoreConfig
 from featurestore.definitions import FeatureView, OnDemandFeatureView
 from featurestore.errors import FeatureStoreError, RegistryError
+from featurestore.offline.sources import key_type_problems
 from featurestore.online.materialize import MaterializationState
 from featurestore.online.windows import events_store_name
 from featurestore.registry import RegistryState, ViewRecord, build_state
@@ -188,7 +189,11 @@ class _Checker:
         self.down = down
         self.applied = applied
         self.current = build_state(store.repo, {})
-        self.state = MaterializationState.load(store.repo.data_dir)
+        self.state = (
+            MaterializationState()
+            if down
+            else MaterializationState.load(store.online, list(store.repo.views))
+        )
 
     def _outdated(self, recorded: dict[str, str], refs: list[str], what: str) -> list[str]:
         """A problem when the online ``what`` of some ``refs`` come from a definition other
@@ -247,6 +252,10 @@ class _Checker:
             return
         if status.source_newest_event_time is None:
             status.problems.append(f"its source {view.source.name!r} holds no rows")
+        record = self.applied.views.get(view.name) if self.applied else None
+        if record is not None:
+            schema = self.store.offline.source_schema(view)
+            status.problems += key_type_problems(view, schema, record.join_keys)
 
     def _source_freshness(self, view: FeatureView, status: ViewStatus) -> None:
         """Flag a source whose newest event is older than the ttl: no materialization can

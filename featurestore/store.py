@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,17 +18,20 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from featurestore.checks import checked_state
+from featurestore.definitions.dtypes import dtype_kind, parse_dtype
 from featurestore.errors import (
     FeatureReferenceError,
     OnlineRequestError,
     OnlineStoreError,
     RegistryError,
+    SchemaMismatchError,
     SourceError,
 )
 from featurestore.offline.appends import RowsLike, append_part, part_path, pushed_frame
 from featurestore.offline.engine import OfflineEngine, SpineLike, read_spine
-from featurestore.offline.sources import read_schema, view_problems
+from featurestore.offline.sources import key_type_problems, read_schema, view_problems
 from featurestore.offline.training_set import TrainingSet, TrainingSetFeature, TrainingSetMetadata
+from featurestore.offline.validate import FeatureCheck, check_values
 from featurestore.online.base import OnlineStore, open_online_store
 from featurestore.online.materialize import (
     MaterializationResult,
@@ -82,16 +85,30 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SourceReport:
-    """The result of checking one view's source against its declarations."""
+    """The result of checking one view's source against its declarations: its schema, then
+    (when the schema fits) its values, feature by feature."""
 
     view: str
     source: str
     path: str
-    problems: list[str]
+    problems: list[str]  # every problem, schema and values, in full
+    features: list[FeatureCheck] = field(default_factory=list)  # empty: values not checked
+    rows: int | None = None  # source rows whose values were checked; None: not checked
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "view": self.view,
+            "source": self.source,
+            "path": self.path,
+            "ok": self.ok,
+            "problems": self.problems,
+            "rows": self.rows,
+            "features": [f.to_dict() for f in self.features],
+        }
 
 
 class FeatureStore:
@@ -169,16 +186,27 @@ class FeatureStore:
         return list(self.registry.require().features.values())
 
     def validate(self) -> list[SourceReport]:
-        """Read each view's source and check it against the declarations."""
+        """Read each view's source and check it against the declarations: first its schema
+        (columns and dtypes), then, when that fits, its values: per feature, the rows whose
+        value would be INVALID in a training set or online (not castable, NaN or infinite,
+        outside ``ge``/``le``, not ``allowed``, null when ``nullable=False``), with examples
+        (see :mod:`featurestore.offline.validate`).
+
+        Cost: one full scan of each source, reading only its join keys, event time and the
+        columns its features read, in batches (memory stays about one batch)."""
         reports = []
         for view in self.repo.views.values():
+            report = SourceReport(view.name, view.source.name, view.source.path, [])
             try:
-                problems = view_problems(
-                    view, read_schema(self.offline.con, view.source, self.repo.root)
-                )
+                schema = read_schema(self.offline.con, view.source, self.repo.root)
+                report.problems = view_problems(view, schema)
+                if not report.problems:
+                    values = check_values(self.offline.con, view, self.repo.root, schema)
+                    report.rows, report.features = values.rows, values.features
+                    report.problems += values.problems
             except SourceError as exc:
-                problems = [str(exc)]
-            reports.append(SourceReport(view.name, view.source.name, view.source.path, problems))
+                report.problems.append(str(exc))
+            reports.append(report)
         return reports
 
     def applied_fingerprints(self, refs: list[str]) -> dict[str, str]:
@@ -260,9 +288,10 @@ class FeatureStore:
         progress: Callable[[str], None] | None = None,
     ) -> list[MaterializationResult]:
         """Like :meth:`materialize`, from each view's last materialized time (full if none)."""
-        state = MaterializationState.load(self.repo.data_dir)
+        names = self._online_views(views)
+        state = MaterializationState.load(self.online, names)
         results = []
-        for name in self._online_views(views):
+        for name in names:
             previous = state.views.get(name)
             start = previous.watermark if previous else None
             results += self._materialize_view(name, start, end, force, progress)
@@ -291,17 +320,22 @@ class FeatureStore:
         """Plain features: latest rows (guarded); aggregations: each entity's recent events."""
         view = self.repo.views[name]
         fingerprints = self.applied_fingerprints([f"{name}:{f}" for f in view.feature_names])
+        recorded = self.registry.require().views.get(name)
+        if recorded is not None:
+            changed = key_type_problems(view, self.offline.source_schema(view), recorded.join_keys)
+            if changed:
+                raise SchemaMismatchError("; ".join(changed))
         results = []
         if view.features:
             plain = view.model_copy(update={"aggregations": []})
-            state = MaterializationState.load(self.repo.data_dir)
+            previous = MaterializationState.load(self.online, [name]).views.get(name)
             applied = self.registry.require()
             definitions = values_definitions(
                 plain, fingerprints, {r: applied.features[r].definition for r in fingerprints}
             )
             rebuilt = None
             if start is not None:
-                rebuilt = outdated_reason(state.views.get(name), plain, fingerprints)
+                rebuilt = outdated_reason(previous, plain, fingerprints)
                 start = None if rebuilt else start
             if progress:
                 progress(f"reading {name}" + (f" in full: {rebuilt}" if rebuilt else ""))
@@ -315,8 +349,7 @@ class FeatureStore:
                     frame,
                     start=start,
                     end=end,
-                    state=state,
-                    data_dir=self.repo.data_dir,
+                    previous=previous,
                     config=self.repo.config.materialization,
                     definitions=definitions,
                     force=force,
@@ -340,13 +373,6 @@ class FeatureStore:
                 ),
                 min_row_ratio=self.repo.config.materialization.min_row_ratio,
                 force=force,
-            )
-            MaterializationState.record_events(
-                self.repo.data_dir,
-                name,
-                end,
-                result.rows,
-                {f"{name}:{a}": fingerprints[f"{name}:{a}"] for a in view.aggregation_names},
             )
             results.append(result)
         return results
@@ -378,7 +404,14 @@ class FeatureStore:
         refs = [f"{v.name}:{a.name}" for v in online_views for a in v.aggregations]
         fingerprints = self.applied_fingerprints(refs)
         target = part_path(views[0].source, self.repo.root) if to != "online" else None
-        frame = pushed_frame(rows, views, source)
+        applied = self.registry.require()
+        key_kinds = {
+            key: dtype_kind(parse_dtype(dtype))
+            for v in views
+            if v.name in applied.views
+            for key, dtype in applied.views[v.name].join_keys.items()
+        }
+        frame = pushed_frame(rows, views, source, key_kinds)
         result = PushResult(source=source, events=frame.height)
         if target is not None and frame.height:
             written = append_part(
@@ -386,7 +419,6 @@ class FeatureStore:
             )
             result.offline_file = str(written)
         if online_views:
-            applied = self.registry.require()
             definitions = {ref: applied.features[ref].definition for ref in refs}
             try:
                 push_rows(
@@ -419,7 +451,7 @@ class FeatureStore:
 
     def newest_values(self) -> dict[str, dt.datetime | None]:
         """Per materialized view, the event time of the newest value published online."""
-        state = MaterializationState.load(self.repo.data_dir)
+        state = MaterializationState.load(self.online, list(self.repo.views))
         return {name: view.newest_event_time for name, view in state.views.items()}
 
     @property
@@ -498,7 +530,7 @@ class FeatureStore:
         request_data: Mapping[str, Sequence[Any]] | None = None,
         *,
         full_feature_names: bool = False,
-        request_time: dt.datetime | None = None,
+        request_time: dt.datetime | str | None = None,
     ) -> OnlineResponse:
         """Latest values for each entity row, with a status per value and fingerprints.
 

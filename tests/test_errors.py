@@ -10,15 +10,18 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import DEFINITIONS, users_frame
+from conftest import DEFINITIONS, spine_frame, users_frame
 
 import featurestore.errors as errors_module
 from featurestore import (
+    ApplyError,
     FeatureReferenceError,
     FeatureStore,
     FeatureStoreError,
+    OnlineRequestError,
     RequestSource,
     SchemaMismatchError,
+    SourceError,
     SourceNotFoundError,
     SpineError,
     TransformError,
@@ -27,6 +30,7 @@ from featurestore import (
 from featurestore.transforms import run_on_demand
 
 MakeRepo = Callable[..., Path]
+FEATURE = ["user_profile:age"]
 
 SECOND_VIEW = """
 import polars as pl
@@ -293,7 +297,8 @@ def test_source_timestamp_changed_type_after_apply(
 
 
 def test_validate_reports_problems_per_view(store: FeatureStore) -> None:
-    assert [(r.view, r.ok) for r in store.validate()] == [("user_profile", True)]
+    (values,) = store.validate()  # the test data holds an age of 200 against le=130
+    assert not values.ok and any("above le=130" in p for p in values.problems)
     users_frame().drop("age").write_parquet(store.repo.root / "data" / "users.parquet")
     (report,) = store.validate()
     assert not report.ok
@@ -388,3 +393,101 @@ def test_training_set_with_date_spine_times(store: FeatureStore, spine: pl.DataF
     assert out["event_timestamp"].dtype == pl.Date
     assert out["age"].to_list()[:3] == [30, 31, 45]
     assert out["event_timestamp"][0] == dt.date(2024, 1, 15)
+
+
+# --- faults: typed errors where raw exceptions came out ------------------------------------
+
+
+def test_a_pandas_spine_with_duplicate_columns_is_a_spine_error(store: FeatureStore) -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = spine_frame().to_pandas()
+    frame.columns = ["user_id", "event_timestamp", "user_id"]
+    msg = _message(SpineError, lambda: store.get_training_set(frame, features=FEATURE))
+    _contains(msg, "duplicate column names", "'user_id'")
+    assert isinstance(frame, pandas.DataFrame)
+
+
+@pytest.mark.parametrize(
+    ("request_time", "fragment"),
+    [("yesterday", "'yesterday' is not an ISO 8601 time"), (12, "must be a datetime")],
+)
+def test_a_request_time_that_is_no_time_is_a_request_error(
+    store: FeatureStore, request_time: Any, fragment: str
+) -> None:
+    store.materialize(end=dt.datetime(2024, 3, 1))
+    msg = _message(
+        OnlineRequestError,
+        lambda: store.get_online_features(
+            features=FEATURE, entities={"user_id": [1]}, request_time=request_time
+        ),
+    )
+    _contains(msg, fragment)
+
+
+def test_a_request_time_given_as_iso_text_is_taken(store: FeatureStore) -> None:
+    store.materialize(end=dt.datetime(2024, 3, 1))
+    text = store.get_online_features(
+        features=FEATURE, entities={"user_id": [1]}, request_time="2024-02-15T00:00:00Z"
+    )
+    typed = store.get_online_features(
+        features=FEATURE,
+        entities={"user_id": [1]},
+        request_time=dt.datetime(2024, 2, 15, tzinfo=dt.UTC),
+    )
+    assert (text.values, text.statuses) == (typed.values, typed.statuses)
+
+
+def test_a_join_key_whose_type_changed_since_apply_is_refused_and_flagged(
+    store: FeatureStore,
+) -> None:
+    store.materialize(end=dt.datetime(2024, 3, 1))
+    users_frame().with_columns(pl.col("user_id").cast(pl.String)).write_parquet(
+        store.repo.root / "data" / "users.parquet"
+    )
+    fresh = FeatureStore(store.repo.root)
+    try:
+        msg = _message(SchemaMismatchError, lambda: fresh.materialize(end=dt.datetime(2024, 3, 2)))
+        _contains(msg, "join key 'user_id'", "Int64 when the view was applied", "String now")
+        problems = fresh.status(dt.datetime(2024, 3, 2)).flagged
+        assert any("join key 'user_id' was Int64" in p for p in problems), problems
+    finally:
+        fresh.close()
+
+
+def test_a_bad_value_deep_in_a_large_csv_is_a_source_error_naming_the_line(
+    make_repo: MakeRepo,
+) -> None:
+    n = 40_000  # DuckDB guesses CSV types from the first 20,480 rows
+    csv_lines = ["user_id,updated_at,signup_at,country,age"]
+    csv_lines += [
+        f"{i},2024-01-01 00:00:00,2023-01-01 00:00:00,FR,{'abc' if i == 30_000 else 30}"
+        for i in range(n)
+    ]
+    root = make_repo(definitions=DEFINITIONS.replace("data/users.parquet", "data/users.csv"))
+    (root / "data" / "users.csv").write_text("\n".join(csv_lines) + "\n")
+    store = FeatureStore(root)
+    try:
+        store.apply()  # the first rows fit: apply cannot see the bad value
+        spine = pl.DataFrame(
+            {"user_id": [1], "event_timestamp": [dt.datetime(2024, 2, 1)]},
+            schema_overrides={"user_id": pl.Int64},
+        )
+        for call in (
+            lambda: store.get_training_set(spine, features=FEATURE),
+            lambda: store.materialize(end=dt.datetime(2024, 2, 1)),
+        ):
+            msg = _message(SourceError, call)
+            _contains(msg, "source 'users'", "users.csv", "line 30,002", "'age'", "'abc'")
+    finally:
+        store.close()
+
+
+def test_a_ragged_csv_says_it_could_not_be_parsed_and_where(make_repo: MakeRepo) -> None:
+    root = make_repo(definitions=DEFINITIONS.replace("data/users.parquet", "data/users.csv"))
+    (root / "data" / "users.csv").write_text(
+        "user_id,updated_at,signup_at,country,age\n"
+        "1,2024-01-01,2023-01-01,FR,30\n"
+        "2,2024-01-02,2023-01-01,US,40,extra,fields\n"
+    )
+    msg = _message(ApplyError, lambda: FeatureStore(root).apply())
+    _contains(msg, "could not be parsed as CSV", "line 3 has 7 fields", "has 5")

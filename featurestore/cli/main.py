@@ -263,17 +263,12 @@ def list_features(repo: Path | None, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def validate(ctx: click.Context, repo: Path | None, as_json: bool) -> None:
-    """Check every source against its declarations; exit 1 if any has a problem."""
+    """Check every source against its declarations: its schema, then the values of each
+    feature (rows that would be INVALID, with examples); exit 1 if any has a problem."""
     with open_store(repo) as store:
         reports = store.validate()
     if as_json:
-        render.dump_json(
-            [
-                {"view": r.view, "source": r.source, "path": r.path, "ok": r.ok}
-                | {"problems": r.problems}
-                for r in reports
-            ]
-        )
+        render.dump_json([r.to_dict() for r in reports])
     else:
         render.validation(render.console(), reports)
     if not all(r.ok for r in reports):

@@ -297,24 +297,70 @@ def repo_status(out: Console, status: RepoStatus) -> None:
 
 
 def validation(out: Console, reports: Sequence[SourceReport]) -> None:
-    """Each view's source with ok or its problem count, then every problem in full."""
+    """Each view's source with ok or its problem count; then per view whose values were
+    checked, a table of its features (rule, invalid rows by broken rule, examples); then
+    every other problem in full."""
     table = Table(title="Sources checked against their declarations", title_justify="left")
     table.add_column("view", no_wrap=True)
     table.add_column("source", no_wrap=True)
     table.add_column("path")
+    table.add_column("rows", justify="right", no_wrap=True)
     table.add_column("result", no_wrap=True)
     for rep in reports:
         result = "[green]ok[/]" if rep.ok else f"[red]{len(rep.problems)} problem(s)[/]"
-        table.add_row(escape(rep.view), escape(rep.source), escape(rep.path), result)
+        rows = f"{rep.rows:,}" if rep.rows is not None else "-"
+        table.add_row(escape(rep.view), escape(rep.source), escape(rep.path), rows, result)
     out.print(table)
     for rep in reports:
+        if rep.features:
+            out.print(_value_checks(rep))
+    value_problems = False
+    for rep in reports:
+        where = f"source {rep.source!r} (view {rep.view!r})"
+        shown = {f.problem(where) for f in rep.features}
+        value_problems |= any(not f.ok and not f.aggregation for f in rep.features)
         for problem in rep.problems:
-            out.print(f"[red]✗[/] {escape(problem)}")
+            if problem not in shown:
+                out.print(f"[red]✗[/] {escape(problem)}")
+    if value_problems:
+        out.print(
+            "Rows breaking a rule get status INVALID in training sets and online: the value "
+            "is replaced by the feature's default, or null.",
+            soft_wrap=True,
+        )
     bad = sum(not r.ok for r in reports)
     if bad:
         out.print(f"[red]{bad} of {len(reports)} source(s) have problems.[/]")
     else:
-        out.print(f"[green]All {len(reports)} source(s) match their declarations.[/]")
+        out.print(
+            f"[green]All {len(reports)} source(s) match their declarations, values included.[/]"
+        )
+
+
+def _value_checks(rep: SourceReport) -> Table:
+    """One view's feature findings: rule, invalid rows (by broken rule) and examples."""
+    table = Table(
+        title=f"{rep.view}: values of {rep.rows or 0:,} row(s)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("feature", no_wrap=True)
+    table.add_column("rule")
+    table.add_column("invalid", justify="right", no_wrap=True)
+    table.add_column("broken rule")
+    table.add_column("examples", overflow="fold")
+    for check in rep.features:
+        if check.error is not None:
+            invalid, broken, examples = "[red]error[/]", "-", escape(check.error)
+        elif check.invalid:
+            share = percent(check.invalid / check.rows) if check.rows else ""
+            invalid = f"[red]{check.invalid:,}[/] [dim]{share}[/]"
+            broken = "\n".join(escape(f"{n:,} {why}") for why, n in check.broken.items())
+            examples = "\n".join(escape(str(e)) for e in check.examples)
+        else:
+            invalid, broken, examples = "[green]0[/]", "-", "-"
+        table.add_row(escape(check.feature), escape(check.rule), invalid, broken, examples)
+    return table
 
 
 def status_counts(counts: Mapping[str, int]) -> str:

@@ -119,7 +119,22 @@ def is_castable(found: pl.DataType, declared: pl.DataType) -> bool:
     return dtype_kind(found) in _CASTABLE_FROM.get(dtype_kind(declared), set())
 
 
+_ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+_OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
+
+
 def utc_text_datetime(column: pl.Expr) -> pl.Expr:
-    """ISO 8601 text naive or in UTC (``Z``, ``+00:00``) as a naive datetime in microseconds,
-    meaning UTC; how times sent as JSON (serving log, HTTP pushes) are read back."""
-    return column.str.replace(r"(Z|[+-]00:?00)$", "").str.to_datetime(time_unit="us")
+    """ISO 8601 text, naive (meaning UTC) or with any offset (``Z``, ``+05:30``, ``-0300``), as
+    a naive UTC datetime in microseconds; null where the text is not such a time. How times sent
+    as JSON (the serving log, HTTP pushes) are read back."""
+    text = column.str.strip_chars()
+    offset = text.str.extract(r"([+-]\d{2}:?\d{2})$")
+    local = text.str.replace(_OFFSET, "").str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+    parsed = pl.coalesce(
+        local.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in _ISO_FORMATS
+    )
+    sign = pl.when(offset.str.slice(0, 1) == "-").then(-1).otherwise(1)
+    minutes = sign * (
+        offset.str.slice(1, 2).cast(pl.Int64) * 60 + offset.str.slice(-2, 2).cast(pl.Int64)
+    )
+    return parsed - pl.duration(minutes=minutes.fill_null(0))

@@ -26,6 +26,7 @@ from featurestore.errors import FeatureReferenceError, ReportError
 from featurestore.monitoring.drift import DriftFeature, DriftReport, compute_drift
 from featurestore.monitoring.profile import FeatureProfile, merge_profiles, profile_frame
 from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.read_errors import reading
 from featurestore.offline.sources import check_view
 from featurestore.offline.sql import ident
 from featurestore.offline.training_set import METADATA_KEY, TrainingSet, TrainingSetMetadata
@@ -297,7 +298,8 @@ def _source_rows(
         f"SELECT CAST({MATCH_FOUND} AS UTINYINT) AS __fs_match_v0, {columns} "
         f"FROM ({scan.subquery()}) {'WHERE ' + ' AND '.join(where) if where else ''}"
     )
-    raw = engine.con.sql(sql, params=params).pl()
+    with reading([view.source], engine.repo.root):
+        raw = engine.con.sql(sql, params=params).pl()
     values = OfflineEngine._compute_view(raw, scan, view, names, f"{view.name}:")
     return values.select(f"{view.name}:{n}" for n in names)
 

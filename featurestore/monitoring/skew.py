@@ -43,6 +43,7 @@ from featurestore.errors import ReportError
 from featurestore.monitoring.profile import feature_kind
 from featurestore.monitoring.report import Report, Verdict
 from featurestore.monitoring.sides import window_text
+from featurestore.offline.read_errors import reading
 from featurestore.offline.sources import scan_sql
 from featurestore.offline.sql import SPINE_ROW, SPINE_TS, ViewScan, point_in_time_sql, timestamp_sql
 from featurestore.online.windows import EVENTS_SUFFIX, events_store_name
@@ -531,7 +532,10 @@ def _offline_event_times(
     )
     engine.con.register("__fs_skew_spine", internal.to_arrow())
     try:
-        joined = engine.con.sql(point_in_time_sql("__fs_skew_spine", scans, event_times=True)).pl()
+        with reading([v.source for v in views], store.repo.root):
+            joined = engine.con.sql(
+                point_in_time_sql("__fs_skew_spine", scans, event_times=True)
+            ).pl()
     finally:
         engine.con.unregister("__fs_skew_spine")
     return joined.select(

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurestore.definitions import FeatureView, FileSource
-from featurestore.definitions.dtypes import utc_text_datetime
+from featurestore.definitions.dtypes import dtype_kind, dtype_name, utc_text_datetime
 from featurestore.errors import PushError, SchemaMismatchError
 from featurestore.files import write_atomically
 from featurestore.offline.sources import files_glob, read_schema, resolve_path, view_problems
@@ -64,22 +64,26 @@ def _frame(rows: Any) -> pl.DataFrame:
 
 
 def _parse_times(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFrame:
-    """Event and created times given as ISO 8601 text (e.g. over HTTP) as UTC datetimes."""
+    """Event and created times given as ISO 8601 text (e.g. over HTTP), naive (UTC) or with any
+    offset, as UTC datetimes; SchemaMismatchError naming a value that is no such time."""
     fields = {
         f for v in views for f in (v.source.timestamp_field, v.source.created_timestamp_field)
     }
     text = [c for c in frame.columns if c in fields and frame.schema[c] == pl.String]
     if not text:
         return frame
-    try:
-        return frame.with_columns(
-            utc_text_datetime(pl.col(c)).dt.replace_time_zone("UTC") for c in text
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise SchemaMismatchError(
-            f"pushed time column(s) {text} must hold ISO 8601 UTC times such as "
-            f"2025-03-01T12:00:00Z: {str(exc).splitlines()[0]}"
-        ) from None
+    parsed = frame.with_columns(
+        utc_text_datetime(pl.col(c)).dt.replace_time_zone("UTC") for c in text
+    )
+    for c in text:
+        bad = frame[c].filter(frame[c].is_not_null() & parsed[c].is_null())
+        if bad.len():
+            raise SchemaMismatchError(
+                f"pushed time column {c!r} must hold ISO 8601 times such as "
+                f"2025-03-01T12:00:00Z or 2025-03-01T14:00:00+02:00 (naive means UTC); found "
+                f"{bad[0]!r} in {bad.len()} row(s); nothing was written"
+            )
+    return parsed
 
 
 def _typed_nulls(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFrame:
@@ -97,21 +101,52 @@ def _typed_nulls(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFr
     return frame.with_columns(pl.col(c).cast(t) for c, t in casts.items()) if casts else frame
 
 
-def _check(view: FeatureView, frame: pl.DataFrame) -> list[str]:
+def _check(view: FeatureView, frame: pl.DataFrame, key_kinds: Mapping[str, str]) -> list[str]:
+    """Every way the pushed rows do not fit what ``view`` reads: missing or mistyped columns,
+    null keys or times, keys of another kind than the source's (an integer key pushed as
+    text would be stored where no lookup finds it), non-finite floats."""
     problems = view_problems(view, dict(frame.schema))
     src = view.source
     for column in [*view.join_keys, src.timestamp_field]:
         if column in frame.columns and (nulls := frame[column].null_count()):
             problems.append(f"column {column!r} is null in {nulls} pushed row(s)")
+    for key in view.join_keys:
+        want, found = key_kinds.get(key), frame.schema.get(key)
+        if want is None or found is None or found == pl.Null:
+            continue
+        if dtype_kind(found) != want:
+            example = next(iter(frame[key].drop_nulls().head(1).to_list()), None)
+            problems.append(
+                f"join key {key!r} holds {'integers' if want == 'int' else 'text'} in source "
+                f"{src.name!r}, but the pushed rows give {dtype_name(found)} (e.g. "
+                f"{example!r}); send the key as the source stores it"
+            )
+    for column in view.source_columns():
+        if column in frame.columns and dtype_kind(frame.schema[column]) == "float":
+            bad = int(frame.select((~pl.col(column).is_finite()).sum()).item() or 0)
+            if bad:
+                problems.append(
+                    f"column {column!r} holds NaN or infinite values in {bad} pushed row(s); "
+                    "they are invalid values: send null for a missing value"
+                )
     return problems
 
 
-def pushed_frame(rows: RowsLike, views: Sequence[FeatureView], source: str) -> pl.DataFrame:
+def pushed_frame(
+    rows: RowsLike,
+    views: Sequence[FeatureView],
+    source: str,
+    key_kinds: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
     """``rows`` as a frame fit for every view in ``views`` (the views reading ``source``):
     times given as text parsed, columns null throughout typed; SchemaMismatchError listing
-    every problem otherwise."""
-    frame = _typed_nulls(_parse_times(_frame(rows), views), views)
-    problems = [p for view in views for p in _check(view, frame)]
+    every problem otherwise. ``key_kinds`` maps join keys to the kind the source stores them
+    as (``int`` or ``string``, as applied)."""
+    frame = _frame(rows)
+    if frame.height == 0:
+        return frame  # nothing to check or write
+    frame = _typed_nulls(_parse_times(frame, views), views)
+    problems = [p for view in views for p in _check(view, frame, key_kinds or {})]
     if problems:
         lines = "\n".join(f"  - {p}" for p in dict.fromkeys(problems))
         raise SchemaMismatchError(

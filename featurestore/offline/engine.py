@@ -21,6 +21,7 @@ from featurestore.definitions import Aggregation, FeatureView
 from featurestore.definitions.base import did_you_mean
 from featurestore.definitions.dtypes import dtype_kind, is_castable
 from featurestore.errors import SpineError, TransformError
+from featurestore.offline.read_errors import reading
 from featurestore.offline.sources import check_view, read_schema, scan_sql
 from featurestore.offline.sql import (
     SPINE_ROW,
@@ -64,7 +65,18 @@ def read_spine(spine: SpineLike) -> pl.DataFrame:
             else pl.read_parquet(path)
         )
     if type(spine).__module__.startswith("pandas"):
-        return pl.from_pandas(spine)
+        duplicated = sorted({str(c) for c in spine.columns if list(spine.columns).count(c) > 1})
+        if duplicated:
+            raise SpineError(
+                f"the pandas spine has duplicate column names {duplicated}; rename or drop them"
+            )
+        try:
+            return pl.from_pandas(spine)
+        except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise SpineError(
+                f"the pandas spine cannot be converted to a table: {str(exc).splitlines()[0]}; "
+                "give its columns plain types (numbers, strings, datetimes)"
+            ) from None
     raise SpineError(
         "spine must be a Polars, pandas or Arrow table or a Parquet path, "
         f"found {type(spine).__name__}"
@@ -111,7 +123,8 @@ class OfflineEngine:
         check_view(view, schema)
         ts = timestamp_sql(view.source.timestamp_field, schema[view.source.timestamp_field])
         scan = scan_sql(view.source, self.repo.root)
-        [(newest,)] = self.con.execute(f"SELECT max({ts}) FROM {scan}").fetchall()
+        with reading([view.source], self.repo.root):
+            [(newest,)] = self.con.execute(f"SELECT max({ts}) FROM {scan}").fetchall()
         return as_utc(newest) if newest is not None else None
 
     def _check_spine(
@@ -215,11 +228,12 @@ class OfflineEngine:
         started = time.perf_counter()
         self.con.register("__fs_spine", internal.to_arrow())
         try:
-            agg_scans = [(name, self._choose_paths(scan)) for name, scan in agg_scans]
-            sql = point_in_time_sql(
-                "__fs_spine", [s for _, _, s in scans], aggregations=[s for _, s in agg_scans]
-            )
-            joined = self.con.sql(sql).pl()
+            with reading([v.source for v in plan.batch_views.values()], self.repo.root):
+                agg_scans = [(name, self._choose_paths(scan)) for name, scan in agg_scans]
+                sql = point_in_time_sql(
+                    "__fs_spine", [s for _, _, s in scans], aggregations=[s for _, s in agg_scans]
+                )
+                joined = self.con.sql(sql).pl()
         finally:
             self.con.unregister("__fs_spine")
         log.info(
@@ -388,14 +402,15 @@ class OfflineEngine:
         if start is not None:
             window += f" AND {timestamp} >= $start"
             params["start"] = as_naive_utc(start)
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __fs_entities AS SELECT "
-            f"CAST(row_number() OVER () - 1 AS UINTEGER) AS {SPINE_ROW}, {keys}, "
-            f"CAST($end AS TIMESTAMP) AS {SPINE_TS} "
-            f"FROM (SELECT DISTINCT {keys} FROM {scan_sql(src, self.repo.root)} "
-            f"WHERE {window} AND {not_null})",
-            params,
-        )
+        with reading([view.source], self.repo.root):
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE __fs_entities AS SELECT "
+                f"CAST(row_number() OVER () - 1 AS UINTEGER) AS {SPINE_ROW}, {keys}, "
+                f"CAST($end AS TIMESTAMP) AS {SPINE_TS} "
+                f"FROM (SELECT DISTINCT {keys} FROM {scan_sql(src, self.repo.root)} "
+                f"WHERE {window} AND {not_null})",
+                params,
+            )
         try:
             return self.rows_as_of(view, "__fs_entities", schema)
         finally:
@@ -419,9 +434,10 @@ class OfflineEngine:
             check_view(view, schema)
         names = [f.name for f in view.features]
         scan = self._scan("v0", view, names, schema)
-        joined = self.con.sql(
-            point_in_time_sql(spine_table, [scan], tuple(view.join_keys), event_times=True)
-        ).pl()
+        with reading([view.source], self.repo.root):
+            joined = self.con.sql(
+                point_in_time_sql(spine_table, [scan], tuple(view.join_keys), event_times=True)
+            ).pl()
         values = self._compute_view(joined, scan, view, names, "")
         return pl.concat(
             [

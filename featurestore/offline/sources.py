@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
@@ -10,13 +11,15 @@ import polars as pl
 
 from featurestore.definitions import FeatureView, FileSource
 from featurestore.definitions.base import did_you_mean
-from featurestore.definitions.dtypes import dtype_kind, dtype_name, is_castable
-from featurestore.errors import SchemaMismatchError, SourceError, SourceNotFoundError
+from featurestore.definitions.dtypes import dtype_kind, dtype_name, is_castable, parse_dtype
+from featurestore.errors import SchemaMismatchError, SourceNotFoundError
+from featurestore.offline.read_errors import csv_header_problem, reading
 from featurestore.transforms import expression_dtype, feature_expr
 
 __all__ = [
     "check_view",
     "files_glob",
+    "key_type_problems",
     "read_schema",
     "resolve_path",
     "scan_sql",
@@ -62,14 +65,16 @@ def scan_sql(source: FileSource, root: Path) -> str:
 def read_schema(
     con: duckdb.DuckDBPyConnection, source: FileSource, root: Path
 ) -> dict[str, pl.DataType]:
-    """Column names and Polars dtypes of a source, read from file metadata only."""
+    """Column names and Polars dtypes of a source, read from file metadata only (for CSV, from
+    its first rows); a SourceError that says why when it cannot be read or parsed."""
     scan = scan_sql(source, root)
-    try:
-        return dict(con.sql(f"SELECT * FROM {scan} LIMIT 0").pl().schema)
-    except duckdb.Error as exc:
-        raise SourceError(
-            f"source {source.name!r}: cannot read {resolve_path(source, root)}: {exc}"
-        ) from exc
+    with reading([source], root):
+        schema = dict(con.sql(f"SELECT * FROM {scan} LIMIT 0").pl().schema)
+    if source.file_format == "csv":
+        problem = csv_header_problem(source, root, files_glob(source, root), schema)
+        if problem is not None:
+            raise problem
+    return schema
 
 
 def view_problems(view: FeatureView, schema: dict[str, pl.DataType]) -> list[str]:
@@ -135,6 +140,26 @@ def view_problems(view: FeatureView, schema: dict[str, pl.DataType]) -> list[str
                 f"{where}: column {agg.column!r} of aggregation {ref} "
                 f"({type(agg).__name__}) is {schema[agg.column]}; expected {agg.expects()}"
             )
+    return problems
+
+
+def key_type_problems(
+    view: FeatureView, schema: dict[str, pl.DataType], applied: Mapping[str, str]
+) -> list[str]:
+    """Join keys whose kind (integer or text) in the source differs from the one recorded when
+    the view was applied (``applied``: key -> dtype name): online values are stored and looked
+    up under the keys' text, so the same entity would get another key."""
+    problems = []
+    for key, recorded in applied.items():
+        found = schema.get(key)
+        if found is None or dtype_kind(found) == dtype_kind(parse_dtype(recorded)):
+            continue
+        problems.append(
+            f"source {view.source.name!r} (view {view.name!r}): join key {key!r} was "
+            f"{recorded} when the view was applied and is {dtype_name(found)} now; if the "
+            "change is intended run 'featurestore apply' (and materialize the view in full), "
+            "else restore the column's type"
+        )
     return problems
 
 

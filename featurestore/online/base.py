@@ -5,14 +5,26 @@ configured."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from featurestore.config import OnlineStoreConfig
 
-__all__ = ["OnlineStore", "open_online_store"]
+__all__ = ["META_VIEW", "OnlineStore", "events_state_key", "open_online_store", "view_state_key"]
+
+META_VIEW = "__fs_meta"  # reserved (a view name never starts with "__fs"): state of publishes
+
+
+def view_state_key(view: str) -> str:
+    """Where a view's materialization state lives in :data:`META_VIEW`."""
+    return f"state:{view}"
+
+
+def events_state_key(view: str) -> str:
+    """Where the state of a view's last events publish lives in :data:`META_VIEW`."""
+    return f"events:{view}"
 
 
 class OnlineStore(Protocol):
@@ -23,13 +35,21 @@ class OnlineStore(Protocol):
     """
 
     def publish(
-        self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
+        self,
+        view: str,
+        keys: Sequence[str],
+        values: Sequence[bytes],
+        *,
+        replace: bool,
+        meta: Mapping[str, bytes] | None = None,
     ) -> None:
         """Write a batch so readers see all of it or none of it.
 
         ``replace=True`` also drops every other entity of the view (a full snapshot);
         ``replace=False`` upserts. A published value replaces the key's appended fragments. A
-        failure part-way leaves the previous values readable.
+        failure part-way leaves the previous values readable. ``meta`` entries are written to
+        the reserved view :data:`META_VIEW` in the same transaction (read them back with
+        ``read(META_VIEW, keys)``), so the state of a publish never disagrees with its data.
         """
         ...
 

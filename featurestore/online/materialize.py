@@ -4,6 +4,13 @@ The rows come from the offline engine's point-in-time join (spine time = ``end``
 online value of an entity is, by construction, what a training set at ``end`` would hold.
 Before publishing, a guard compares the batch with the declarations and with the last
 published batch of the view, and refuses a batch that looks broken unless forced.
+
+Each view's state (watermark, publish time, the stats the guard compares against, the
+fingerprints its values were computed with) lives in the online store itself, under the
+reserved view ``__fs_meta``, and is written in the same transaction as the batch: two runs
+materializing different views never overwrite each other's state, and a run killed at any point
+leaves the data and its state in agreement (the old batch with the old state, or the new with
+the new).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from pathlib import Path
+from collections.abc import Sequence
 
 import polars as pl
 from pydantic import BaseModel, Field
@@ -19,8 +26,7 @@ from pydantic import BaseModel, Field
 from featurestore.config import MaterializationConfig
 from featurestore.definitions import FeatureView
 from featurestore.errors import MaterializationGuardError
-from featurestore.files import write_text_atomically
-from featurestore.online.base import OnlineStore
+from featurestore.online.base import META_VIEW, OnlineStore, events_state_key, view_state_key
 from featurestore.online.published import PublishedDefinitions, write_definitions
 from featurestore.online.rows import key_expr, value_expr
 
@@ -37,7 +43,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "materialization.json"
 EVENT_TS = "__fs_event_ts"
 
 
@@ -72,48 +77,38 @@ class ViewState(BaseModel):
 
 
 class EventsState(BaseModel):
-    """The last publish of an aggregation view's recent events."""
+    """The last publish of an aggregation view's recent events; ``digest`` names the
+    definitions they were written with (a push writes its events so they can be read with
+    them)."""
 
     end: dt.datetime
     published_at: dt.datetime
     entities: int
     fingerprints: dict[str, str] = Field(default_factory=dict)
+    digest: str | None = None
 
 
 class MaterializationState(BaseModel):
     """Per view: the end of the last published window and the last batch's stats; per
-    aggregation view: the last publish of its recent events."""
+    aggregation view: the last publish of its recent events. Read from the online store."""
 
     views: dict[str, ViewState] = Field(default_factory=dict)
     events: dict[str, EventsState] = Field(default_factory=dict)
 
     @classmethod
-    def record_events(
-        cls,
-        data_dir: Path,
-        view: str,
-        end: dt.datetime,
-        entities: int,
-        fingerprints: dict[str, str],
-    ) -> None:
-        """Remember the publish of a view's recent events (see windows.publish_events)."""
-        state = cls.load(data_dir)
-        state.events[view] = EventsState(
-            end=end,
-            published_at=dt.datetime.now(dt.UTC),
-            entities=entities,
-            fingerprints=fingerprints,
-        )
-        state.save(data_dir)
-
-    @classmethod
-    def load(cls, data_dir: Path) -> MaterializationState:
-        path = data_dir / STATE_FILE
-        return cls.model_validate_json(path.read_text()) if path.exists() else cls()
-
-    def save(self, data_dir: Path) -> None:
-        """Replace the state file atomically."""
-        write_text_atomically(data_dir / STATE_FILE, self.model_dump_json(indent=2))
+    def load(cls, store: OnlineStore, views: Sequence[str]) -> MaterializationState:
+        """The state of ``views`` as the online store holds it (two reads)."""
+        names = list(views)
+        state = cls()
+        found = store.read(META_VIEW, [view_state_key(v) for v in names])
+        for name, raw in zip(names, found, strict=True):
+            if raw is not None:
+                state.views[name] = ViewState.model_validate_json(raw)
+        found = store.read(META_VIEW, [events_state_key(v) for v in names])
+        for name, raw in zip(names, found, strict=True):
+            if raw is not None:
+                state.events[name] = EventsState.model_validate_json(raw)
+        return state
 
 
 class GuardCheck(BaseModel):
@@ -282,14 +277,14 @@ def publish_batch(
     *,
     start: dt.datetime | None,
     end: dt.datetime,
-    state: MaterializationState,
-    data_dir: Path,
+    previous: ViewState | None,
     config: MaterializationConfig,
     definitions: PublishedDefinitions,
     force: bool = False,
     rebuilt: str | None = None,
 ) -> MaterializationResult:
-    """Guard, then publish ``frame`` (keys, event time, values, statuses) and record the state.
+    """Guard, then publish ``frame`` (keys, event time, values, statuses) with the view's new
+    state in the same transaction; ``previous`` is the state the store held.
 
     ``start=None`` publishes a full snapshot that replaces the view; otherwise rows are upserted.
     Values are tagged with the digest of ``definitions``, recorded in the store first.
@@ -297,7 +292,6 @@ def publish_batch(
     started = time.perf_counter()
     full = start is None
     stats = batch_stats(frame, view, full)
-    previous = state.views.get(view.name)
     fingerprints = {f"{view.name}:{n}": fp for n, fp in definitions.fingerprints.items()}
     report = guard_batch(view, stats, previous, config, fingerprints)
     if not report.passed and not force:
@@ -311,22 +305,22 @@ def publish_batch(
             EVENT_TS, {f: f"{f}__status" for f in view.feature_names}, definitions.digest
         ).alias("value"),
     ).sort("key", maintain_order=True)
-    write_definitions(store, definitions)
-    store.publish(
-        view.name,
-        encoded["key"].to_list(),
-        encoded["value"].cast(pl.Binary).to_list(),
-        replace=full,
-    )
     keep = previous is not None and not stats.rows  # an empty batch says nothing about rates
-    state.views[view.name] = ViewState(
+    state = ViewState(
         watermark=end,
         published_at=dt.datetime.now(dt.UTC),
         last_batch=previous.last_batch if keep and previous else stats,
         last_full_batch=stats if full else (previous.last_full_batch if previous else None),
         fingerprints=fingerprints,
     )
-    state.save(data_dir)
+    write_definitions(store, definitions)
+    store.publish(
+        view.name,
+        encoded["key"].to_list(),
+        encoded["value"].cast(pl.Binary).to_list(),
+        replace=full,
+        meta={view_state_key(view.name): state.model_dump_json().encode()},
+    )
     seconds = time.perf_counter() - started
     log.info(
         "materialized view=%s rows=%d seconds=%.3f full=%s", view.name, frame.height, seconds, full

@@ -7,8 +7,9 @@ and for events the stored layout. The definitions behind each digest are written
 itself, under the reserved view ``__fs_definitions`` and before any value that names them, so
 every serving process, wherever it runs, can tell a value computed by the applied definition
 from one computed by an earlier one, and serve the latter under its own fingerprint until the
-view is rebuilt. For events, ``__fs_definitions`` also keeps a pointer to the digest of the last
-published snapshot, so a push can write its events in a form the stored ones can be read with.
+view is rebuilt. The digest of a view's last published events is also in its events state
+(see :mod:`featurestore.online.materialize`), so a push can write its events in a form the
+stored ones can be read with.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pydantic import BaseModel, Field, ValidationError
 from featurestore.definitions import Aggregation, FeatureView
 from featurestore.definitions.aggregation import AGGREGATIONS
 from featurestore.definitions.dtypes import parse_dtype
-from featurestore.online.base import OnlineStore
-from featurestore.online.rows import DIGEST_FIELD
+from featurestore.online.base import META_VIEW, OnlineStore, events_state_key
+from featurestore.online.rows import DIGEST_FIELD, events_store_name
 
 __all__ = [
     "DEFINITIONS_VIEW",
@@ -95,13 +96,6 @@ def write_definitions(store: OnlineStore, definitions: PublishedDefinitions) -> 
     )
 
 
-def write_pointer(store: OnlineStore, stored_view: str, digest: str) -> None:
-    """Remember the digest of the snapshot just published under ``stored_view``."""
-    store.publish(
-        DEFINITIONS_VIEW, [stored_view], [json.dumps({"digest": digest}).encode()], replace=False
-    )
-
-
 class DefinitionsCache:
     """Published definitions by (stored view, digest), read from the store once per process
     (a digest's definitions never change). A digest without a record, as in values written
@@ -128,14 +122,14 @@ class DefinitionsCache:
         self._found[key] = found
         return found
 
-    def current(self, stored_view: str) -> PublishedDefinitions | None:
-        """The definitions of the last snapshot published under ``stored_view`` (read each
-        time: a materialization moves the pointer)."""
-        [raw] = self.store.read(DEFINITIONS_VIEW, [stored_view])
+    def current(self, view: str) -> PublishedDefinitions | None:
+        """The definitions of the events last published for ``view`` (read each time: a
+        materialization moves them), from the view's events state in ``__fs_meta``."""
+        [raw] = self.store.read(META_VIEW, [events_state_key(view)])
         if raw is None:
             return None
         digest = json.loads(raw).get("digest")
-        return self.get(stored_view, digest)
+        return self.get(events_store_name(view), digest)
 
 
 def values_definitions(

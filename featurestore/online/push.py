@@ -27,7 +27,7 @@ import polars as pl
 
 from featurestore.definitions import FeatureView, FileSource, PushSource
 from featurestore.definitions.base import did_you_mean
-from featurestore.errors import FeatureReferenceError
+from featurestore.errors import FeatureReferenceError, SchemaMismatchError
 from featurestore.offline.sql import timestamp_sql
 from featurestore.online.base import OnlineStore
 from featurestore.online.published import (
@@ -154,20 +154,26 @@ def push_rows(
         for view in views:
             name = events_store_name(view.name)
             layout, digest = _layout(
-                view, definitions[view.name], cache.current(name), frame.schema
+                view, definitions[view.name], cache.current(view.name), frame.schema
             )
             src = view.source
             schema = dict(frame.schema)
             created = src.created_timestamp_field
-            grouped = con.sql(
-                layout.events_sql(
-                    "__fs_push",
-                    timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
-                    timestamp_sql(created, schema[created]) if created else None,
-                    "TRUE",
-                    drop_late=True,
-                )
-            ).pl()
+            sql = layout.events_sql(
+                "__fs_push",
+                timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+                timestamp_sql(created, schema[created]) if created else None,
+                "TRUE",
+                drop_late=True,
+            )
+            try:
+                grouped = con.sql(sql).pl()
+            except duckdb.Error as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise SchemaMismatchError(
+                    f"pushed rows of view {view.name!r} cannot be read as its aggregations "
+                    f"read them: {first}; nothing more was written online"
+                ) from exc
             # in key order, the store's index is written at neighbouring places
             encoded = layout.encode(grouped, digest).sort("key")
             keys = encoded["key"].to_list()

@@ -5,7 +5,14 @@ share a Redis without collisions and a read of many entities is one HMGET. A ful
 built under a temporary key and swapped in with RENAME; an upsert runs in MULTI/EXEC, and an
 update (read, change, write) under WATCH, retried when another writer got in between. Either
 way readers see the old batch or the new one, and a failure part-way publishes nothing. Old
-hashes are dropped with UNLINK, so freeing a million fields never blocks readers.
+hashes are dropped with UNLINK, so freeing a million fields never blocks readers. A staging hash
+left by a publish that died (a process killed mid-way) is dropped by the next full publish of
+the view once it is older than five minutes (and expires after a day regardless).
+
+A call that times out opens a circuit for ``timeout_seconds`` (at least a second): calls in that
+time fail at once with OnlineStoreUnavailableError instead of each waiting out the timeout
+against a store that does not answer, so a hung Redis cannot pile up requests; the first call
+after it tries the store again. (A refused connection fails at once anyway.)
 
 Appended fragments live in a second hash per view, ``{key_prefix}{project}:{view}:appended``
 (``:`` never occurs in a view name), grown by a Lua script so a batch of appends is atomic
@@ -15,12 +22,14 @@ one HMGET), and a publish or update of a key removes its fragments in the same t
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import OnlineStoreError, OnlineStoreUnavailableError
+from featurestore.online.base import META_VIEW
 
 if TYPE_CHECKING:
     from featurestore.config import OnlineStoreConfig
@@ -36,6 +45,8 @@ __all__ = ["RedisOnlineStore"]
 
 _CHUNK = 20_000  # field/value pairs per HSET command: fewer, larger commands load faster
 _STAGING_TTL_SECONDS = 24 * 3600
+_STALE_STAGING_SECONDS = 300  # a staging hash this old was left by a publish that died
+_GLOB_SPECIAL = str.maketrans({c: f"\\{c}" for c in "*?[]\\"})
 _UPDATE_ATTEMPTS = 50  # optimistic retries of update() under concurrent writes
 # KEYS[1]: the appended hash; ARGV: key, fragment, key, fragment, ... -> appended bytes per key
 _APPEND_LUA = """
@@ -76,6 +87,8 @@ class RedisOnlineStore:
     def __init__(self, config: OnlineStoreConfig, project: str) -> None:
         self.url = config.url
         self.prefix = f"{config.key_prefix}{project}:"
+        self._cooldown = max(config.timeout_seconds, 1.0)
+        self._down_until = 0.0  # monotonic time until which calls fail at once
         self.client = redis.Redis.from_url(
             config.url,
             socket_timeout=config.timeout_seconds,
@@ -94,15 +107,29 @@ class RedisOnlineStore:
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
+        wait = self._down_until - time.monotonic()
+        if wait > 0:
+            raise OnlineStoreUnavailableError(
+                f"redis online store at {self.url} is unreachable while {action}: a call "
+                f"failed moments ago; it is tried again in {wait:.1f}s"
+            )
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if isinstance(exc, redis.TimeoutError):  # a hung store: do not wait on it again
+                self._down_until = time.monotonic() + self._cooldown
             raise OnlineStoreUnavailableError(
                 f"redis online store at {self.url} is unreachable while {action}: {exc}"
             ) from exc
 
     def publish(
-        self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
+        self,
+        view: str,
+        keys: Sequence[str],
+        values: Sequence[bytes],
+        *,
+        replace: bool,
+        meta: Mapping[str, bytes] | None = None,
     ) -> None:
         if len(keys) != len(values):
             raise OnlineStoreError(
@@ -111,6 +138,8 @@ class RedisOnlineStore:
         live, appended = self._key(view), self._appended_key(view)
         target = f"{live}:staging:{uuid.uuid4().hex}" if replace else live
         with self._errors(f"publishing view {view!r}"):
+            if replace:
+                self._drop_stale_staging(live)
             clear = not replace and self.client.exists(appended)
             pipe = self.client.pipeline(transaction=not replace)
             for start in range(0, len(keys), _CHUNK):
@@ -122,6 +151,8 @@ class RedisOnlineStore:
                     pipe.hdel(appended, *keys[start : start + _CHUNK])
                 if replace and start == 0:  # a staging key left by a crash expires by itself
                     pipe.expire(target, _STAGING_TTL_SECONDS)
+            if meta and not replace:
+                pipe.hset(self._key(META_VIEW), mapping=dict(meta))
             try:
                 pipe.execute()
                 if replace:  # UNLINK frees the old hash in the background, inside MULTI/EXEC
@@ -130,10 +161,20 @@ class RedisOnlineStore:
                     if keys:
                         swap.rename(target, live)
                         swap.persist(live)
+                    if meta:
+                        swap.hset(self._key(META_VIEW), mapping=dict(meta))
                     swap.execute()
             finally:
                 if replace:
                     self.client.unlink(target)
+
+    def _drop_stale_staging(self, live: str) -> None:
+        """Drop the staging hashes of publishes of this view that died mid-way."""
+        pattern = f"{live.translate(_GLOB_SPECIAL)}:staging:*"
+        for key in self.client.scan_iter(match=pattern, count=100):
+            remaining = self.client.ttl(key)
+            if remaining >= 0 and _STAGING_TTL_SECONDS - remaining > _STALE_STAGING_SECONDS:
+                self.client.unlink(key)
 
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:

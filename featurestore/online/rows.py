@@ -24,9 +24,15 @@ from featurestore.definitions.dtypes import dtype_kind
 
 __all__ = ["decode_value", "encode_key", "key_expr", "value_expr"]
 
+EVENTS_SUFFIX = "@events"
 TS_FIELD = "__ts"
 STATUS_FIELD = "__st"
 DIGEST_FIELD = "__d"
+
+
+def events_store_name(view: str) -> str:
+    """Where a view's per-entity events live in the online store (see online.windows)."""
+    return f"{view}{EVENTS_SUFFIX}"
 
 
 def _escape(text: str) -> str:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from featurestore.errors import OnlineStoreError
+from featurestore.online.base import META_VIEW
 
 __all__ = ["SqliteOnlineStore"]
 
+_OPEN_SECONDS = 30.0  # as the busy timeout: how long opening may wait for another opener
 _MAX_PARAMS = 900  # keys per IN (...) query, under SQLite's variable limit
 _CHUNK = 50_000
 _MMAP_BYTES = 1 << 30
@@ -63,7 +66,7 @@ class SqliteOnlineStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         con = self._con()
-        con.execute("PRAGMA journal_mode=WAL")
+        self._enter_wal(con)
         con.execute(
             "CREATE TABLE IF NOT EXISTS feature_rows ("
             "view TEXT NOT NULL, entity_key TEXT NOT NULL, value BLOB NOT NULL, "
@@ -82,6 +85,21 @@ class SqliteOnlineStore:
         con.execute(
             "CREATE INDEX IF NOT EXISTS fragments_by_key ON fragments (view_id, entity_key, size)"
         )
+
+    @staticmethod
+    def _enter_wal(con: sqlite3.Connection) -> None:
+        """Switch the file to WAL mode. SQLite does not wait on the busy timeout for this
+        switch: when two processes open a new file at once, one is told the database is
+        locked; it tries again until the other has made the switch."""
+        deadline = time.monotonic() + _OPEN_SECONDS
+        while True:
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -132,7 +150,13 @@ class SqliteOnlineStore:
         return [found.get(k) for k in keys]
 
     def publish(
-        self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
+        self,
+        view: str,
+        keys: Sequence[str],
+        values: Sequence[bytes],
+        *,
+        replace: bool,
+        meta: Mapping[str, bytes] | None = None,
     ) -> None:
         if len(keys) != len(values):
             raise OnlineStoreError(
@@ -154,6 +178,8 @@ class SqliteOnlineStore:
                 chunk_k = keys[start : start + _CHUNK]
                 chunk_v = values[start : start + _CHUNK]
                 con.executemany(sql, zip([view] * len(chunk_k), chunk_k, chunk_v, strict=True))
+            if meta:
+                con.executemany(sql, [(META_VIEW, k, v) for k, v in meta.items()])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

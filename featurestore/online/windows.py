@@ -50,6 +50,7 @@ import polars as pl
 from featurestore.definitions import Aggregation, FeatureView
 from featurestore.definitions.dtypes import dtype_kind
 from featurestore.errors import MaterializationGuardError
+from featurestore.offline.read_errors import reading
 from featurestore.offline.sources import check_view, read_schema, scan_sql
 from featurestore.offline.sql import (
     MIN_BIGINT,
@@ -59,15 +60,15 @@ from featurestore.offline.sql import (
     input_sql,
     timestamp_sql,
 )
-from featurestore.online.base import OnlineStore
-from featurestore.online.materialize import GuardCheck, GuardReport, MaterializationResult
-from featurestore.online.published import (
-    DIGEST_FIELD,
-    PublishedDefinitions,
-    write_definitions,
-    write_pointer,
+from featurestore.online.base import OnlineStore, events_state_key
+from featurestore.online.materialize import (
+    EventsState,
+    GuardCheck,
+    GuardReport,
+    MaterializationResult,
 )
-from featurestore.online.rows import TS_FIELD, key_expr
+from featurestore.online.published import DIGEST_FIELD, PublishedDefinitions, write_definitions
+from featurestore.online.rows import EVENTS_SUFFIX, TS_FIELD, events_store_name, key_expr
 from featurestore.times import epoch_us, from_epoch_us
 
 __all__ = [
@@ -86,7 +87,6 @@ __all__ = [
     "window_value",
 ]
 
-EVENTS_SUFFIX = "@events"
 FRAGMENT_SEPARATOR = b"\n"  # starts every pushed fragment; JSON text never holds a raw newline
 
 
@@ -103,11 +103,6 @@ class _Marker:
 
 MISSING = _Marker("MISSING")  # an input a stored part did not hold, in a decoded state
 INCOMPLETE = _Marker("INCOMPLETE")  # a window whose events do not all hold the input
-
-
-def events_store_name(view: str) -> str:
-    """Where a view's per-entity events live in the online store."""
-    return f"{view}{EVENTS_SUFFIX}"
 
 
 def field_name(sql: str) -> str:
@@ -455,7 +450,8 @@ def publish_events(
     """Replace the view's online events by each entity's events in ``(end - longest window,
     end]`` read from its source, unless the entity count collapses (then refuse, or warn when
     ``force``). Always a full snapshot: the horizon moves with ``end``. The events are tagged
-    with the digest of ``definitions`` (recorded first) and the view's pointer moves to it."""
+    with the digest of ``definitions`` (recorded first), and the view's events state (end,
+    entities, fingerprints, digest) is written with them in one transaction."""
     started = time.perf_counter()
     layout = WindowLayout.of(view)
     src = view.source
@@ -471,7 +467,9 @@ def publish_events(
         f"epoch_us({timestamp}) <= {end_us} "
         f"AND epoch_us({timestamp}) > {end_us - layout.max_window_us}",
     )
-    encoded = layout.encode(con.sql(sql).pl(), definitions.digest).sort("key")
+    with reading([src], root):
+        grouped = con.sql(sql).pl()
+    encoded = layout.encode(grouped, definitions.digest).sort("key")
     name = events_store_name(view.name)
     previous = online.count(name)
     ratio_ok = not previous or encoded.height >= min_row_ratio * previous
@@ -486,9 +484,21 @@ def publish_events(
     )
     if not ratio_ok and not force:
         raise MaterializationGuardError(report)
+    state = EventsState(
+        end=end,
+        published_at=dt.datetime.now(dt.UTC),
+        entities=encoded.height,
+        fingerprints={f"{view.name}:{n}": fp for n, fp in definitions.fingerprints.items()},
+        digest=definitions.digest,
+    )
     write_definitions(online, definitions)
-    online.publish(name, encoded["key"].to_list(), encoded["value"].to_list(), replace=True)
-    write_pointer(online, name, definitions.digest)
+    online.publish(
+        name,
+        encoded["key"].to_list(),
+        encoded["value"].to_list(),
+        replace=True,
+        meta={events_state_key(view.name): state.model_dump_json().encode()},
+    )
     return MaterializationResult(
         view=view.name,
         start=None,

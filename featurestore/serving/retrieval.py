@@ -103,6 +103,25 @@ class _Column:
         )
 
 
+def _request_time(value: object) -> dt.datetime:
+    """The time to serve as of: now when None, a datetime (naive is UTC), or ISO 8601 text."""
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise OnlineRequestError(
+                f"request_time {value!r} is not an ISO 8601 time such as 2025-03-01T12:00:00Z"
+            ) from None
+    if not isinstance(value, dt.datetime):
+        raise OnlineRequestError(
+            f"request_time must be a datetime (naive means UTC) or ISO 8601 text, found "
+            f"{value!r} ({type(value).__name__})"
+        )
+    return value
+
+
 def _ttl_us(definitions: PublishedDefinitions) -> int | None:
     """The ttl the latest values of ``definitions`` were computed with (None: no limit)."""
     first = next(iter(definitions.definitions.values()), {})
@@ -308,11 +327,11 @@ class OnlineRetriever:
         request_data: Mapping[str, Sequence[Any]] | None = None,
         *,
         full_feature_names: bool = False,
-        request_time: dt.datetime | None = None,
+        request_time: dt.datetime | str | None = None,
     ) -> OnlineResponse:
         """Values and statuses for each entity row; see FeatureStore.get_online_features."""
         prepared = self._prepare(features, feature_service, full_feature_names)
-        now = request_time or dt.datetime.now(dt.UTC)
+        now = _request_time(request_time)
         entities = entities or {}
         n = self._row_count(prepared, entities, request_data or {})
         served = _Served(entities, n, epoch_us(now), prepared.read_fingerprints)

@@ -90,7 +90,7 @@ def raw_rows(store: FeatureStore, users: list[int]) -> list[bytes | None]:
 
 
 def watermark(store: FeatureStore, view: str = "user_profile") -> dt.datetime | None:
-    state = MaterializationState.load(store.repo.data_dir).views.get(view)
+    state = MaterializationState.load(store.online, [view]).views.get(view)
     return state.watermark if state else None
 
 
@@ -334,10 +334,10 @@ def test_batches_are_published_in_entity_key_order(
     published: list[list[str]] = []
     real_publish = store.online.publish
 
-    def spy(view: str, keys: Any, values: Any, *, replace: bool) -> None:
+    def spy(view: str, keys: Any, values: Any, *, replace: bool, meta: Any = None) -> None:
         if view == "user_profile":
             published.append(list(keys))
-        real_publish(view, keys, values, replace=replace)
+        real_publish(view, keys, values, replace=replace, meta=meta)
 
     monkeypatch.setattr(store.online, "publish", spy)
     store.materialize(end=day_end(2))

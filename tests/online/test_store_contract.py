@@ -16,7 +16,7 @@ from featurestore.config import OnlineStoreConfig
 from featurestore.errors import OnlineStoreError
 from featurestore.online import redis as redis_backend
 from featurestore.online import sqlite as sqlite_backend
-from featurestore.online.base import OnlineStore
+from featurestore.online.base import META_VIEW, OnlineStore
 from featurestore.online.redis import RedisOnlineStore
 from featurestore.online.sqlite import SqliteOnlineStore
 
@@ -72,6 +72,21 @@ class FailingAfter(Sequence[bytes]):
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.values)
+
+
+@pytest.mark.parametrize("replace", [True, False], ids=["replace", "upsert"])
+def test_a_publish_writes_its_meta_with_it(online_store: OnlineStore, replace: bool) -> None:
+    keys = ["a", "b"]
+    online_store.publish(VIEW, keys, batch(1, keys), replace=replace, meta={"state:v": b"1"})
+    online_store.publish("other", ["x"], [b"x"], replace=True, meta={"state:other": b"o"})
+    assert online_store.read(META_VIEW, ["state:v", "state:other", "absent"]) == [
+        b"1",
+        b"o",
+        None,
+    ]
+    online_store.publish(VIEW, ["c"], batch(2, ["c"]), replace=replace, meta={"state:v": b"2"})
+    assert online_store.read(META_VIEW, ["state:v", "state:other"]) == [b"2", b"o"]
+    assert online_store.count(VIEW) == (1 if replace else 3)
 
 
 def test_publish_then_read_round_trips(online_store: OnlineStore) -> None:
@@ -232,13 +247,14 @@ def test_a_failure_after_half_of_the_chunks_publishes_nothing(
     online_store: OnlineStore, small_chunks: int, replace: bool
 ) -> None:
     keys = [str(i) for i in range(100)]
-    online_store.publish(VIEW, keys, batch(1, keys), replace=True)
+    online_store.publish(VIEW, keys, batch(1, keys), replace=True, meta={"state:v": b"1"})
     values = FailingAfter(batch(2, [*keys, "new"]), fail_at=50)
     with pytest.raises(Boom):
-        online_store.publish(VIEW, [*keys, "new"], values, replace=replace)
+        online_store.publish(VIEW, [*keys, "new"], values, replace=replace, meta={"state:v": b"2"})
     assert values.taken == [0, 10, 20, 30, 40]  # half of the chunks went through first
     assert online_store.read(VIEW, [*keys, "new"]) == [*batch(1, keys), None]
     assert online_store.count(VIEW) == 100
+    assert online_store.read(META_VIEW, ["state:v"]) == [b"1"]  # the state of the old batch
     online_store.publish(VIEW, keys, batch(3, keys), replace=replace)  # the store still works
     assert online_store.read(VIEW, keys) == batch(3, keys)
 
@@ -304,6 +320,18 @@ def test_redis_staging_key_left_by_a_crash_expires(
     staging = [k for k in redis_server.scan_iter(match=f"{redis_prefix}proj:{VIEW}:staging:*")]
     assert len(staging) == 1
     assert redis_server.ttl(staging[0]) > 0
+    # a fresh one may be a publish in progress; one older than five minutes is dropped by the
+    # next publish of the view
+    again = RedisOnlineStore(config, "proj")
+    try:
+        again.publish(VIEW, ["c"], [b"c"], replace=True)
+        assert redis_server.exists(staging[0])
+        redis_server.expire(staging[0], 24 * 3600 - 301)
+        again.publish(VIEW, ["d"], [b"d"], replace=True)
+        assert not redis_server.exists(staging[0])
+        assert again.read(VIEW, ["c", "d"]) == [None, b"d"]
+    finally:
+        again.close()
 
 
 @pytest.mark.parametrize("replace", [True, False], ids=["replace", "upsert"])

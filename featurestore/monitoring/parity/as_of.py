@@ -10,6 +10,7 @@ import polars as pl
 
 from featurestore.monitoring.parity.sample import TIME
 from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.read_errors import reading
 from featurestore.offline.sources import scan_sql
 from featurestore.offline.sql import SPINE_ROW, SPINE_TS, timestamp_sql
 from featurestore.online.published import values_definitions
@@ -126,14 +127,15 @@ def as_of_store(
                 src = view.source
                 schema = engine.source_schema(view)
                 created = src.created_timestamp_field
-                grouped = engine.con.sql(
-                    layout.spine_events_sql(
-                        scan_sql(src, repo.root),
-                        timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
-                        timestamp_sql(created, schema[created]) if created else None,
-                        table,
-                    )
-                ).pl()
+                with reading([src], repo.root):
+                    grouped = engine.con.sql(
+                        layout.spine_events_sql(
+                            scan_sql(src, repo.root),
+                            timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+                            timestamp_sql(created, schema[created]) if created else None,
+                            table,
+                        )
+                    ).pl()
                 digest = events_definitions(view, fps, definitions).digest
                 encoded = layout.encode(grouped, digest)
                 store.put(

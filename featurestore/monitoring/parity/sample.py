@@ -45,6 +45,7 @@ import polars as pl
 from featurestore.definitions import FeatureView
 from featurestore.definitions.dtypes import dtype_kind, is_castable
 from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.read_errors import reading
 from featurestore.offline.sources import scan_sql
 from featurestore.offline.sql import ident, timestamp_sql
 from featurestore.plan import parse_ref
@@ -173,11 +174,12 @@ def _draw(
     ts = timestamp_sql(src.timestamp_field, schema[src.timestamp_field])
     cols = ", ".join(ident(k) for k in keys)
     not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
-    return engine.con.sql(
-        f"SELECT {cols}, {_EVENT} FROM (SELECT DISTINCT {cols}, epoch_us({ts}) AS {_EVENT} "
-        f"FROM {scan_sql(src, engine.repo.root)} WHERE {ts} IS NOT NULL AND {not_null}) "
-        f"ORDER BY hash({cols}, {_EVENT}, {int(seed)}), {cols}, {_EVENT} LIMIT {int(n)}"
-    ).pl()
+    with reading([src], engine.repo.root):
+        return engine.con.sql(
+            f"SELECT {cols}, {_EVENT} FROM (SELECT DISTINCT {cols}, epoch_us({ts}) AS {_EVENT} "
+            f"FROM {scan_sql(src, engine.repo.root)} WHERE {ts} IS NOT NULL AND {not_null}) "
+            f"ORDER BY hash({cols}, {_EVENT}, {int(seed)}), {cols}, {_EVENT} LIMIT {int(n)}"
+        ).pl()
 
 
 def _fill(frame: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.DataFrame:
@@ -277,16 +279,17 @@ def _source_values(engine: OfflineEngine, column: str, dtype: pl.DataType, seed:
         if column not in schema or not is_castable(schema[column], dtype):
             continue
         col = ident(column)
-        values = (
-            engine.con.sql(
-                f"SELECT v FROM (SELECT DISTINCT {col} AS v FROM "
-                f"{scan_sql(src, engine.repo.root)} WHERE {col} IS NOT NULL) "
-                f"ORDER BY hash(v, {int(seed)}), v LIMIT {POOL}"
+        with reading([src], engine.repo.root):
+            values = (
+                engine.con.sql(
+                    f"SELECT v FROM (SELECT DISTINCT {col} AS v FROM "
+                    f"{scan_sql(src, engine.repo.root)} WHERE {col} IS NOT NULL) "
+                    f"ORDER BY hash(v, {int(seed)}), v LIMIT {POOL}"
+                )
+                .pl()["v"]
+                .cast(dtype, strict=False)
+                .drop_nulls()
             )
-            .pl()["v"]
-            .cast(dtype, strict=False)
-            .drop_nulls()
-        )
         if values.len():
             return values
     return pl.Series([], dtype=dtype)
