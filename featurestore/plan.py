@@ -5,6 +5,7 @@ Shared by the offline engine and online retrieval so both resolve references ide
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -14,7 +15,7 @@ from featurestore.definitions.base import split_ref
 from featurestore.errors import FeatureReferenceError
 from featurestore.repo import RepoContents
 
-__all__ = ["FeatureRef", "RetrievalPlan", "build_plan", "parse_ref"]
+__all__ = ["FeatureRef", "RetrievalPlan", "build_plan", "check_selection", "parse_ref"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,31 @@ def parse_ref(ref: str) -> tuple[str, str]:
         raise FeatureReferenceError(str(exc)) from None
 
 
+def check_selection(features: object, feature_service: object, full_feature_names: object) -> None:
+    """Raise FeatureReferenceError unless exactly one of ``features`` (a list of
+    ``"view:feature"`` strings) and ``feature_service`` (a name) is given and
+    ``full_feature_names`` is a bool."""
+    if (features is None) == (feature_service is None):
+        raise FeatureReferenceError("pass exactly one of features=[...] or feature_service=...")
+    if features is not None and (
+        isinstance(features, str | bytes)
+        or not isinstance(features, Sequence)
+        or not all(isinstance(f, str) for f in features)
+    ):
+        raise FeatureReferenceError(
+            "features must be a list of 'view:feature' strings, e.g. ['user_profile:age'], "
+            f"found {type(features).__name__}"
+        )
+    if feature_service is not None and not isinstance(feature_service, str):
+        raise FeatureReferenceError(
+            f"feature_service must be a service's name, found {type(feature_service).__name__}"
+        )
+    if not isinstance(full_feature_names, bool):
+        raise FeatureReferenceError(
+            f"full_feature_names must be True or False, found {type(full_feature_names).__name__}"
+        )
+
+
 def build_plan(
     repo: RepoContents,
     features: list[str] | None = None,
@@ -63,8 +89,7 @@ def build_plan(
     full_feature_names: bool = False,
 ) -> RetrievalPlan:
     """Resolve references (or a service) against the repo's definitions."""
-    if (features is None) == (feature_service is None):
-        raise FeatureReferenceError("pass exactly one of features=[...] or feature_service=...")
+    check_selection(features, feature_service, full_feature_names)
     refs = repo.service(feature_service).references() if feature_service else list(features or [])
     if not refs:
         raise FeatureReferenceError("no features requested; pass at least one 'view:feature'")

@@ -388,7 +388,7 @@ class FeatureStore:
         against every view of the source first: a bad batch writes nothing. Once the part is
         written the push is durable; if the online store then fails, the result says so in
         ``online_error`` and the next materialization brings the events online."""
-        if to not in ("online_and_offline", "online", "offline"):
+        if not isinstance(to, str) or to not in ("online_and_offline", "online", "offline"):
             raise OnlineRequestError(
                 f"push to={to!r} is not a push mode; use 'online_and_offline' (the default), "
                 "'online' or 'offline'"

@@ -50,6 +50,8 @@ def did_you_mean(name: str, known: list[str], prefix: str = "") -> str:
     """' Did you mean 'x'?' for the closest known name (shown with ``prefix``), or ''."""
     import difflib
 
+    if not isinstance(name, str):  # a wrong type of name resembles nothing
+        return ""
     close = difflib.get_close_matches(name, known, n=1)
     return f" Did you mean '{prefix}{close[0]}'?" if close else ""
 

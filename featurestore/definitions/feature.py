@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any
 
 import polars as pl
@@ -137,6 +138,26 @@ class Feature(Definition):
                 f"{what} {value!r} is a {type(value).__name__}, "
                 f"which does not fit dtype {dtype_name(self.dtype)}"
             )
+        if kind == "datetime" and (value.tzinfo is None) != (self.dtype.time_zone is None):
+            fix = (
+                "a naive datetime (meaning UTC)"
+                if self.dtype.time_zone is None
+                else "a timezone-aware datetime"
+            )
+            raise ValueError(
+                f"{what} {value!r} is {'naive' if value.tzinfo is None else 'timezone-aware'}, "
+                f"which does not fit dtype {dtype_name(self.dtype)}: pass {fix}"
+            )
+        if isinstance(value, float) and math.isnan(value) and what in ("ge", "le"):
+            raise ValueError(f"{what} is NaN, which no value is compared to")
+        if what in ("default", "allowed value"):
+            try:  # served and validated as a literal of the dtype: it must be one
+                pl.select(pl.lit(value, dtype=self.dtype))
+            except Exception as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ValueError(
+                    f"{what} {value!r} is no {dtype_name(self.dtype)} value ({first})"
+                ) from None
 
     def is_valid(self, value: Any) -> bool:
         """Whether one non-null value meets the bounds and allowed values."""

@@ -71,15 +71,23 @@ class OnDemandFeatureView(Definition):
                         "rename one of them"
                     )
                 seen[col] = name
+        label = getattr(self.udf, "__name__", None) or repr(self.udf)
+        try:
+            signature = inspect.signature(self.udf)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"cannot read the signature of function {label} ({exc}); pass a Python "
+                "function of one Polars DataFrame"
+            ) from None
         params = [
             p
-            for p in inspect.signature(self.udf).parameters.values()
+            for p in signature.parameters.values()
             if p.default is inspect.Parameter.empty
             and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         if len(params) != 1:
             raise ValueError(
-                f"function {self.udf.__name__} must take exactly one argument (a Polars "
+                f"function {label} must take exactly one argument (a Polars "
                 f"DataFrame of its inputs), found {len(params)}"
             )
         return self
@@ -155,7 +163,17 @@ def on_demand_feature_view(
     Features)."""
 
     def wrap(fn: Udf) -> OnDemandFeatureView:
-        view_name = name or fn.__name__
+        view_name = name if name is not None else getattr(fn, "__name__", None)
+        if view_name is None:
+            raise DefinitionError(
+                f"on_demand_feature_view: {fn!r:.80} has no __name__ to name the view after; "
+                "pass name='...'"
+            )
+        if not isinstance(schema, Mapping | list):
+            raise DefinitionError(
+                f"OnDemandFeatureView {view_name!r}: schema must map output names to dtypes "
+                f"or list Features, found {type(schema).__name__}"
+            )
         try:
             features = (
                 list(schema)
@@ -171,7 +189,7 @@ def on_demand_feature_view(
             udf=fn,
             owner=owner,
             description=description if description is not None else inspect.getdoc(fn) or "",
-            tags=tags or {},
+            tags=tags if tags is not None else {},
         )
 
     return wrap

@@ -74,7 +74,10 @@ class PushSource(FileSource):
         if isinstance(batch, FileSource):
             for field in ("path", "timestamp_field", "created_timestamp_field", "file_format"):
                 given = data.get(field)
-                if given is not None and given != getattr(batch, field):
+                # compared only as text: anything else differs (and a Polars expression or an
+                # array would not even compare to a bool)
+                same = isinstance(given, str) and given == getattr(batch, field)
+                if given is not None and not same:
                     raise ValueError(
                         f"{field} comes from batch_source ({getattr(batch, field)!r}); "
                         f"do not set it on the PushSource (found {given!r})"

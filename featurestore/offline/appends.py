@@ -56,7 +56,7 @@ def _frame(rows: Any) -> pl.DataFrame:
         if isinstance(rows, Mapping):
             return pl.DataFrame(dict(rows))
         return pl.DataFrame(list(rows), infer_schema_length=None)
-    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+    except (TypeError, ValueError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         raise SchemaMismatchError(
             f"push rows must be a Polars frame, an Arrow table, a mapping of column -> values or "
             f"a list of records with the source's columns: {exc}"
@@ -101,6 +101,16 @@ def _typed_nulls(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFr
     return frame.with_columns(pl.col(c).cast(t) for c, t in casts.items()) if casts else frame
 
 
+def _example(column: pl.Series) -> str:
+    """The first non-null value of ``column`` as short text, whatever its type (a datetime
+    beyond what Python holds, bytes that are no text)."""
+    first = column.drop_nulls().head(1)
+    try:
+        return repr(first.to_list()[0]) if first.len() else "null"
+    except (OverflowError, ValueError, pl.exceptions.PolarsError):
+        return f"a {first.dtype} value"
+
+
 def _check(view: FeatureView, frame: pl.DataFrame, key_kinds: Mapping[str, str]) -> list[str]:
     """Every way the pushed rows do not fit what ``view`` reads: missing or mistyped columns,
     null keys or times, keys of another kind than the source's (an integer key pushed as
@@ -115,11 +125,11 @@ def _check(view: FeatureView, frame: pl.DataFrame, key_kinds: Mapping[str, str])
         if want is None or found is None or found == pl.Null:
             continue
         if dtype_kind(found) != want:
-            example = next(iter(frame[key].drop_nulls().head(1).to_list()), None)
+            example = _example(frame[key])
             problems.append(
                 f"join key {key!r} holds {'integers' if want == 'int' else 'text'} in source "
                 f"{src.name!r}, but the pushed rows give {dtype_name(found)} (e.g. "
-                f"{example!r}); send the key as the source stores it"
+                f"{example}); send the key as the source stores it"
             )
     for column in view.source_columns():
         if column in frame.columns and dtype_kind(frame.schema[column]) == "float":

@@ -59,11 +59,19 @@ def read_spine(spine: SpineLike) -> pl.DataFrame:
         path = Path(spine)
         if not path.exists():
             raise SpineError(f"spine file {path} does not exist")
-        return (
-            pl.read_csv(path, try_parse_dates=True)
-            if path.suffix == ".csv"
-            else pl.read_parquet(path)
-        )
+        if not path.is_file():
+            raise SpineError(f"spine path {path} is not a file; give a Parquet or CSV file")
+        try:
+            return (
+                pl.read_csv(path, try_parse_dates=True)
+                if path.suffix == ".csv"
+                else pl.read_parquet(path)
+            )
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise SpineError(
+                f"spine file {path} cannot be read as "
+                f"{'CSV' if path.suffix == '.csv' else 'Parquet'}: {str(exc).splitlines()[0]}"
+            ) from None
     if type(spine).__module__.startswith("pandas"):
         duplicated = sorted({str(c) for c in spine.columns if list(spine.columns).count(c) > 1})
         if duplicated:

@@ -82,6 +82,10 @@ def views_reading(views: Mapping[str, FeatureView], source: str) -> list[Feature
     """The views that read the files of the source called ``source`` (named as a view's
     source, or as the batch source of a view's PushSource: a push to either lands in the same
     files); a clear error when none does."""
+    if not isinstance(source, str):
+        raise FeatureReferenceError(
+            f"source must be a source's name, found {type(source).__name__}"
+        )
     by_name = {v.source.name: v.source for v in views.values()}
     by_name.update({_files(s).name: _files(s) for s in list(by_name.values())})
     if source not in by_name:

@@ -44,10 +44,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 import polars as pl
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -61,6 +62,7 @@ from featurestore.errors import (
     FeatureStoreError,
     OnlineRequestError,
     OnlineStoreError,
+    OnlineStoreUnavailableError,
     PushError,
     RegistryError,
     SchemaMismatchError,
@@ -112,22 +114,61 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # --- OpenAPI documentation only: requests are never validated through these models ---------
 
 
-class OnlineFeaturesRequest(BaseModel):
-    """Body of POST /v1/online-features: exactly one of ``features`` or ``feature_service``."""
+_REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$"
+_MIN_KEY, _MAX_KEY = -(2**63), 2**64 - 1  # integer keys: 64-bit (orjson reads larger as floats)
+_Key = Annotated[int, Field(ge=_MIN_KEY, le=_MAX_KEY)]
+_ONLINE_EXAMPLES = [
+    {"features": ["user_profile:age", "user_spending:spend_7d"], "entities": {"user_id": [7, 9]}},
+    {
+        "feature_service": "fraud_detection_v2",
+        "entities": {"user_id": [7], "merchant_id": [1042]},
+        "request_data": {"amount": [12.5], "channel": ["online"]},
+    },
+]
 
-    features: list[str] | None = Field(
-        None, description="Feature references 'view:feature'.", examples=[["user_profile:age"]]
+
+class OnlineFeaturesRequest(BaseModel):
+    """Body of POST /v1/online-features: exactly one of ``features`` or ``feature_service``
+    (a null one counts as absent); ``entities`` holds the join keys of the requested views and
+    ``request_data`` the request columns of the requested on-demand views, one value per row,
+    all of the same length. A null ``entities`` or ``request_data`` is the same as leaving it
+    out."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            # exactly one of the two is given and not null; the server checks the same
+            "oneOf": [
+                {"required": ["features"], "properties": {"features": {"type": "array"}}},
+                {
+                    "required": ["feature_service"],
+                    "properties": {"feature_service": {"type": "string"}},
+                },
+            ],
+            "examples": _ONLINE_EXAMPLES,
+        },
     )
-    feature_service: str | None = Field(None, description="A feature service instead.")
-    entities: dict[str, list[int | str | None]] = Field(
-        default_factory=dict,
-        description="Join key -> one value per entity row.",
-        examples=[{"user_id": [7, 9]}],
+
+    features: list[Annotated[str, Field(pattern=_REF_PATTERN)]] | None = Field(
+        None,
+        min_length=1,
+        description="Feature references 'view:feature' (a malformed or unknown one answers "
+        "404). Exactly one of features and feature_service.",
     )
-    request_data: dict[str, list[Any]] = Field(
-        default_factory=dict,
-        description="Request column of on-demand views -> one value per row (dates as ISO text).",
-        examples=[{"amount": [12.5, 99.0]}],
+    feature_service: str | None = Field(
+        None,
+        description="A feature service instead of features (an unknown one answers 404).",
+    )
+    entities: dict[str, list[_Key | str | None]] | None = Field(
+        None,
+        description="Join key -> one value per entity row: integers (64-bit) or strings as "
+        "the views' keys are stored, null for a row without that key. Keys no requested view "
+        "uses are ignored.",
+    )
+    request_data: dict[str, list[Any]] | None = Field(
+        None,
+        description="Request column of the requested on-demand views -> one value per row "
+        "(dates and datetimes as ISO 8601 text). Columns they do not read are ignored.",
     )
     full_feature_names: bool = Field(False, description="Name columns 'view__feature'.")
 
@@ -197,21 +238,49 @@ class ReloadResponse(BaseModel):
     problem: str | None = Field(None, description="Why the applied registry is not served.")
 
 
+_PUSH_EXAMPLE = {
+    "source": "transactions",
+    "rows": [
+        {
+            "user_id": 7,
+            "merchant_id": 1042,
+            "event_time": "2025-03-01T12:00:00Z",
+            "amount": 12.5,
+        },
+        {
+            "user_id": 9,
+            "merchant_id": 1007,
+            "event_time": "2025-03-01T13:30:00+01:00",
+            "amount": 80.0,
+        },
+    ],
+}
+
+
 class PushRequest(BaseModel):
-    """Body of POST /v1/push (validated): events of one source, as records."""
+    """Body of POST /v1/push (validated): events of one source, as records. Every row must
+    carry the columns the views reading the source need (their join keys, the source's
+    timestamp field, and the columns their features and aggregations read); a batch that
+    does not fit writes nothing (400)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PUSH_EXAMPLE]})
 
-    source: str = Field(description="The source the events belong to.", examples=["transactions"])
+    source: str = Field(
+        description="The source the events belong to, by name; 404 when no feature view reads it."
+    )
     rows: list[dict[str, Any]] = Field(
-        description="One object per event with the source's columns; times as ISO 8601 text "
-        "(naive means UTC).",
-        examples=[[{"user_id": 7, "event_time": "2025-03-01T12:00:00Z", "amount": 12.5}]],
+        description="One object per event with the source's columns; times as ISO 8601 text, "
+        "naive (meaning UTC) or with an offset. At most server.max_entities rows (413 beyond)."
     )
     to: Literal["online_and_offline", "online", "offline"] = Field(
         "online_and_offline",
-        description="Where the events go: the source's files (offline: training sets and "
-        "materializations read them), the online aggregation state, or both.",
+        description="Where the events go. 'online_and_offline' (the default): a new Parquet "
+        "part in the source's files (which training sets and materializations read) and the "
+        "online state of the aggregation views reading the source. 'offline': the source's "
+        "files only; the online store has the events after the next materialization. "
+        "'online': the online aggregation state only, nothing written to the files; 404 "
+        "when no online view with aggregations reads the source. Pushing to the files needs a "
+        "source that is a directory or glob of Parquet files (400 otherwise).",
     )
 
 
@@ -224,18 +293,71 @@ class PushResponse(BaseModel):
 
     request_id: str
     source: str
-    events: int
-    offline: bool
-    entities: dict[str, int]
-    late: dict[str, int]
-    compacted: dict[str, int]
-    online_error: str | None = None
+    events: int = Field(description="Events received.")
+    offline: bool = Field(description="A Parquet part was written to the source's files.")
+    entities: dict[str, int] = Field(description="Per aggregation view, entities updated.")
+    late: dict[str, int] = Field(
+        description="Per aggregation view, events too old for any window, dropped online."
+    )
+    compacted: dict[str, int] = Field(
+        description="Per aggregation view, entities whose appended events were folded."
+    )
+    online_error: str | None = Field(
+        None, description="Why the online store was not updated, when it was not."
+    )
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        code: {"model": ErrorResponse, "description": HTTPStatus(code).phrase} for code in codes
+_REQUEST_ID_HEADER = {
+    "X-Request-ID": {
+        "description": "The request's id, also in error bodies and the server log.",
+        "required": True,
+        "schema": {"type": "string"},
     }
+}
+_ERROR_TEXT = {
+    400: "A malformed request: the message names the field, what was expected and what was found.",
+    401: "A missing or wrong bearer token (only when the server has tokens).",
+    404: "An unknown or malformed feature reference, view or feature service.",
+    413: "The body is larger than server.max_body_bytes, or it has more than "
+    "server.max_entities rows (featurestore.yaml).",
+    500: "An unexpected failure; the server log has the traceback under the request id.",
+    503: "Not serving for now: nothing applied, code on disk that does not match the applied "
+    "registry, an unreachable online store, or more than server.max_pending_requests "
+    "requests waiting for it. Retry after Retry-After seconds.",
+}
+
+
+def _errors(
+    *codes: int, text: dict[int, str] | None = None, retry_after: bool = True
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of the error ``codes``: the error body, what each status means
+    (``text`` overrides the general wording) and the headers sent with it."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        headers: dict[str, Any] = dict(_REQUEST_ID_HEADER)
+        if code == 401:
+            headers["WWW-Authenticate"] = {
+                "description": 'Bearer realm="featurestore"',
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        if code == 503 and retry_after:
+            headers["Retry-After"] = {
+                "description": "Seconds to wait before retrying.",
+                "required": True,
+                "schema": {"type": "integer"},
+            }
+        out[code] = {
+            "model": ErrorResponse,
+            "description": (text or {}).get(code, _ERROR_TEXT[code]),
+            "headers": headers,
+        }
+    return out
+
+
+def _ok(model: Any, description: str) -> dict[str, Any]:
+    """The OpenAPI 200 response of ``model``, with the request id header."""
+    return {"model": model, "description": description, "headers": dict(_REQUEST_ID_HEADER)}
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -243,6 +365,10 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 class _TooLarge(OnlineRequestError):
     """The body or the row count exceeds the server's limits (413)."""
+
+
+class _Overloaded(OnlineStoreUnavailableError):
+    """Too many requests wait for the online store: shed (503 with Retry-After)."""
 
 
 def _status_of(exc: BaseException) -> int:
@@ -433,6 +559,25 @@ def parse_request(
             f"'full_feature_names' must be true or false, found {_json_type(full_names)}"
         )
     entities = _columns(data, "entities")
+    for key, column in entities.items():
+        for row, value in enumerate(column):
+            # keys are integers or strings (what the schema says, for every key given); JSON
+            # Schema's integers include 7.0, which orjson reads as a float
+            if value is None or type(value) is int or type(value) is str:
+                continue
+            # (the bounds as floats: 2**64 - 1 is 2**64 once read as one)
+            if type(value) is float and value.is_integer() and _MIN_KEY <= value <= 2.0**64:
+                column[row] = int(value)
+            else:
+                found = (
+                    "a number with a fraction or beyond 64-bit integers"
+                    if isinstance(value, float)
+                    else _json_type(value)
+                )
+                raise OnlineRequestError(
+                    f"entities[{key!r}] holds integer or string keys (null for a row without "
+                    f"one); found {found} in row {row}"
+                )
     request_data = _columns(data, "request_data")
     rows = max(
         (len(c) for c in (*entities.values(), *request_data.values())),
@@ -561,16 +706,43 @@ def encode_response(response: OnlineResponse, request_id: str) -> bytes:
 
 @dataclass
 class _OnlineFeatures:
-    """POST /v1/online-features: read and check the body, retrieve, encode, log, count."""
+    """POST /v1/online-features: read and check the body, retrieve, encode, log, count.
+
+    With a network store (``offload``), retrieval runs in a worker thread (at most
+    ``threads`` at once) so a store that hangs holds a thread, never the event loop; beyond
+    ``max_pending`` requests waiting for the store, a request is shed at once with 503 and
+    ``Retry-After``. The embedded SQLite store is read inline: a read takes microseconds and, in
+    WAL mode, never waits for a writer.
+    """
 
     store: FeatureStore
     metrics: ServerMetrics
     max_body: int
     max_entities: int
+    offload: bool = False
+    max_pending: int = 256
+    threads: int = 32
     writer: ServingLogWriter | None = None
+    pending: int = field(default=0, init=False)
+    _limiter: CapacityLimiter | None = field(default=None, init=False, repr=False)
     _parsers: tuple[RepoContents | None, dict[str, Callable[[Any], Any]]] = field(
         default=(None, {}), init=False, repr=False
     )
+
+    async def _offloaded(self, call: Callable[[], OnlineResponse]) -> OnlineResponse:
+        """``call()`` in a worker thread, or 503 at once when too many requests wait."""
+        if self.pending >= self.max_pending:
+            raise _Overloaded(
+                f"{self.pending} requests are waiting for the online store (server."
+                "max_pending_requests in featurestore.yaml); retry in a second"
+            )
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(self.threads)
+        self.pending += 1
+        try:
+            return await to_thread.run_sync(call, limiter=self._limiter)
+        finally:
+            self.pending -= 1
 
     def parsers(self, repo: RepoContents) -> dict[str, Callable[[Any], Any]]:
         """The request column parsers of the served version's definitions."""
@@ -589,13 +761,15 @@ class _OnlineFeatures:
             body = await _receive_body(scope, receive, self.max_body)
             retriever = self.store.retriever  # one version for the whole request
             req = parse_request(body, self.max_entities, self.parsers(retriever.repo))
-            response = retriever.get(
+            call = partial(
+                retriever.get,
                 req.features,
                 req.feature_service,
                 req.entities,
                 req.request_data,
                 full_feature_names=req.full_feature_names,
             )
+            response = await self._offloaded(call) if self.offload else call()
             payload = encode_response(response, request_id)
         except _ClientGone:
             return None
@@ -759,7 +933,15 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
 
     config = config or store.repo.config.server
     metrics = ServerMetrics(store)
-    online = _OnlineFeatures(store, metrics, config.max_body_bytes, config.max_entities)
+    online = _OnlineFeatures(
+        store,
+        metrics,
+        config.max_body_bytes,
+        config.max_entities,
+        offload=store.repo.config.online_store.type != "sqlite",
+        max_pending=config.max_pending_requests,
+        threads=config.store_threads,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -799,8 +981,20 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         summary="Latest feature values for entity rows",
         response_class=Response,
         responses={
-            200: {"model": OnlineFeaturesResponse, "description": "Served values"},
-            **_errors(400, 401, 404, 413, 500, 503),
+            200: _ok(OnlineFeaturesResponse, "Served values, a status per value"),
+            **_errors(
+                400,
+                401,
+                404,
+                413,
+                500,
+                503,
+                text={
+                    400: "A malformed body, or entities and request_data that do not fit the "
+                    "requested features: a missing join key or request column, a value of the "
+                    "wrong type, columns of unequal lengths.",
+                },
+            ),
         },
         openapi_extra={
             "requestBody": {
@@ -823,9 +1017,30 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
 
     @app.post(
         "/v1/push",
-        summary="New events of a source, appended to the online aggregation state",
+        summary="New events of a source, appended to its files and the online aggregation state",
         response_class=Response,
-        responses={200: {"model": PushResponse}, **_errors(400, 401, 404, 413, 500, 503)},
+        responses={
+            200: _ok(PushResponse, "The events were written where 'to' says"),
+            **_errors(
+                400,
+                401,
+                404,
+                413,
+                500,
+                503,
+                text={
+                    400: "A malformed body, rows that do not fit the source (a missing or "
+                    "mistyped column, a time that is not ISO 8601), or a source whose files "
+                    "cannot take pushed parts (a single file, CSV); nothing was written.",
+                    404: "No feature view reads the source, or to='online' and no online view "
+                    "with aggregations reads it.",
+                    503: "Nothing applied, code on disk that does not match the applied "
+                    "registry, or, with to='online', an unreachable online store (with the "
+                    "default 'online_and_offline' the push then answers 200 with online_error "
+                    "set). Retry after Retry-After seconds.",
+                },
+            ),
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -862,7 +1077,15 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         "/v1/features",
         summary="The applied features",
         response_class=Response,
-        responses={200: {"model": list[FeatureInfo]}, **_errors(401, 503)},
+        responses={
+            200: _ok(list[FeatureInfo], "The applied features"),
+            **_errors(
+                401,
+                500,
+                503,
+                text={503: "Nothing applied yet, or the registry is unreadable."},
+            ),
+        },
     )
     async def features(request: Request) -> Response:
         try:
@@ -889,7 +1112,7 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         "/healthz",
         summary="Liveness: 200 while the process runs",
         response_class=Response,
-        responses={200: {"model": Health}},
+        responses={200: _ok(Health, "The process runs")},
     )
     async def healthz() -> Response:
         served = store.served_registry
@@ -903,7 +1126,18 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         "/readyz",
         summary="Readiness: the registry is applied and the online store answers",
         response_class=Response,
-        responses={200: {"model": Health}, **_errors(401, 503)},
+        responses={
+            200: _ok(Health, "Ready to serve"),
+            **_errors(
+                401,
+                503,
+                text={
+                    503: "Not ready: nothing applied, code on disk that does not match the "
+                    "applied registry, or an unreachable online store; the message says which."
+                },
+                retry_after=False,
+            ),
+        },
     )
     async def readyz(request: Request) -> Response:
         try:
@@ -923,7 +1157,10 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         RELOAD,
         summary="Look for a newly applied registry now and serve it if the code matches",
         response_class=Response,
-        responses={200: {"model": ReloadResponse}, **_errors(401, 503)},
+        responses={
+            200: _ok(ReloadResponse, "The version served after the check"),
+            **_errors(401, 500, 503),
+        },
     )
     async def reload(request: Request) -> Response:
         try:

@@ -52,7 +52,7 @@ from featurestore.online.windows import (
     events_store_name,
     window_value,
 )
-from featurestore.plan import RetrievalPlan, build_plan
+from featurestore.plan import RetrievalPlan, build_plan, check_selection
 from featurestore.registry import RegistryState
 from featurestore.repo import RepoContents
 from featurestore.serving.response import OnlineResponse
@@ -101,6 +101,22 @@ class _Column:
             convert=converter(feature.dtype),
             missing=_DEFAULTED if feature.default is not None else _NOT_FOUND,
         )
+
+
+def _columns(name: str, value: object) -> Mapping[str, Sequence[Any]]:
+    """Entity or request columns as a mapping of column -> values: a mapping as given, a
+    Polars or pandas frame column by column, None as no columns."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, pl.DataFrame) or type(value).__module__.startswith("pandas"):
+        frame = value if isinstance(value, pl.DataFrame) else pl.from_pandas(value)
+        return {str(c): frame[c].to_list() for c in frame.columns}
+    raise OnlineRequestError(
+        f"{name} must be a mapping of column -> list of values, e.g. {{'user_id': [7, 9]}}, "
+        f"or a Polars or pandas frame; found {type(value).__name__}"
+    )
 
 
 def _request_time(value: object) -> dt.datetime:
@@ -244,6 +260,7 @@ class OnlineRetriever:
     def _prepare(
         self, features: Sequence[str] | None, service: str | None, full_names: bool
     ) -> _Prepared:
+        check_selection(features, service, full_names)
         refs = tuple(dict.fromkeys(features)) if features is not None else None
         cache_key = (refs, service, full_names)
         prepared = self._prepared.get(cache_key)
@@ -332,8 +349,9 @@ class OnlineRetriever:
         """Values and statuses for each entity row; see FeatureStore.get_online_features."""
         prepared = self._prepare(features, feature_service, full_feature_names)
         now = _request_time(request_time)
-        entities = entities or {}
-        n = self._row_count(prepared, entities, request_data or {})
+        entities = _columns("entities", entities)
+        request_data = _columns("request_data", request_data)
+        n = self._row_count(prepared, entities, request_data)
         served = _Served(entities, n, epoch_us(now), prepared.read_fingerprints)
         for read in prepared.reads:
             if read.columns:
@@ -342,7 +360,7 @@ class OnlineRetriever:
                 self._read_windows(read, served)
         values, statuses = served.values, served.statuses
         for run in prepared.on_demand:
-            self._run_on_demand(run, request_data or {}, values, statuses)
+            self._run_on_demand(run, request_data, values, statuses)
         fingerprints, dtypes = prepared.fingerprints, prepared.dtypes
         if served.computed_with:
             fingerprints = self._computed_with(prepared, served.computed_with)

@@ -1,5 +1,7 @@
-"""The server process: SIGTERM under load loses no served request from the serving log;
-several workers share their Prometheus metrics; the ``serve`` verb's options and errors."""
+"""The server process: SIGTERM under load loses no served request from the serving log; SIGKILL
+loses at most the records of the last flush interval, never a written file, and a restarted
+server serves again; several workers share their Prometheus metrics; the ``serve`` verb's
+options and errors."""
 
 from __future__ import annotations
 
@@ -67,6 +69,27 @@ def test_sigterm_under_load_loses_no_logged_request(tmp_path: Path) -> None:
     assert logged.height == len(served)
     assert sorted(logged["request_id"].to_list()) == sorted(served)
     assert "serving log closed" in log or "Application shutdown complete" in log
+
+
+def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
+    repo = build_repo(tmp_path / "repo", "serving_log: {flush_interval_seconds: 0.2}\n")
+    logs = repo / ".featurestore" / "logs"
+    with running_server(repo) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            early = [client.post("/v1/online-features", json=BODY) for _ in range(20)]
+            time.sleep(1.5)  # several flush intervals: these are on disk
+            late = [client.post("/v1/online-features", json=BODY) for _ in range(5)]
+        server.process.kill()
+        assert server.process.wait(timeout=30) == -signal.SIGKILL
+    assert all(r.status_code == 200 for r in [*early, *late])
+    logged = set(read_serving_log(logs)["request_id"].to_list())
+    assert {r.headers["x-request-id"] for r in early} <= logged
+    assert logged <= {r.headers["x-request-id"] for r in [*early, *late]}
+    visible = [p for p in logs.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert all(p.suffix == ".parquet" for p in visible)  # no half-written file in sight
+    with running_server(repo) as again, httpx.Client(base_url=again.url, timeout=10) as client:
+        resp = client.post("/v1/online-features", json=BODY)
+        assert resp.status_code == 200, resp.text
 
 
 def metric(text: str, name: str, **labels: str) -> float:
