@@ -334,7 +334,7 @@ class Bench:
         self.con, self.threads = reference_connection(threads)
         self.sql = hand_written_sql(self.events_path)
         self.log = WindowPathLog()
-        engine_log = logging.getLogger("featurestore.offline.engine")
+        engine_log = logging.getLogger("featurestore.offline._engine")
         engine_log.addHandler(self.log)
         engine_log.setLevel(logging.INFO)
         self.statuses: dict[str, dict[str, int]] = {}

@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from featurestore import FeatureStore
-from featurestore.online.rows import encode_key
+from featurestore.online._codec import encode_key
 
 HERE = Path(__file__).resolve().parent
 DATA_ROOT = HERE / ".data" / "online"

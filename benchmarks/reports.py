@@ -51,17 +51,17 @@ from machine import load_average, machine, reference_connection, versions
 from phase import Phase, alternate, phases_table, warm_up
 
 from featurestore import FeatureStore
-from featurestore.monitoring.drift import DriftReport
-from featurestore.monitoring.profile import TOP_K, FeatureProfile
-from featurestore.monitoring.report import Verdict
-from featurestore.monitoring.skew import SkewReport
-from featurestore.offline.training_set import (
+from featurestore._profiles import TOP_K, FeatureProfile
+from featurestore.monitoring._drift import DriftReport
+from featurestore.monitoring._report import Verdict
+from featurestore.monitoring._skew import SkewReport
+from featurestore.offline._training_set import (
     METADATA_KEY,
     TrainingSet,
     TrainingSetFeature,
     TrainingSetMetadata,
 )
-from featurestore.serving.response import OnlineResponse
+from featurestore.serving._response import OnlineResponse
 
 HERE = Path(__file__).resolve().parent
 DATA_ROOT = HERE / ".data" / "reports"

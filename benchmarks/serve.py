@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from featurestore.server._launch import free_port, wait_until_healthy
+
 HERE = Path(__file__).resolve().parent
 DATA_ROOT = HERE / ".data" / "serve"
 HOST = "127.0.0.1"  # every request of this benchmark goes to the loopback interface
@@ -130,13 +132,6 @@ def build_repo(root: Path, entities: int) -> None:
         store.close()
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class ServerProcess:
     """A server started by this benchmark, its output going to ``log_path``."""
@@ -187,17 +182,8 @@ def start_server(
         )
     server = ServerProcess(name, process, port, log_path)
     stack.callback(server.stop)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                return server
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{name} did not answer /healthz within {timeout} s:\n{server.log_tail()}")
+    wait_until_healthy(process, port, timeout, output=server.log_tail)
+    return server
 
 
 # --- the load --------------------------------------------------------------------------------
@@ -398,7 +384,7 @@ def run(
         featurestore = start_server(
             stack,
             "featurestore",
-            [sys.executable, "-m", "featurestore.cli.main", "serve", "--repo", str(repo)],
+            [sys.executable, "-m", "featurestore.cli", "serve", "--repo", str(repo)],
         )
         response = check_response(featurestore.port)
         body_file = DATA_ROOT / "bare_body.json"

@@ -7,7 +7,9 @@ DuckDB, and the same transforms online.
     train = store.get_training_set(spine, features=["user_profile:age"])
 """
 
-from featurestore.client import Client
+from featurestore._client import Client
+from featurestore._store import FeatureStore
+from featurestore._value_rules import FeatureStatus
 from featurestore.definitions import (
     Count,
     CountDistinct,
@@ -27,7 +29,7 @@ from featurestore.definitions import (
     Sum,
     on_demand_feature_view,
 )
-from featurestore.definitions.monitoring import DriftConfig, SkewConfig
+from featurestore.definitions._monitoring import DriftConfig, SkewConfig
 from featurestore.errors import (
     ApplyError,
     ConfigError,
@@ -48,10 +50,8 @@ from featurestore.errors import (
     SpineError,
     TransformError,
 )
-from featurestore.offline.training_set import TrainingSet
-from featurestore.serving.response import OnlineResponse
-from featurestore.store import FeatureStore
-from featurestore.validation import FeatureStatus
+from featurestore.offline._training_set import TrainingSet
+from featurestore.serving._response import OnlineResponse
 
 __version__ = "0.1.0"
 

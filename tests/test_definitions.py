@@ -35,7 +35,7 @@ from featurestore.definitions import (
     StdDev,
     Sum,
 )
-from featurestore.definitions.fingerprint import (
+from featurestore.definitions._fingerprint import (
     aggregation_definition,
     feature_definition,
     fingerprint,

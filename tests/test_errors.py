@@ -27,7 +27,7 @@ from featurestore import (
     TransformError,
     on_demand_feature_view,
 )
-from featurestore.transforms import run_on_demand
+from featurestore._transforms import run_on_demand
 
 MakeRepo = Callable[..., Path]
 FEATURE = ["user_profile:age"]

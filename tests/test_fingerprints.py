@@ -36,11 +36,11 @@ from featurestore import (
     FeatureView,
     FileSource,
 )
-from featurestore.cli.demo import NOT_COPIED
-from featurestore.cli.main import main
-from featurestore.definitions.feature import expression_plan
-from featurestore.definitions.fingerprint import feature_definition, fingerprint
-from featurestore.registry import PlanDiff, build_state
+from featurestore._registry import PlanDiff, build_state
+from featurestore.cli._demo import NOT_COPIED
+from featurestore.cli._main import main
+from featurestore.definitions._feature import expression_plan
+from featurestore.definitions._fingerprint import feature_definition, fingerprint
 
 MakeRepo = Callable[..., Path]
 
@@ -572,8 +572,8 @@ def test_uncovered_outside_values_change_the_fingerprint(
 
 FINGERPRINTS_SCRIPT = """
 import json, sys
-from featurestore.registry import build_state
-from featurestore.repo import load_repo
+from featurestore._registry import build_state
+from featurestore._repo import load_repo
 
 out = {}
 for path in sys.argv[1:]:

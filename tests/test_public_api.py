@@ -82,3 +82,63 @@ def test_import_does_not_load_optional_backends() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == ""
+
+
+# what each package offers the layers above it (and users who reach below the root); every
+# other module of a package is private (``_name.py``) and may move
+PACKAGE_ALL = {
+    "featurestore.definitions": [
+        "Aggregation", "Count", "CountDistinct", "Entity", "Feature", "FeatureService",
+        "FeatureView", "FileSource", "Last", "Max", "Mean", "Min", "OnDemandFeatureView",
+        "PushSource", "RequestSource", "StdDev", "Sum", "on_demand_feature_view",
+    ],
+    "featurestore.sources": [
+        "append_part", "check_view", "ident", "key_type_problems", "part_path", "pushed_frame",
+        "read_schema", "reading", "scan_sql", "sql_string", "timestamp_sql", "view_problems",
+    ],
+    "featurestore.offline": [
+        "OfflineEngine", "SpineLike", "TrainingSet", "TrainingSetFeature",
+        "TrainingSetMetadata", "read_spine",
+    ],
+    "featurestore.online": [
+        "GuardCheck", "GuardReport", "MaterializationResult", "MaterializationState",
+        "OnlineStore", "PushMode", "PushResult", "open_online_store",
+    ],
+    "featurestore.serving": [
+        "OnlineResponse", "OnlineRetriever", "ReloadResult", "ServingLogWriter",
+        "read_serving_log",
+    ],
+    "featurestore.monitoring": [
+        "DriftFeature", "DriftReport", "FeatureDrift", "ParityFeatureResult", "ParityReport",
+        "RepoStatus", "ReportInputs", "ServingLogSide", "ServingLogStatus", "Side",
+        "SkewFeatureResult", "SkewReport", "SourceSide", "TrainingSetSide", "ViewStatus",
+        "build_drift_report", "build_skew_report", "build_status", "check_parity", "parse_side",
+        "render_report", "to_side",
+    ],
+    "featurestore.monitoring.parity": ["ParityFeatureResult", "ParityReport", "check_parity"],
+    "featurestore.cli": ["main"],
+    "featurestore.server": ["create_app", "serve"],
+}  # fmt: skip
+
+
+def test_package_surfaces_are_pinned() -> None:
+    import importlib
+
+    for name, expected in PACKAGE_ALL.items():
+        package = importlib.import_module(name)
+        assert sorted(package.__all__) == sorted(expected), name
+        for attr in expected:
+            assert getattr(package, attr) is not None, f"{name}.{attr}"
+
+
+def test_every_public_package_has_a_pinned_init() -> None:
+    """Every package is pinned above, except private ones (``_name/``) inside a package."""
+    from pathlib import Path
+
+    root = Path(featurestore.__file__).parent
+    packages = {
+        ".".join(p.parent.relative_to(root.parent).parts)
+        for p in root.rglob("*.py")
+        if p.parent != root and not p.parent.name.startswith("_")
+    }
+    assert packages == set(PACKAGE_ALL)

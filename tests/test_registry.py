@@ -12,7 +12,7 @@ import pytest
 from conftest import DEFINITIONS, PROJECT, spine_frame, users_frame
 
 from featurestore import ApplyError, FeatureStore, RegistryError
-from featurestore.registry import PlanDiff
+from featurestore._registry import PlanDiff
 
 MakeRepo = Callable[..., Path]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from featurestore import ConfigError, FeatureStore, RepoError
-from featurestore.config import load_config
-from featurestore.repo import find_repo, load_repo
+from featurestore._config import load_config
+from featurestore._repo import find_repo, load_repo
 
 MakeRepo = Callable[..., Path]
 
@@ -284,3 +284,58 @@ def test_module_edited_in_place_is_reloaded(
     module.write_text('from featurestore import Entity\nuser = Entity("user_b")\n')
     os.utime(module, ns=(stamp, stamp))
     assert list(load_repo(root).entities) == ["user_b"]
+
+
+def test_two_threads_loading_repos_at_once_do_not_collide(
+    repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load pauses inside one of its modules until the second load has cleared its
+    module names (or a second has passed): loads take turns, so the second waits for the
+    first instead of popping the module the first is importing."""
+    import builtins
+    import shutil
+    import threading
+
+    import featurestore._repo as repo_module
+
+    (repo_dir / "wait_here.py").write_text(
+        "import builtins\n\nbuiltins._featurestore_test_hook()\n"
+    )
+    other = tmp_path / "other"
+    shutil.copytree(repo_dir, other)
+    inside = threading.Event()
+    second_cleared = threading.Event()
+
+    def hook() -> None:
+        if not inside.is_set():
+            inside.set()
+            second_cleared.wait(timeout=1.0)
+
+    real_forget = repo_module._forget_modules
+
+    def forget(root: Path) -> None:
+        real_forget(root)
+        if root == other:
+            second_cleared.set()
+
+    monkeypatch.setattr(builtins, "_featurestore_test_hook", hook, raising=False)
+    monkeypatch.setattr(repo_module, "_forget_modules", forget)
+    results: dict[Path, object] = {}
+
+    def load(root: Path) -> None:
+        try:
+            results[root] = load_repo(root)
+        except Exception as exc:
+            results[root] = exc
+
+    first = threading.Thread(target=load, args=(repo_dir,))
+    first.start()
+    assert inside.wait(timeout=10)
+    second = threading.Thread(target=load, args=(other,))
+    second.start()
+    first.join()
+    second.join()
+    for root in (repo_dir, other):
+        loaded = results[root]
+        assert not isinstance(loaded, Exception), loaded
+        assert list(loaded.views) == ["user_profile"]  # type: ignore[attr-defined]

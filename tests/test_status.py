@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from conftest import DEFINITIONS, PROJECT, users_frame
 
 from featurestore import FeatureStore
-from featurestore.cli.main import main
-from featurestore.online.windows import events_store_name
-from featurestore.status import RepoStatus, ViewStatus
+from featurestore.cli._main import main
+from featurestore.monitoring._status import RepoStatus, ViewStatus
+from featurestore.online._event_state import events_store_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 UTC = dt.UTC

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestore import FeatureStore, FeatureStoreError, TrainingSet
-from featurestore.offline import training_set as training_set_module
+from featurestore.offline import _training_set as training_set_module
 
 SERVICE_REFS = [
     "user_profile:country",

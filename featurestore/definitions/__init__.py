@@ -1,6 +1,6 @@
 """Pure definitions: frozen pydantic models with no IO and no engine imports."""
 
-from featurestore.definitions.aggregation import (
+from featurestore.definitions._aggregation import (
     Aggregation,
     Count,
     CountDistinct,
@@ -11,12 +11,12 @@ from featurestore.definitions.aggregation import (
     StdDev,
     Sum,
 )
-from featurestore.definitions.entity import Entity
-from featurestore.definitions.feature import Feature
-from featurestore.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
-from featurestore.definitions.service import FeatureService
-from featurestore.definitions.sources import FileSource, PushSource, RequestSource
-from featurestore.definitions.view import FeatureView
+from featurestore.definitions._entity import Entity
+from featurestore.definitions._feature import Feature
+from featurestore.definitions._on_demand import OnDemandFeatureView, on_demand_feature_view
+from featurestore.definitions._service import FeatureService
+from featurestore.definitions._sources import FileSource, PushSource, RequestSource
+from featurestore.definitions._view import FeatureView
 
 __all__ = [
     "Aggregation",

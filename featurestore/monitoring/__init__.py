@@ -1,1 +1,44 @@
-"""Monitoring: feature profiles, the drift and skew reports built on them, and their HTML."""
+"""Monitoring: the drift, skew and parity reports, the repo status, and their HTML. Each is
+built from narrow inputs (:class:`ReportInputs`: definitions, registry, offline engine and a
+serving-log reader), never from the ``FeatureStore`` facade."""
+
+from featurestore.monitoring._drift import DriftFeature, DriftReport, FeatureDrift
+from featurestore.monitoring._drift_inputs import (
+    ServingLogSide,
+    Side,
+    SourceSide,
+    TrainingSetSide,
+    build_drift_report,
+    parse_side,
+    to_side,
+)
+from featurestore.monitoring._html import render_report
+from featurestore.monitoring._inputs import ReportInputs
+from featurestore.monitoring._skew import SkewFeatureResult, SkewReport, build_skew_report
+from featurestore.monitoring._status import RepoStatus, ServingLogStatus, ViewStatus, build_status
+from featurestore.monitoring.parity import ParityFeatureResult, ParityReport, check_parity
+
+__all__ = [
+    "DriftFeature",
+    "DriftReport",
+    "FeatureDrift",
+    "ParityFeatureResult",
+    "ParityReport",
+    "RepoStatus",
+    "ReportInputs",
+    "ServingLogSide",
+    "ServingLogStatus",
+    "Side",
+    "SkewFeatureResult",
+    "SkewReport",
+    "SourceSide",
+    "TrainingSetSide",
+    "ViewStatus",
+    "build_drift_report",
+    "build_skew_report",
+    "build_status",
+    "check_parity",
+    "parse_side",
+    "render_report",
+    "to_side",
+]

@@ -1,1 +1,13 @@
-"""The offline engine: DuckDB reads sources and runs point-in-time joins."""
+"""The offline engine: DuckDB reads sources and runs point-in-time joins into training sets."""
+
+from featurestore.offline._engine import OfflineEngine, SpineLike, read_spine
+from featurestore.offline._training_set import TrainingSet, TrainingSetFeature, TrainingSetMetadata
+
+__all__ = [
+    "OfflineEngine",
+    "SpineLike",
+    "TrainingSet",
+    "TrainingSetFeature",
+    "TrainingSetMetadata",
+    "read_spine",
+]

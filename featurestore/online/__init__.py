@@ -1,2 +1,25 @@
 """The online store: latest feature values per entity, and each entity's recent events for
-windowed aggregations, for low-latency retrieval; materialization and push write them."""
+windowed aggregations, for low-latency retrieval; materialization and push write them.
+A backend implements :class:`OnlineStore`; :func:`open_online_store` picks one from the config
+(importing a backend's client library only when it is used)."""
+
+from featurestore.online._backends import open_online_store
+from featurestore.online._materialize import (
+    GuardCheck,
+    GuardReport,
+    MaterializationResult,
+    MaterializationState,
+)
+from featurestore.online._protocol import OnlineStore
+from featurestore.online._push import PushMode, PushResult
+
+__all__ = [
+    "GuardCheck",
+    "GuardReport",
+    "MaterializationResult",
+    "MaterializationState",
+    "OnlineStore",
+    "PushMode",
+    "PushResult",
+    "open_online_store",
+]

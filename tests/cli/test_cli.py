@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from featurestore import TrainingSet
-from featurestore.serving.serving_log import read_serving_log
+from featurestore.serving._serving_log import read_serving_log
 
 STARTER_FEATURES = [
     "customer_stats:orders_30d",
@@ -30,7 +30,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``featurestore ARGS`` in ``cwd``, as a user would run it."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "featurestore.cli.main", *args],
+        [sys.executable, "-m", "featurestore.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

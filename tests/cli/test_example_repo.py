@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.cli.demo import NOT_COPIED, load_generator
+from featurestore.cli._demo import NOT_COPIED, load_generator
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "feature_definitions"
 SERVICE = "fraud_detection_v1"

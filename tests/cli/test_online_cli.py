@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from featurestore import FeatureStore
-from featurestore.cli.demo import NOT_COPIED, load_generator
-from featurestore.cli.main import main
+from featurestore.cli._demo import NOT_COPIED, load_generator
+from featurestore.cli._main import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "feature_definitions"
 SERVICE = "fraud_detection_v1"
@@ -33,7 +33,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``featurestore ARGS`` in ``cwd``, as a user would run it."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "featurestore.cli.main", *args],
+        [sys.executable, "-m", "featurestore.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

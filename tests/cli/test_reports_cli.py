@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.cli.demo import NOT_COPIED, load_generator
+from featurestore.cli._demo import NOT_COPIED, load_generator
 from tests.cli.test_online_cli import EXAMPLE, SERVICE, run
 
 DRIFT_AT = dt.datetime(2025, 2, 15, tzinfo=dt.UTC)

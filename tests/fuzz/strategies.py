@@ -54,7 +54,7 @@ from featurestore import (
     on_demand_feature_view,
 )
 from featurestore.definitions import Aggregation
-from featurestore.definitions.aggregation import MAX_WINDOW
+from featurestore.definitions._aggregation import MAX_WINDOW
 
 from .repo import KNOWN_MERCHANTS, KNOWN_USERS, REFS, SERVICE
 

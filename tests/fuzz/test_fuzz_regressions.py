@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from featurestore import FeatureStore
+from featurestore import FeatureStore, OnlineRequestError
 
 from .checks import KNOWN_BUGS, check_online, check_push, check_training
 from .repo import build_repo, known_spine
@@ -34,7 +34,7 @@ def test_every_known_bug_has_its_test() -> None:
         assert f"def {name}(" in here, bug
 
 
-# --- get_training_set (featurestore/plan.py, repo.py, offline/engine.py) ---------------------
+# --- get_training_set (featurestore/_selection.py, _repo.py, offline/_engine.py) -------------
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_spine_path_not_parquet(store: FeatureStore, tmp_path: Path, what: str) 
     check_training(store, {"spine": path, "features": ["user_profile:age"]}, tmp_path, strict=True)
 
 
-# --- get_online_features (featurestore/serving/retrieval.py) ---------------------------------
+# --- get_online_features (featurestore/serving/_retrieval.py) -------------------------------
 
 ENTITIES = {"user_id": [700001]}
 
@@ -90,7 +90,17 @@ def test_online_entities_str(store: FeatureStore) -> None:
     check_online(store, {"features": ["user_profile:age"], "entities": "user_id"}, strict=True)
 
 
-# --- push (featurestore/online/push.py, store.py, offline/appends.py) -------------------------
+@pytest.mark.parametrize("field", ["entities", "request_data"])
+def test_online_columns_named_by_a_non_string(store: FeatureStore, field: str) -> None:
+    """A key that is no column name (here 0, beside a missing join key) is a typed error."""
+    given = {"merchant_id": None, 0: [1]}
+    kwargs = {"entities": given} if field == "entities" else {"entities": ENTITIES, field: given}
+    check_online(store, {"features": ["user_profile:age"], **kwargs}, strict=True)
+    with pytest.raises(OnlineRequestError, match="key 0 \\(int\\)"):
+        store.get_online_features(["user_profile:age"], **kwargs)
+
+
+# --- push (featurestore/online/_push.py, _store.py, sources/_appends.py) ---------------------
 
 
 def test_push_source_unhashable(store: FeatureStore) -> None:

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.python import asgi
 
 from featurestore import FeatureStore
-from featurestore.server.app import create_app
+from featurestore.server._app import create_app
 
 from .repo import build_repo, write_repo
 
@@ -174,7 +174,7 @@ def test_the_push_documents_to_and_its_errors(openapi: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def example_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
     """A copy of the example repo with data for a few users, applied and materialized."""
-    from featurestore.cli.demo import NOT_COPIED, load_generator
+    from featurestore.cli._demo import NOT_COPIED, load_generator
 
     root = tmp_path_factory.mktemp("example") / "repo"
     shutil.copytree(EXAMPLE_REPO, root, ignore=shutil.ignore_patterns(*NOT_COPIED))

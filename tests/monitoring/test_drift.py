@@ -19,19 +19,18 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from featurestore import FeatureReferenceError, FeatureStore
-from featurestore.definitions.monitoring import DriftConfig
+from featurestore._profiles import TOP_K, FeatureProfile, merge_profiles, profile_frame
+from featurestore.definitions._monitoring import DriftConfig
 from featurestore.errors import ReportError
-from featurestore.monitoring.drift import DriftFeature, DriftReport, compute_drift
-from featurestore.monitoring.profile import TOP_K, FeatureProfile, merge_profiles, profile_frame
-from featurestore.monitoring.report import Verdict
-from featurestore.monitoring.sides import (
+from featurestore.monitoring._drift import DriftFeature, DriftReport, compute_drift
+from featurestore.monitoring._drift_inputs import (
     ServingLogSide,
     SourceSide,
     TrainingSetSide,
-    build_drift_report,
     parse_side,
     to_side,
 )
+from featurestore.monitoring._report import Verdict
 
 # ------------------------------------------------------------------ helpers
 
@@ -483,7 +482,7 @@ import polars as pl
 
 from featurestore import Entity, Feature, FeatureView, FileSource, RequestSource
 from featurestore import on_demand_feature_view
-from featurestore.definitions.monitoring import DriftConfig
+from featurestore.definitions._monitoring import DriftConfig
 
 user = Entity("user", join_keys=["user_id"])
 
@@ -565,7 +564,7 @@ def _january_training_set(store: Any, tmp_path: Path) -> Path:
 
 def test_training_set_against_source_windows(drift_store: Any, tmp_path: Path) -> None:
     path = _january_training_set(drift_store, tmp_path)
-    feb = build_drift_report(drift_store, TrainingSetSide(path), SourceSide("stats", FEB, MAR))
+    feb = drift_store.drift_report(TrainingSetSide(path), SourceSide("stats", FEB, MAR))
     assert set(feb.flagged) == {"stats:amount", "stats:double_amount", "stats:country"}
     assert {f.ref for f in feb.features} == {
         "stats:amount",
@@ -577,11 +576,11 @@ def test_training_set_against_source_windows(drift_store: Any, tmp_path: Path) -
     assert amount.owner == "risk-team" and amount.stats["rows_current"] == 2 * USERS
     assert "stats:amount: psi_flag=0.3" in feb.settings["overrides"]
     assert feb.to_dict()["summary"]["reference"] == "training set january.parquet"
-    jan = build_drift_report(drift_store, TrainingSetSide(path), SourceSide("stats", JAN, FEB))
+    jan = drift_store.drift_report(TrainingSetSide(path), SourceSide("stats", JAN, FEB))
     assert jan.flagged == []
     # the source rows of the window against the training set's rows as the current side
-    back = build_drift_report(
-        drift_store, SourceSide("stats", JAN, FEB), TrainingSetSide(path), ["stats:amount"]
+    back = drift_store.drift_report(
+        SourceSide("stats", JAN, FEB), TrainingSetSide(path), ["stats:amount"]
     )
     assert [f.ref for f in back.features] == ["stats:amount"] and back.flagged == []
 
@@ -596,7 +595,7 @@ def test_serving_log_windows(drift_store: Any, tmp_path: Path) -> None:
     drift_store.get_online_features(
         features=["stats:amount", "stats:active"], entities={"user_id": users[:1000]}
     )
-    report = build_drift_report(drift_store, TrainingSetSide(path), parse_side("log:1d"))
+    report = drift_store.drift_report(TrainingSetSide(path), parse_side("log:1d"))
     by_ref = {f.ref: f for f in report.features}
     assert set(by_ref) == {"stats:amount", "stats:country", "stats:active"}
     assert by_ref["stats:amount"].stats["rows_current"] == USERS + 1000  # both requests
@@ -604,7 +603,7 @@ def test_serving_log_windows(drift_store: Any, tmp_path: Path) -> None:
     assert set(report.flagged) == {"stats:amount", "stats:country"}
     assert report.current_label.startswith("serving log [")
     # the log as the reference: profiles per feature from the records that served it
-    same = build_drift_report(drift_store, ServingLogSide(), ServingLogSide(), ["stats:amount"])
+    same = drift_store.drift_report(ServingLogSide(), ServingLogSide(), ["stats:amount"])
     assert same.features[0].verdict is Verdict.OK and same.features[0].stats["psi"] < 1e-9
 
 
@@ -615,16 +614,14 @@ def test_side_errors(drift_store: Any, tmp_path: Path) -> None:
         match=r"'stats:amout' is not in training set january\.parquet\. "
         r"Did you mean 'stats:amount'",
     ):
-        build_drift_report(
-            drift_store, TrainingSetSide(path), SourceSide("stats", FEB, MAR), ["stats:amout"]
+        drift_store.drift_report(
+            TrainingSetSide(path), SourceSide("stats", FEB, MAR), ["stats:amout"]
         )
     with pytest.raises(FeatureReferenceError, match="Did you mean 'stats'"):
-        build_drift_report(drift_store, TrainingSetSide(path), SourceSide("stat", FEB, MAR))
+        drift_store.drift_report(TrainingSetSide(path), SourceSide("stat", FEB, MAR))
     with pytest.raises(ReportError, match="'scaled' is an on-demand view"):
-        build_drift_report(drift_store, TrainingSetSide(path), SourceSide("scaled", FEB, MAR))
+        drift_store.drift_report(TrainingSetSide(path), SourceSide("scaled", FEB, MAR))
     with pytest.raises(ReportError, match="does not exist"):
-        build_drift_report(
-            drift_store, TrainingSetSide(tmp_path / "nope.parquet"), ServingLogSide()
-        )
+        drift_store.drift_report(TrainingSetSide(tmp_path / "nope.parquet"), ServingLogSide())
     with pytest.raises(ReportError, match="serving log has no records"):
-        build_drift_report(drift_store, TrainingSetSide(path), ServingLogSide(JAN, FEB))
+        drift_store.drift_report(TrainingSetSide(path), ServingLogSide(JAN, FEB))

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from featurestore.errors import ReportError
-from featurestore.monitoring.html import render_report
-from featurestore.monitoring.report import Report, Verdict
+from featurestore.monitoring._html import render_report
+from featurestore.monitoring._report import Report, Verdict
 
 HOSTILE = "<script>alert(1)</script>"
 VOID_TAGS = {"meta", "input", "br", "img", "link", "hr", "area", "base", "col", "embed", "wbr"}

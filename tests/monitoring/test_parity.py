@@ -22,12 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 from featurestore import FeatureStore
-from featurestore.cli.main import main
+from featurestore.cli._main import main
+from featurestore.monitoring._report import Verdict
 from featurestore.monitoring.parity import ParityReport
-from featurestore.monitoring.parity.as_of import as_of_store
-from featurestore.monitoring.report import Verdict
-from featurestore.online.rows import encode_key
-from featurestore.online.windows import events_store_name
+from featurestore.monitoring.parity._as_of import as_of_store
+from featurestore.online._codec import encode_key
+from featurestore.online._event_state import events_store_name
 from tests.cli.test_online_cli import run
 
 UTC = dt.UTC
@@ -56,7 +56,7 @@ from featurestore import (
     on_demand_feature_view,
 )
 from featurestore.definitions import Count, CountDistinct, Last, Max, Mean, StdDev, Sum
-from featurestore.definitions.monitoring import SkewConfig
+from featurestore.definitions._monitoring import SkewConfig
 
 user = Entity("user", join_keys=["user_id"])
 merchant = Entity("merchant", join_keys=["merchant_id"])

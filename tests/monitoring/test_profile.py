@@ -11,8 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from featurestore.errors import ReportError
-from featurestore.monitoring.profile import (
+from featurestore._profiles import (
     MAX_CATEGORIES,
     QUANTILE_POINTS,
     TOP_K,
@@ -20,6 +19,7 @@ from featurestore.monitoring.profile import (
     merge_profiles,
     profile_frame,
 )
+from featurestore.errors import ReportError
 
 
 def _with_nulls(values: list[object], rng: np.random.Generator, share: float) -> list[object]:

@@ -18,8 +18,8 @@ import pytest
 
 from featurestore import FeatureReferenceError, FeatureStore, RegistryError
 from featurestore.errors import ReportError
-from featurestore.monitoring.report import Verdict
-from featurestore.monitoring.skew import SkewReport, build_skew_report
+from featurestore.monitoring._report import Verdict
+from featurestore.monitoring._skew import SkewReport
 
 D = dt.datetime
 BASE = D(2024, 1, 1)  # event time of the first version of every row
@@ -45,7 +45,7 @@ from featurestore import (
     RequestSource,
     on_demand_feature_view,
 )
-from featurestore.definitions.monitoring import SkewConfig
+from featurestore.definitions._monitoring import SkewConfig
 
 user = Entity("user", join_keys=["user_id"])
 
@@ -89,7 +89,7 @@ from datetime import timedelta
 import polars as pl
 
 from featurestore import Entity, Feature, FeatureView, FileSource
-from featurestore.definitions.monitoring import SkewConfig
+from featurestore.definitions._monitoring import SkewConfig
 
 user = Entity("user", join_keys=["user_id"])
 
@@ -217,7 +217,7 @@ def test_stale_materialization_is_flagged_with_its_cause_and_nothing_else(
         ),
     )
     serve(store, range(3001), T1)
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert sorted(report.flagged) == sorted(PROFILE)
     for ref in PROFILE:
@@ -267,10 +267,10 @@ def test_a_definition_changed_after_serving_is_reported_as_a_fingerprint_mismatc
     changed = reopen(store, definitions(age=', expr=pl.col("age") + 1'))
     try:
         with pytest.raises(RegistryError, match="differs from the applied registry"):
-            build_skew_report(changed)
+            changed.skew_report()
         changed.apply()
         new_fp = {f.ref: f.fingerprint for f in changed.list_features()}["profile:age"]
-        report = build_skew_report(changed)
+        report = changed.skew_report()
     finally:
         changed.close()
 
@@ -300,7 +300,7 @@ def test_an_on_demand_output_that_differs_with_equal_inputs_blames_the_function(
     serve(store, range(3000), T1)
     # state the function reads at run time, outside anything a definition can cover
     monkeypatch.setenv("SKEW_TEST_FACTOR", "3")
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert report.flagged == ["risk:amount_x"]
     r = report.result("risk:amount_x")
@@ -330,7 +330,7 @@ def test_an_on_demand_output_over_stale_inputs_says_its_inputs_differ(
         pl.concat([activity_rows(range(3000), BASE), activity_rows(range(50), LATE, bump=1)]),
     )
     serve(store, range(3000), T1)
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert sorted(report.flagged) == sorted([*ACTIVITY, "risk:amount_x"])
     r = report.result("risk:amount_x")
@@ -366,7 +366,7 @@ def run_pairs(
     store.materialize(end=T0)
     write(store, "data/m.parquet", pairs_frame(offline, served_at))
     serve(store, range(first.height), T1, [f"m:{c}" for c in PAIR_COLUMNS])
-    return build_skew_report(store), first.height
+    return store.skew_report(), first.height
 
 
 def mismatching_users(report: SkewReport, ref: str) -> set[int]:
@@ -456,7 +456,7 @@ def test_statistics_match_numpy_on_random_values(
     store.materialize(end=T0)
     write(store, "data/m.parquet", pairs_served.with_columns(d=pl.Series(offline)))
     serve(store, range(n), T1, ["m:d"])
-    r = build_skew_report(store).result("m:d")
+    r = store.skew_report().result("m:d")
 
     # rows older than the 60-day ttl are withheld both online and offline: two nulls match
     a, b = np.where(stale, np.nan, a), np.where(stale, np.nan, b)
@@ -494,7 +494,7 @@ def test_fewer_rows_than_min_rows_are_insufficient_data_not_a_pass(
     )
     store.materialize(end=T0)
     serve(store, range(50), T1, PROFILE)
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert report.flagged == []
     assert report.result("profile:score").verdict == Verdict.OK
@@ -522,7 +522,7 @@ def test_features_limit_the_report_and_unserved_ones_have_no_rows(
     serve(store, range(60), T1, ["profile:age"])
     serve(store, range(40), T2, ["activity:clicks", "risk:amount_x"])
 
-    full = build_skew_report(store)
+    full = store.skew_report()
     assert {r.ref: r.rows_compared for r in full.results} == {
         "profile:age": 60,
         "activity:clicks": 40,
@@ -530,7 +530,7 @@ def test_features_limit_the_report_and_unserved_ones_have_no_rows(
     }
     assert all(r.mismatches == 0 for r in full.results)
 
-    some = build_skew_report(store, features=["risk:amount_x", "profile:score"])
+    some = store.skew_report(features=["risk:amount_x", "profile:score"])
     assert [r.ref for r in some.results] == ["profile:score", "risk:amount_x"]
     score = some.result("profile:score")
     assert (score.rows_compared, score.verdict) == (0, Verdict.INSUFFICIENT_DATA)
@@ -538,7 +538,7 @@ def test_features_limit_the_report_and_unserved_ones_have_no_rows(
     assert some.result("risk:amount_x").rows_compared == 40
 
     with pytest.raises(FeatureReferenceError, match="profile:nope"):
-        build_skew_report(store, features=["profile:nope"])
+        store.skew_report(features=["profile:nope"])
 
 
 def test_features_removed_since_serving_are_listed_as_not_replayed(
@@ -551,7 +551,7 @@ def test_features_removed_since_serving_are_listed_as_not_replayed(
     changed = reopen(store, without_score)
     try:
         changed.apply()
-        report = build_skew_report(changed)
+        report = changed.skew_report()
     finally:
         changed.close()
     assert [r.ref for r in report.results] == ["profile:age", "profile:country"]
@@ -566,15 +566,15 @@ def test_start_and_end_select_the_requests_in_the_window(
     serve(store, range(30), T1, ["profile:age"])
     serve(store, range(70), T2, ["profile:age"])
 
-    assert build_skew_report(store, start=T2).result("profile:age").rows_compared == 70
-    assert build_skew_report(store, end=T2).result("profile:age").rows_compared == 30
+    assert store.skew_report(start=T2).result("profile:age").rows_compared == 70
+    assert store.skew_report(end=T2).result("profile:age").rows_compared == 30
     with pytest.raises(ReportError, match=r"no records in .* nothing to compare"):
-        build_skew_report(store, start=T2 + dt.timedelta(days=1))
-    empty = build_skew_report(store, start=T2 + dt.timedelta(days=1), features=["profile:score"])
+        store.skew_report(start=T2 + dt.timedelta(days=1))
+    empty = store.skew_report(start=T2 + dt.timedelta(days=1), features=["profile:score"])
     assert empty.log_rows == 0
     assert empty.result("profile:score").verdict == "insufficient_data"
     with pytest.raises(ReportError, match="the window is empty"):
-        build_skew_report(store, start=T2, end=T1)
+        store.skew_report(start=T2, end=T1)
 
 
 def test_sample_replays_a_seeded_random_subset(open_store: Callable[..., FeatureStore]) -> None:
@@ -588,21 +588,21 @@ def test_sample_replays_a_seeded_random_subset(open_store: Callable[..., Feature
     )
     serve(store, range(1000), T1, ["profile:age"])
 
-    full = build_skew_report(store).result("profile:age")
+    full = store.skew_report().result("profile:age")
     assert full.mismatches == 200
-    sampled = build_skew_report(store, sample=300, seed=1)
+    sampled = store.skew_report(sample=300, seed=1)
     age = sampled.result("profile:age")
     assert (sampled.log_rows, sampled.rows_replayed, age.rows_compared) == (1000, 300, 300)
     assert 30 < age.mismatches < 100  # about 60 expected
     assert mismatching_users(sampled, "profile:age") <= set(late)
-    again = build_skew_report(store, sample=300, seed=1).result("profile:age")
+    again = store.skew_report(sample=300, seed=1).result("profile:age")
     assert (again.mismatches, again.examples) == (age.mismatches, age.examples)
-    other = build_skew_report(store, sample=300, seed=2).result("profile:age")
+    other = store.skew_report(sample=300, seed=2).result("profile:age")
     assert (other.mismatches, other.examples) != (age.mismatches, age.examples)
-    everything = build_skew_report(store, sample=5000).result("profile:age")
+    everything = store.skew_report(sample=5000).result("profile:age")
     assert everything.stats() == full.stats()
     with pytest.raises(ReportError, match="sample must be a positive number"):
-        build_skew_report(store, sample=0)
+        store.skew_report(sample=0)
 
 
 def test_to_dict_has_the_report_shape_and_serializes(
@@ -616,7 +616,7 @@ def test_to_dict_has_the_report_shape_and_serializes(
         pl.concat([profile_rows(range(200), BASE), profile_rows(range(20), LATE, bump=1)]),
     )
     serve(store, range(200), T1)
-    report = build_skew_report(store)
+    report = store.skew_report()
     d = json.loads(report.to_json())
 
     assert d["kind"] == "skew"

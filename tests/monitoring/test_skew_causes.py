@@ -18,8 +18,8 @@ import polars as pl
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.monitoring.report import Verdict
-from featurestore.monitoring.skew import SkewFeatureResult, SkewReport, build_skew_report
+from featurestore.monitoring._report import Verdict
+from featurestore.monitoring._skew import SkewFeatureResult, SkewReport
 
 D = dt.datetime
 BASE = D(2024, 1, 1)  # event time of the first version of every row
@@ -238,7 +238,7 @@ def test_a_definition_changed_since_serving(open_store: Callable[..., FeatureSto
     open_store.track(changed)  # type: ignore[attr-defined]
     changed.apply()
     new_fp = fingerprint(changed, "profile:age")
-    report = build_skew_report(changed)
+    report = changed.skew_report()
 
     assert new_fp != served_fp
     assert report.flagged == ["profile:age"]
@@ -279,7 +279,7 @@ def test_values_of_an_earlier_definition_served_after_an_apply_without_materiali
     )
     assert response.fingerprints["profile:age"] == old_fp  # the online store's values
     serve(serving, PROFILE, range(1, N))
-    report = build_skew_report(serving)
+    report = serving.skew_report()
 
     assert new_fp != old_fp
     assert report.flagged == ["profile:age"]
@@ -296,7 +296,7 @@ def test_values_of_an_earlier_definition_served_after_an_apply_without_materiali
     # once materialized, the same requests match
     serving.materialize(end=T0)
     serve(serving, PROFILE)
-    after = build_skew_report(serving, start=T1, features=["profile:age"])
+    after = serving.skew_report(start=T1, features=["profile:age"])
     assert after.result("profile:age").mismatches == N  # the earlier rows are still logged
     assert after.result("profile:age").rows_compared == 2 * N
 
@@ -309,7 +309,7 @@ def test_a_stale_materialization_of_a_plain_view(open_store: Callable[..., Featu
     store.materialize(end=T0)
     add_file(store, "data/profile/late.parquet", profile_rows(range(100), LATE, bump=1))
     serve(store, [*PROFILE, *ACTIVITY])
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert sorted(report.flagged) == sorted(PROFILE)
     for ref in PROFILE:
@@ -334,7 +334,7 @@ def test_a_newer_row_served_than_the_source_now_holds(
     store.materialize(end=T0)
     (store.repo.root / "data/profile/mid.parquet").unlink()  # the newer rows are taken back
     serve(store, PROFILE)
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     for ref in PROFILE:
         r = report.result(ref)
@@ -355,7 +355,7 @@ def test_stale_events_of_an_aggregation_view(open_store: Callable[..., FeatureSt
     store.materialize(end=T0)
     add_file(store, "data/txns/late.parquet", txn_rows(range(50), LATE, amount=5.0))
     serve(store, SPEND)
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert sorted(report.flagged) == sorted(SPEND)
     for ref in SPEND:
@@ -381,7 +381,7 @@ def test_events_pushed_online_only_are_named_missing_offline_not_stale(
     result = store.push("txns", pushed, to="online")
     assert (result.offline_file, result.entities) == (None, {"spend": 50})
     serve(store, SPEND)
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert sorted(report.flagged) == sorted(SPEND)
     for ref in SPEND:
@@ -409,7 +409,7 @@ def test_events_pushed_to_both_stores_give_no_mismatch(
     result = store.push("txns", txn_rows(range(50), LATE, amount=5.0))
     assert result.offline_file is not None and result.entities == {"spend": 50}
     serve(store, SPEND)
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert report.flagged == []
     for ref in SPEND:
@@ -438,7 +438,7 @@ def test_an_on_demand_output_over_two_views_names_only_the_stale_ones_inputs(
 ) -> None:
     store = stale_activity(open_store)
     serve(store, ["both:mix", *PROFILE, *ACTIVITY])
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert sorted(report.flagged) == sorted(["both:mix", *ACTIVITY])
     mix = report.result("both:mix")
@@ -461,7 +461,7 @@ def test_an_on_demand_output_served_alone_names_the_stale_view(
 ) -> None:
     store = stale_activity(open_store)
     serve(store, ["both:mix"])
-    mix = build_skew_report(store).result("both:mix")
+    mix = store.skew_report().result("both:mix")
 
     assert mix.mismatches == 60
     assert mix.causes["inputs_differ_rows"] == 60
@@ -477,7 +477,7 @@ def test_an_on_demand_output_with_a_view_feature_input_names_that_reference(
     store = stale_activity(open_store)
     # activity:clicks differs too, but is no input of one_input
     serve(store, ["one_input:spend_x", *ACTIVITY])
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     r = report.result("one_input:spend_x")
     assert (r.rows_compared, r.mismatches) == (N, 60)
@@ -489,7 +489,7 @@ def test_an_on_demand_output_with_a_view_feature_input_names_that_reference(
     assert report.result("activity:clicks").mismatches == 60
     # served alone (a later request), the stored rows of its one view decide
     serve(store, ["one_input:spend_x"], at=T2)
-    alone = build_skew_report(store, start=T2).result("one_input:spend_x")
+    alone = store.skew_report(start=T2).result("one_input:spend_x")
     assert (alone.rows_compared, alone.causes["inputs_differ_rows"]) == (N, 60)
     assert alone.reasons[1].endswith(
         "these inputs were not the same online and offline: rows of view 'activity' (60 rows)"
@@ -504,7 +504,7 @@ def test_an_on_demand_output_served_with_and_without_its_inputs_blames_the_input
     store = stale_activity(open_store, [*range(30), *range(N // 2, N // 2 + 30)])
     serve(store, ["both:mix", *ACTIVITY], range(N // 2))
     serve(store, ["both:mix"], range(N // 2, N))
-    mix = build_skew_report(store).result("both:mix")
+    mix = store.skew_report().result("both:mix")
 
     assert (mix.rows_compared, mix.mismatches) == (N, 60)
     assert mix.causes["inputs_differ_rows"] == 60, mix.reasons
@@ -518,7 +518,7 @@ def test_an_on_demand_output_that_differs_with_equal_inputs_blames_the_function(
     store.materialize(end=T0)
     serve(store, ["scaled:scaled", *PROFILE])
     monkeypatch.setenv("SKEW_CAUSES_FACTOR", "3")  # read at run time: not in any fingerprint
-    report = build_skew_report(store)
+    report = store.skew_report()
 
     assert report.flagged == ["scaled:scaled"]
     r = report.result("scaled:scaled")

@@ -38,15 +38,8 @@ from featurestore.definitions import (
     Sum,
 )
 from featurestore.errors import ApplyError, SchemaMismatchError
-from featurestore.offline.sql import (
-    SPINE_ROW,
-    SPINE_TS,
-    WINDOW_ABOVE,
-    AggregationScan,
-    ident,
-    point_in_time_sql,
-    timestamp_sql,
-)
+from featurestore.offline._point_in_time import WINDOW_ABOVE, AggregationScan, point_in_time_sql
+from featurestore.sources._sql import SPINE_ROW, SPINE_TS, ident, timestamp_sql
 
 from .oracle import (
     OracleAggregation,
@@ -644,7 +637,7 @@ def test_both_paths_in_one_query_on_skewed_keys(
         for i in range(200)
     ]
     spine_rows += [{"user_id": 2, "event_timestamp": BASE + i * STEP} for i in range(6)]
-    caplog.set_level(logging.INFO, logger="featurestore.offline.engine")
+    caplog.set_level(logging.INFO, logger="featurestore.offline._engine")
     refs = list(AGG_REFS[:12])
     check(agg_repo, spine_frame(spine_rows), refs, written, WINDOW_ABOVE)
     assert "keys_on_window_path=1" in caplog.text

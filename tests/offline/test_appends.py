@@ -44,9 +44,9 @@ from featurestore import (
     SchemaMismatchError,
 )
 from featurestore.definitions import FileSource
-from featurestore.offline.appends import part_path
-from featurestore.offline.sources import files_glob
-from featurestore.online.rows import encode_key
+from featurestore.online._codec import encode_key
+from featurestore.sources._appends import part_path
+from featurestore.sources._scans import files_glob
 
 Row = dict[str, Any]
 UTC = dt.UTC

@@ -10,15 +10,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from featurestore.offline.sql import (
-    SPINE_ROW,
-    SPINE_TS,
-    ViewScan,
-    ident,
-    point_in_time_sql,
-    timestamp_sql,
-)
-from featurestore.validation import MATCH_FOUND, MATCH_NONE, MATCH_STALE
+from featurestore._value_rules import MATCH_FOUND, MATCH_NONE, MATCH_STALE
+from featurestore.offline._point_in_time import ViewScan, point_in_time_sql
+from featurestore.sources._sql import SPINE_ROW, SPINE_TS, ident, timestamp_sql
 
 T = dt.datetime(2024, 5, 1, 12, 0)
 US = dt.timedelta(microseconds=1)

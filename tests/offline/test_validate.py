@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.offline.validate import FeatureCheck
-from featurestore.store import SourceReport
+from featurestore._store import SourceReport
+from featurestore.offline._value_checks import FeatureCheck
 
 DEFINITIONS = '''
 """A view whose source breaks every kind of rule."""
@@ -223,7 +223,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``featurestore ARGS`` in ``cwd``, as a user would run it."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "featurestore.cli.main", *args],
+        [sys.executable, "-m", "featurestore.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -22,10 +22,10 @@ import pytest
 import redis
 
 from featurestore import FeatureStore
-from featurestore.config import OnlineStoreConfig
-from featurestore.online.base import OnlineStore
-from featurestore.online.redis import RedisOnlineStore
-from featurestore.online.sqlite import SqliteOnlineStore
+from featurestore._config import OnlineStoreConfig
+from featurestore.online._protocol import OnlineStore
+from featurestore.online._redis import RedisOnlineStore
+from featurestore.online._sqlite import SqliteOnlineStore
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BACKENDS = ("sqlite", "redis")

@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestore import FeatureReferenceError, FeatureStatus, FeatureStore, SchemaMismatchError
-from featurestore.online import push as push_module
-from featurestore.online.rows import encode_key
-from featurestore.online.windows import FRAGMENT_SEPARATOR
+from featurestore.online import _push as push_module
+from featurestore.online._codec import encode_key
+from featurestore.online._event_state import FRAGMENT_SEPARATOR
 
 from .conftest import online_store_yaml
 

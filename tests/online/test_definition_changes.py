@@ -28,7 +28,7 @@ import polars as pl
 import pytest
 
 from featurestore import FeatureStatus, FeatureStore
-from featurestore.serving.response import OnlineResponse
+from featurestore.serving._response import OnlineResponse
 
 from .conftest import Row, frame, online_store_yaml, write_repo
 

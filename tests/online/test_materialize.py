@@ -13,7 +13,7 @@ import pytest
 
 from featurestore import FeatureStore, FeatureStoreError
 from featurestore.errors import MaterializationGuardError
-from featurestore.online.materialize import MaterializationState
+from featurestore.online._materialize import MaterializationState
 
 from .conftest import Row
 

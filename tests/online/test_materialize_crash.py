@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.online.materialize import MaterializationState
+from featurestore.online._materialize import MaterializationState
 
 from .conftest import online_store_yaml
 
@@ -245,8 +245,8 @@ def test_a_run_killed_at_random_points_leaves_a_whole_snapshot_and_its_state(
 def test_two_runs_opening_a_new_sqlite_store_at_once_both_succeed(tmp_path: Path) -> None:
     """SQLite does not wait on its busy timeout to switch a new file to WAL mode: the opener
     that loses the race tries again instead of failing with 'database is locked'."""
-    from featurestore.online.base import META_VIEW
-    from featurestore.online.sqlite import SqliteOnlineStore
+    from featurestore.online._protocol import META_VIEW
+    from featurestore.online._sqlite import SqliteOnlineStore
 
     for attempt in range(30):
         path = tmp_path / f"online-{attempt}.db"
@@ -269,7 +269,7 @@ def test_two_runs_opening_a_new_sqlite_store_at_once_both_succeed(tmp_path: Path
 def _open_and_write(
     path: Path, name: str, barrier: threading.Barrier, errors: list[BaseException]
 ) -> None:
-    from featurestore.online.sqlite import SqliteOnlineStore
+    from featurestore.online._sqlite import SqliteOnlineStore
 
     try:
         barrier.wait()

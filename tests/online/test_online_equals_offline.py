@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestore import FeatureStatus, FeatureStore
-from featurestore.serving.response import OnlineResponse
+from featurestore.serving._response import OnlineResponse
 
 from .conftest import (
     ALL_FEATURES,

@@ -12,13 +12,13 @@ from typing import Any, overload
 import pytest
 import redis
 
-from featurestore.config import OnlineStoreConfig
+from featurestore._config import OnlineStoreConfig
 from featurestore.errors import OnlineStoreError
-from featurestore.online import redis as redis_backend
-from featurestore.online import sqlite as sqlite_backend
-from featurestore.online.base import META_VIEW, OnlineStore
-from featurestore.online.redis import RedisOnlineStore
-from featurestore.online.sqlite import SqliteOnlineStore
+from featurestore.online import _redis as redis_backend
+from featurestore.online import _sqlite as sqlite_backend
+from featurestore.online._protocol import META_VIEW, OnlineStore
+from featurestore.online._redis import RedisOnlineStore
+from featurestore.online._sqlite import SqliteOnlineStore
 
 from .conftest import PROJECT, REDIS_URL
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,8 +27,11 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
+from prometheus_client import CollectorRegistry
 
 from featurestore import FeatureStore
+from featurestore.server._launch import free_port, wait_until_healthy
+from featurestore.server._metrics import _SettledFilesCollector
 
 with warnings.catch_warnings():  # starlette deprecates the httpx-based TestClient it ships
     warnings.filterwarnings("ignore", message=".*starlette.testclient.* is deprecated")
@@ -184,13 +186,6 @@ def build_repo(root: Path, config: str = "") -> Path:
     return root
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     """A running ``featurestore serve`` process."""
@@ -235,7 +230,7 @@ def running_server(
             [
                 sys.executable,
                 "-m",
-                "featurestore.cli.main",
+                "featurestore.cli",
                 "serve",
                 "--repo",
                 str(repo),
@@ -257,17 +252,8 @@ def running_server(
 
 
 def wait_healthy(server: Server, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"server not healthy within {timeout} s:\n{server.log()}")
+    port = int(server.url.rsplit(":", 1)[1])
+    wait_until_healthy(server.process, port, timeout, output=server.log)
 
 
 @pytest.fixture(scope="session")
@@ -327,3 +313,24 @@ def post(client: Any, body: Any, **kwargs: Any) -> httpx.Response:
     if isinstance(body, dict):
         return client.post("/v1/online-features", json=body, **kwargs)
     return client.post("/v1/online-features", content=body, **kwargs)
+
+
+def served_by_worker(directory: Path, scratch: Path) -> dict[str, float]:
+    """Online-features requests answered by each worker, read from its own sample files."""
+    out = {}
+    for pid in {p.stem.rsplit("_", 1)[-1] for p in directory.glob("*.db")}:
+        one = scratch / pid
+        shutil.rmtree(one, ignore_errors=True)
+        one.mkdir(parents=True)
+        for path in directory.glob(f"*_{pid}.db"):
+            shutil.copy(path, one / path.name)
+        registry = CollectorRegistry()
+        _SettledFilesCollector(registry, path=str(one))
+        out[pid] = (
+            registry.get_sample_value(
+                "featurestore_http_requests_total",
+                {"endpoint": "/v1/online-features", "status": "200"},
+            )
+            or 0.0
+        )
+    return out

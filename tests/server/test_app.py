@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.config import ServerConfig
+from featurestore._config import ServerConfig
 from featurestore.errors import OnlineStoreUnavailableError
 from featurestore.server import create_app
-from featurestore.server.app import parse_request
-from featurestore.serving.serving_log import read_serving_log
+from featurestore.server._app import parse_request
+from featurestore.serving._serving_log import read_serving_log
 
 from .conftest import TOKEN_ENV, TestClient, post
 
@@ -152,7 +152,7 @@ def test_an_unexpected_exception_is_a_500_with_the_traceback_logged(
         return real_get(*args, **kwargs)
 
     monkeypatch.setattr(store.retriever, "get", flaky)
-    with caplog.at_level(logging.ERROR, logger="featurestore.server.app"):
+    with caplog.at_level(logging.ERROR, logger="featurestore.server._app"):
         resp = post(client, {**AGE, "full_feature_names": True})
     error = error_of(resp, 500)
     request_id = resp.headers["x-request-id"]
@@ -167,7 +167,7 @@ def test_an_unexpected_exception_is_a_500_with_the_traceback_logged(
 
 
 def test_request_datetimes_are_parsed_by_the_declared_dtype() -> None:
-    from featurestore.server.app import _iso_datetime
+    from featurestore.server._app import _iso_datetime
 
     naive = _iso_datetime("at", aware=False)
     aware = _iso_datetime("at", aware=True)

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.config import ServerConfig
+from featurestore._config import ServerConfig
 from featurestore.server import create_app
-from featurestore.server.auth import BearerAuth, configured_tokens
+from featurestore.server._auth import BearerAuth, configured_tokens
 
 from .conftest import TOKEN_ENV, Server, TestClient, post
 

@@ -1,4 +1,4 @@
-"""featurestore.client.Client against a real server: the library's OnlineResponse with the
+"""featurestore._client.Client against a real server: the library's OnlineResponse with the
 same values, statuses and dtypes as in-process retrieval, and the library's errors."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import polars as pl
 import pytest
 
 from featurestore import FeatureReferenceError, FeatureStore, FeatureStoreError, TransformError
-from featurestore.client import Client, decode_response
+from featurestore._client import Client, decode_response
+from featurestore._value_rules import FeatureStatus
 from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
-from featurestore.server.app import encode_response
-from featurestore.serving.response import OnlineResponse
-from featurestore.validation import FeatureStatus
+from featurestore.server._app import encode_response
+from featurestore.serving._response import OnlineResponse
 
 from .conftest import ALL_FEATURES, Server, free_port
 
@@ -134,7 +134,7 @@ def test_a_wrong_token_is_a_feature_store_error(env_token_server: Server) -> Non
 
 def test_importing_the_client_loads_no_http_library() -> None:
     code = (
-        "import sys, featurestore.client, featurestore.server, featurestore.server.run\n"
+        "import sys, featurestore._client, featurestore.server, featurestore.server._run\n"
         "heavy = ['httpx', 'fastapi', 'uvicorn', 'starlette', 'prometheus_client']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )

@@ -10,7 +10,6 @@ with two workers, both switch; a server started before the first apply serves it
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import textwrap
 import threading
 import time
@@ -20,14 +19,12 @@ from typing import Any
 
 import httpx
 import polars as pl
-from prometheus_client import CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from featurestore import FeatureStore
-from featurestore.registry import RegistryState
+from featurestore._registry import RegistryState
 
-from .conftest import Server, running_server, server_env
+from .conftest import Server, running_server, served_by_worker, server_env
 
 DEFINITIONS = '''
 """Definitions of the follow-apply server repo."""
@@ -321,27 +318,6 @@ def test_admin_reload_switches_at_once_behind_the_token(tmp_path: Path) -> None:
         assert "txn_risk:scaled" in refused["problem"]
         assert_both_serve(client, v2, 3)
         assert client.get("/readyz").status_code == 503
-
-
-def served_by_worker(directory: Path, scratch: Path) -> dict[str, float]:
-    """Online-features requests answered by each worker, read from its own sample files."""
-    out = {}
-    for pid in {p.stem.rsplit("_", 1)[-1] for p in directory.glob("*.db")}:
-        one = scratch / pid
-        shutil.rmtree(one, ignore_errors=True)
-        one.mkdir(parents=True)
-        for path in directory.glob(f"*_{pid}.db"):
-            shutil.copy(path, one / path.name)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(one))
-        out[pid] = (
-            registry.get_sample_value(
-                "featurestore_http_requests_total",
-                {"endpoint": "/v1/online-features", "status": "200"},
-            )
-            or 0.0
-        )
-    return out
 
 
 def post_new_connection(server: Server, body: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from featurestore import FeatureStatus, FeatureStore
-from featurestore.client import decode_response
+from featurestore._client import decode_response
 
 from .conftest import (
     ALL_FEATURES,
@@ -438,7 +438,7 @@ def test_metrics_count_requests_and_served_values(http: httpx.Client) -> None:
 
 
 def test_served_requests_reach_the_serving_log(http: httpx.Client, server: Server) -> None:
-    from featurestore.serving.serving_log import read_serving_log
+    from featurestore.serving._serving_log import read_serving_log
 
     resp = post(
         http,

@@ -5,7 +5,6 @@ options and errors."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import threading
 import time
@@ -15,13 +14,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from featurestore.cli.main import main
-from featurestore.serving.serving_log import read_serving_log
+from featurestore.cli._main import main
+from featurestore.serving._serving_log import read_serving_log
 
-from .conftest import build_repo, running_server
+from .conftest import build_repo, running_server, served_by_worker
 
 BODY = {
     "feature_service": "risk_model",
@@ -100,26 +98,6 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def served_by_worker(directory: Path, scratch: Path) -> dict[str, float]:
-    """Online-features requests answered by each worker, read from its own sample files."""
-    out = {}
-    for pid in {p.stem.rsplit("_", 1)[-1] for p in directory.glob("*.db")}:
-        one = scratch / pid
-        one.mkdir(exist_ok=True)
-        for path in directory.glob(f"*_{pid}.db"):
-            shutil.copy(path, one / path.name)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(one))
-        out[pid] = (
-            registry.get_sample_value(
-                "featurestore_http_requests_total",
-                {"endpoint": "/v1/online-features", "status": "200"},
-            )
-            or 0.0
-        )
-    return out
-
-
 def test_workers_share_their_metrics(tmp_path: Path) -> None:
     repo = build_repo(tmp_path / "repo")
     samples = repo / ".featurestore" / "prometheus"
@@ -142,6 +120,22 @@ def test_workers_share_their_metrics(tmp_path: Path) -> None:
         assert metric(text, "featurestore_served_values_total", **n_txn) == requests
         assert metric(text, "featurestore_newest_value_age_seconds", view="user_profile") > 0
     assert "(2 worker(s), no auth)" in server.log()
+
+
+def test_a_scrape_skips_a_sample_file_a_worker_is_still_creating(tmp_path: Path) -> None:
+    """A new worker's sample file is empty until sized; reading it used to fail the scrape."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    from featurestore.server._metrics import _SettledFilesCollector
+
+    written = MmapedDict(str(tmp_path / "counter_100.db"))
+    key = mmap_key("jobs_total", "jobs_total", ["kind"], ["a"], "Jobs.")
+    written.write_value(key, 3.0, 0.0)
+    written.close()
+    (tmp_path / "counter_200.db").touch()
+    registry = CollectorRegistry()
+    _SettledFilesCollector(registry, path=str(tmp_path))
+    assert registry.get_sample_value("jobs_total", {"kind": "a"}) == 3.0
 
 
 def test_serve_help_lists_its_options() -> None:

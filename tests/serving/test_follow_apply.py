@@ -24,11 +24,11 @@ import pytest
 from conftest import write_repo
 
 from featurestore import FeatureStore
+from featurestore._registry import RegistryState, build_state
+from featurestore._repo import load_repo
 from featurestore.errors import RegistryError, RepoError
-from featurestore.registry import RegistryState, build_state
-from featurestore.repo import load_repo
-from featurestore.serving import versions
-from featurestore.serving.response import OnlineResponse
+from featurestore.serving import _versions as versions
+from featurestore.serving._response import OnlineResponse
 
 GATE_MODULE = "follow_apply_gate"  # imported by the on-demand function at call time
 

@@ -22,9 +22,9 @@ import pyarrow as pa
 import pytest
 
 from featurestore import FeatureStatus, FeatureStore
-from featurestore.serving import serving_log
-from featurestore.serving.response import OnlineResponse
-from featurestore.serving.serving_log import (
+from featurestore.serving import _serving_log as serving_log
+from featurestore.serving._response import OnlineResponse
+from featurestore.serving._serving_log import (
     SERVING_LOG_SCHEMA,
     ServingLogWriter,
     decode_json_column,
@@ -639,8 +639,8 @@ def test_a_writer_left_open_is_flushed_at_interpreter_exit(tmp_path: Path) -> No
         from pathlib import Path
         import polars as pl
         from featurestore import FeatureStatus
-        from featurestore.serving.response import OnlineResponse
-        from featurestore.serving.serving_log import ServingLogWriter
+        from featurestore.serving._response import OnlineResponse
+        from featurestore.serving._serving_log import ServingLogWriter
 
         writer = ServingLogWriter(Path(sys.argv[1]), flush_interval_seconds=3600)
         for i in range(50):

@@ -10,9 +10,9 @@ feature twice:
   time at the row's time, over an in-memory online store that holds, for that row's entities,
   the bytes a materialization at the row's time would have written: the latest row the
   point-in-time join finds (:meth:`OfflineEngine.rows_as_of`), encoded as
-  :func:`~featurestore.online.materialize.publish_batch` encodes it, and the entity's events in
+  :func:`~featurestore.online._materialize.publish_batch` encodes it, and the entity's events in
   ``(t - longest window, t]`` (:meth:`WindowLayout.spine_events_sql`), encoded as
-  :func:`~featurestore.online.windows.publish_events` encodes them; both are tagged with the
+  :func:`~featurestore.online._event_state.publish_events` encodes them; both are tagged with the
   digests of the checked definitions, so the retriever reads them as current values.
 
 Both paths read the same source rows at the same times, so a difference is a difference of
@@ -23,10 +23,10 @@ soon as one row differs, in value (floats within the feature's ``SkewConfig`` ``
 skew tolerates a rate because served values may come from a late materialization or a source
 rewritten since; here nothing but the code differs, so one differing row is already a bug.
 
-See :mod:`featurestore.monitoring.parity.sample` for what is sampled and synthesized.
+See :mod:`featurestore.monitoring.parity._sample` for what is sampled and synthesized.
 """
 
-from featurestore.monitoring.parity.check import check_parity
-from featurestore.monitoring.parity.report import ParityFeatureResult, ParityReport
+from featurestore.monitoring.parity._check import check_parity
+from featurestore.monitoring.parity._report import ParityFeatureResult, ParityReport
 
 __all__ = ["ParityFeatureResult", "ParityReport", "check_parity"]

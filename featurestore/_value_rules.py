@@ -1,0 +1,85 @@
+"""Per-value status: declared dtype, bounds, allowed values, nullability and defaults.
+
+Written as Polars expressions so that one rule set runs on a million-row training frame and
+on a one-row request alike. A value that breaks a rule is never passed on: it is replaced
+by the feature's default (or null) and marked ``INVALID``. NaN and infinite floats count as
+invalid: they cannot be stored or served faithfully, so neither path passes them on.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import polars as pl
+
+from featurestore.definitions import Feature
+from featurestore.definitions._dtypes import dtype_kind
+
+__all__ = ["MATCH_FOUND", "MATCH_NONE", "MATCH_STALE", "FeatureStatus", "has_rules", "resolve"]
+
+# How a view's row was found for a key and time: the "match" code the engines emit.
+MATCH_NONE, MATCH_STALE, MATCH_FOUND = 0, 1, 2
+
+
+class FeatureStatus(StrEnum):
+    """What happened to one served or joined value."""
+
+    PRESENT = "PRESENT"  # a valid value (possibly a legitimate null)
+    NOT_FOUND = "NOT_FOUND"  # no row for the key at or before the time
+    STALE = "STALE"  # the latest row is older than the view's ttl; value withheld
+    DEFAULTED = "DEFAULTED"  # no value, so the declared default was used
+    INVALID = "INVALID"  # the value broke a declared rule and was replaced
+
+
+STATUS_DTYPE = pl.Enum([s.value for s in FeatureStatus])
+
+
+def has_rules(feature: Feature) -> bool:
+    """Whether any declared rule or default can change a valid-typed value or its status."""
+    return (
+        feature.ge is not None
+        or feature.le is not None
+        or feature.allowed is not None
+        or not feature.nullable
+        or feature.default is not None
+    )
+
+
+def _rules_ok(feature: Feature, value: pl.Expr) -> pl.Expr:
+    ok = value.is_finite() if dtype_kind(feature.dtype) == "float" else pl.lit(True)
+    if feature.ge is not None:
+        ok = ok & (value >= pl.lit(feature.ge))
+    if feature.le is not None:
+        ok = ok & (value <= pl.lit(feature.le))
+    if feature.allowed is not None:
+        ok = ok & value.is_in(pl.lit(list(feature.allowed), dtype=pl.List(feature.dtype)).first())
+    return ok
+
+
+def resolve(feature: Feature, raw: pl.Expr, match: pl.Expr, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """Final value and status expressions for one feature.
+
+    ``raw`` is the computed value before casting; ``match`` is the view's match code.
+    """
+    value = raw.cast(feature.dtype, strict=False)
+    default = pl.lit(feature.default, dtype=feature.dtype)
+    cast_failed = raw.is_not_null() & value.is_null()
+    broken = cast_failed | (value.is_not_null() & ~_rules_ok(feature, value).fill_null(False))
+    if not feature.nullable and feature.default is None:
+        broken = broken | value.is_null()
+    has_default = feature.default is not None
+    found = match == MATCH_FOUND
+    status = (
+        pl.when(match == MATCH_NONE)
+        .then(pl.lit("DEFAULTED" if has_default else "NOT_FOUND"))
+        .when(match == MATCH_STALE)
+        .then(pl.lit("STALE"))
+        .when(broken)
+        .then(pl.lit("INVALID"))
+        .when(value.is_null() & pl.lit(has_default))
+        .then(pl.lit("DEFAULTED"))
+        .otherwise(pl.lit("PRESENT"))
+        .cast(STATUS_DTYPE)
+    )
+    final = pl.when(found & ~broken & value.is_not_null()).then(value).otherwise(default)
+    return final.alias(name), status.alias(f"{name}__status")

@@ -1,0 +1,110 @@
+"""Data sources: where feature rows come from (files) and what a request carries."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from featurestore.definitions._base import Definition, check_identifier
+from featurestore.definitions._dtypes import parse_dtype
+
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv"}
+
+
+class FileSource(Definition):
+    """Parquet or CSV rows at a path, a glob, or a directory (a path ending in ``/``: every
+    file of the format below it); relative paths resolve against the repo.
+
+    A directory or glob of Parquet files takes pushed events (``store.push``) as new part
+    files; a single file or CSV cannot (see :class:`PushSource`).
+    """
+
+    name: str
+    path: str
+    timestamp_field: str
+    created_timestamp_field: str | None = None
+    file_format: Literal["parquet", "csv"] | None = None
+    description: str = ""
+    owner: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v)
+
+    @model_validator(mode="after")
+    def _format(self) -> FileSource:
+        if self.file_format is None:
+            lowered = self.path.lower()
+            fmt = next((f for s, f in _FORMATS.items() if lowered.endswith(s)), None)
+            if fmt is None and self.is_directory:
+                fmt = "parquet"
+            if fmt is None:
+                raise ValueError(
+                    f"cannot tell the format of path {self.path!r} from its suffix; "
+                    "set file_format='parquet' or 'csv', or end a directory's path with '/'"
+                )
+            object.__setattr__(self, "file_format", fmt)
+        if self.created_timestamp_field == self.timestamp_field:
+            raise ValueError("created_timestamp_field must differ from timestamp_field")
+        return self
+
+    @property
+    def is_directory(self) -> bool:
+        """Whether the path names a directory (it ends with ``/``)."""
+        return self.path.endswith(("/", "\\"))
+
+
+class PushSource(FileSource):
+    """A named source for pushed events whose rows live in ``batch_source``, as in Feast:
+    ``PushSource(name="txn_push", batch_source=FileSource(path="data/txns/", ...))``. A view
+    reading it reads the batch source's files, and ``store.push("txn_push", rows)`` appends
+    to them. The batch source must be a directory or glob of Parquet files; any such
+    FileSource takes pushes under its own name too, without a PushSource."""
+
+    batch_source: FileSource
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_batch(cls, data: Any) -> Any:
+        batch = data.get("batch_source") if isinstance(data, dict) else None
+        if isinstance(batch, FileSource):
+            for field in ("path", "timestamp_field", "created_timestamp_field", "file_format"):
+                given = data.get(field)
+                # compared only as text: anything else differs (and a Polars expression or an
+                # array would not even compare to a bool)
+                same = isinstance(given, str) and given == getattr(batch, field)
+                if given is not None and not same:
+                    raise ValueError(
+                        f"{field} comes from batch_source ({getattr(batch, field)!r}); "
+                        f"do not set it on the PushSource (found {given!r})"
+                    )
+                data[field] = getattr(batch, field)
+        return data
+
+
+class RequestSource(Definition):
+    """Columns supplied with each request (and by the spine when building training sets)."""
+
+    name: str
+    fields: dict[str, Any] = Field(alias="schema")
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, Any]) -> dict[str, pl.DataType]:
+        if not v:
+            raise ValueError("schema must name at least one column")
+        out = {}
+        for col, dtype in v.items():
+            check_identifier(col, "request column")
+            out[col] = parse_dtype(dtype)
+        return out

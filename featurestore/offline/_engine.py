@@ -1,0 +1,455 @@
+"""Spine -> training frame: checks the spine, runs the point-in-time join and the windowed
+aggregations in DuckDB, then the shared transforms and validation in Polars. No Python loop
+over rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from featurestore._repo import RepoContents
+from featurestore._selection import RetrievalPlan
+from featurestore._times import as_naive_utc, as_utc
+from featurestore._transforms import feature_expr, run_on_demand
+from featurestore._value_rules import MATCH_FOUND, MATCH_NONE, resolve
+from featurestore.definitions import Aggregation, FeatureView
+from featurestore.definitions._base import did_you_mean
+from featurestore.definitions._dtypes import dtype_kind, is_castable
+from featurestore.errors import SpineError, TransformError
+from featurestore.offline._point_in_time import (
+    WINDOW_ABOVE,
+    AggregationScan,
+    ViewScan,
+    point_in_time_sql,
+)
+from featurestore.sources._read_errors import reading
+from featurestore.sources._scans import scan_sql
+from featurestore.sources._schema import check_view, read_schema
+from featurestore.sources._sql import SPINE_ROW, SPINE_TS, ident, timestamp_sql
+
+__all__ = ["OfflineEngine", "SpineLike", "read_spine"]
+
+log = logging.getLogger(__name__)
+
+SpineLike = Any  # pl.DataFrame | pl.LazyFrame | pa.Table | pandas.DataFrame | str | Path
+Progress = Callable[[str], None]
+
+
+def read_spine(spine: SpineLike) -> pl.DataFrame:
+    """Accept a Polars, pandas or Arrow table, or a Parquet/CSV path, as a Polars frame."""
+    if isinstance(spine, pl.DataFrame):
+        return spine
+    if isinstance(spine, pl.LazyFrame):
+        return spine.collect()
+    if isinstance(spine, pa.Table | pa.RecordBatch):
+        return pl.from_arrow(spine)  # type: ignore[return-value]
+    if isinstance(spine, str | Path):
+        path = Path(spine)
+        if not path.exists():
+            raise SpineError(f"spine file {path} does not exist")
+        if not path.is_file():
+            raise SpineError(f"spine path {path} is not a file; give a Parquet or CSV file")
+        try:
+            return (
+                pl.read_csv(path, try_parse_dates=True)
+                if path.suffix == ".csv"
+                else pl.read_parquet(path)
+            )
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise SpineError(
+                f"spine file {path} cannot be read as "
+                f"{'CSV' if path.suffix == '.csv' else 'Parquet'}: {str(exc).splitlines()[0]}"
+            ) from None
+    if type(spine).__module__.startswith("pandas"):
+        duplicated = sorted({str(c) for c in spine.columns if list(spine.columns).count(c) > 1})
+        if duplicated:
+            raise SpineError(
+                f"the pandas spine has duplicate column names {duplicated}; rename or drop them"
+            )
+        try:
+            return pl.from_pandas(spine)
+        except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise SpineError(
+                f"the pandas spine cannot be converted to a table: {str(exc).splitlines()[0]}; "
+                "give its columns plain types (numbers, strings, datetimes)"
+            ) from None
+    raise SpineError(
+        "spine must be a Polars, pandas or Arrow table or a Parquet path, "
+        f"found {type(spine).__name__}"
+    )
+
+
+def _utc_naive(column: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+        col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return col.cast(pl.Datetime("us"))
+
+
+class OfflineEngine:
+    """Builds training frames for one repo with one DuckDB connection.
+
+    ``window_above`` picks the path of each key's aggregations (see
+    :mod:`featurestore.offline._point_in_time`): ``math.inf`` forces the join path, 0 the
+    window path.
+    """
+
+    window_above: float = WINDOW_ABOVE
+
+    def __init__(self, repo: RepoContents) -> None:
+        self.repo = repo
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        cfg = repo.config.offline_store
+        if cfg.threads:
+            self.con.execute(f"SET threads = {int(cfg.threads)}")
+        if cfg.memory_limit:
+            self.con.execute("SET memory_limit = ?", [cfg.memory_limit])
+
+    def close(self) -> None:
+        self.con.close()
+
+    def source_schema(self, view: FeatureView) -> dict[str, pl.DataType]:
+        return read_schema(self.con, view.source, self.repo.root)
+
+    def newest_event_time(self, view: FeatureView) -> dt.datetime | None:
+        """The latest event time in the view's source (aware UTC), None when it has no rows.
+        Checks the source against the declarations first: raises SourceError when it is
+        missing, unreadable or no longer fits them."""
+        schema = self.source_schema(view)
+        check_view(view, schema)
+        ts = timestamp_sql(view.source.timestamp_field, schema[view.source.timestamp_field])
+        scan = scan_sql(view.source, self.repo.root)
+        with reading([view.source], self.repo.root):
+            [(newest,)] = self.con.execute(f"SELECT max({ts}) FROM {scan}").fetchall()
+        return as_utc(newest) if newest is not None else None
+
+    def _check_spine(
+        self,
+        spine: pl.DataFrame,
+        plan: RetrievalPlan,
+        timestamp_column: str,
+        schemas: dict[str, dict[str, pl.DataType]],
+    ) -> None:
+        found = ", ".join(spine.columns)
+        if timestamp_column not in spine.columns:
+            hint = did_you_mean(timestamp_column, spine.columns)
+            raise SpineError(
+                f"spine has no timestamp column {timestamp_column!r}.{hint} Found columns: "
+                f"{found}. Rename the column or pass timestamp_column=..."
+            )
+        ts_dtype = spine.schema[timestamp_column]
+        if dtype_kind(ts_dtype) not in ("datetime", "date"):
+            raise SpineError(
+                f"spine timestamp column {timestamp_column!r} is {ts_dtype}; expected Datetime or "
+                "Date (parse strings first, e.g. pl.col(c).str.to_datetime())"
+            )
+        nulls = spine[timestamp_column].null_count()
+        if nulls:
+            raise SpineError(
+                f"spine timestamp column {timestamp_column!r} has {nulls} null value(s); "
+                "every spine row needs a time"
+            )
+        for name, view in plan.batch_views.items():
+            for key in view.join_keys:
+                if key not in spine.columns:
+                    raise SpineError(
+                        f"spine lacks join key {key!r} needed by view {name!r}; "
+                        f"found columns: {found}"
+                    )
+                want = schemas[name][key]
+                if (
+                    dtype_kind(spine.schema[key]) != dtype_kind(want)
+                    and spine.schema[key] != pl.Null
+                ):
+                    raise SpineError(
+                        f"spine join key {key!r} is {spine.schema[key]} but source "
+                        f"{view.source.name!r} stores it as {want}; cast the spine column"
+                    )
+        for col, dtype in plan.request_columns.items():
+            users = [o.name for o in plan.on_demand if col in o.request_columns]
+            if col not in spine.columns:
+                raise SpineError(
+                    f"spine lacks request column {col!r} needed by on-demand view(s) "
+                    f"{users}; found columns: {found}"
+                )
+            if not is_castable(spine.schema[col], dtype) and spine.schema[col] != pl.Null:
+                raise SpineError(
+                    f"spine request column {col!r} is {spine.schema[col]}; on-demand view(s) "
+                    f"{users} expect {dtype}"
+                )
+        clash = [r.column for r in plan.refs if r.column in spine.columns]
+        if clash:
+            raise SpineError(
+                f"spine already has column(s) {clash}, which the requested features would "
+                "overwrite; drop them from the spine or pass full_feature_names=True"
+            )
+
+    def training_frame(
+        self,
+        spine: pl.DataFrame,
+        plan: RetrievalPlan,
+        timestamp_column: str = "event_timestamp",
+        progress: Progress | None = None,
+        *,
+        status_columns: bool = False,
+    ) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
+        """The spine with one column per requested feature, and status counts per feature;
+        with ``status_columns``, also each value's status (``<column>__status``, text)."""
+        step = progress or (lambda _msg: None)
+        schemas = {}
+        for name, view in plan.batch_views.items():
+            step(f"checking source {view.source.name}")
+            schemas[name] = self.source_schema(view)
+            check_view(view, schemas[name])
+        self._check_spine(spine, plan, timestamp_column, schemas)
+
+        keys = plan.join_keys
+        internal = spine.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias(SPINE_ROW),
+            *keys,
+            _utc_naive(timestamp_column, spine.schema[timestamp_column]).alias(SPINE_TS),
+        )
+        scans: list[tuple[str, list[str], ViewScan]] = []
+        agg_scans: list[tuple[str, AggregationScan]] = []
+        for i, (name, wanted) in enumerate(plan.views.items()):
+            view = plan.batch_views[name]
+            plain = [n for n in wanted if view.aggregation(n) is None]
+            if plain:
+                scans.append((name, plain, self._scan(f"v{i}", view, plain, schemas[name])))
+            aggs = tuple(a for n in wanted if (a := view.aggregation(n)) is not None)
+            if aggs:
+                scan = self._aggregation_scan(f"a{i}", view, aggs, schemas[name], internal)
+                agg_scans.append((name, scan))
+        step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows")
+        started = time.perf_counter()
+        self.con.register("__fs_spine", internal.to_arrow())
+        try:
+            with reading([v.source for v in plan.batch_views.values()], self.repo.root):
+                agg_scans = [(name, self._choose_paths(scan)) for name, scan in agg_scans]
+                sql = point_in_time_sql(
+                    "__fs_spine", [s for _, _, s in scans], aggregations=[s for _, s in agg_scans]
+                )
+                joined = self.con.sql(sql).pl()
+        finally:
+            self.con.unregister("__fs_spine")
+        log.info(
+            "point-in-time join rows=%d views=%d aggregation_views=%d seconds=%.3f",
+            spine.height,
+            len(scans),
+            len(agg_scans),
+            time.perf_counter() - started,
+        )
+
+        step("computing features")
+        values: dict[str, pl.Series] = {}
+        statuses: dict[str, pl.Series] = {}
+        outputs = [
+            (name, plain, self._compute_view(joined, s, plan.batch_views[name], plain, f"{name}:"))
+            for name, plain, s in scans
+        ]
+        outputs += [
+            (name, [a.name for a in s.aggregations], self._compute_aggregations(joined, s, name))
+            for name, s in agg_scans
+        ]
+        for name, names, out in outputs:
+            for fname in names:
+                values[f"{name}:{fname}"] = out[f"{name}:{fname}"]
+                statuses[f"{name}:{fname}"] = out[f"{name}:{fname}__status"]
+
+        for odfv in plan.on_demand:
+            step(f"running on-demand view {odfv.name}")
+            inputs = pl.DataFrame(
+                [
+                    *(spine[c].cast(d).alias(c) for c, d in odfv.request_columns.items()),
+                    *(values[f"{v}:{f}"].alias(f) for v, f in odfv.input_refs(self.repo.views)),
+                ]
+            )
+            result = run_on_demand(odfv, inputs)
+            exprs = []
+            for f in odfv.features:
+                exprs.extend(
+                    resolve(f, pl.col(f.name), pl.lit(MATCH_FOUND), f"{odfv.name}:{f.name}")
+                )
+            out = result.select(exprs)
+            for f in odfv.features:
+                values[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}"]
+                statuses[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}__status"]
+
+        columns = [values[r.ref].alias(r.column) for r in plan.refs]
+        if status_columns:
+            columns += [
+                statuses[r.ref].cast(pl.String).alias(f"{r.column}__status") for r in plan.refs
+            ]
+        counts = {
+            r.ref: {str(k): int(v) for k, v in statuses[r.ref].value_counts().iter_rows()}
+            for r in plan.refs
+        }
+        return spine.hstack(columns), counts
+
+    def _scan(
+        self, alias: str, view: FeatureView, wanted: list[str], schema: dict[str, pl.DataType]
+    ) -> ViewScan:
+        cols: dict[str, None] = {}
+        for fname in wanted:
+            cols.update(dict.fromkeys(view.feature(fname).source_columns))
+        src = view.source
+        created = src.created_timestamp_field
+        return ViewScan(
+            alias=alias,
+            scan=scan_sql(src, self.repo.root),
+            join_keys=tuple(view.join_keys),
+            timestamp=timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+            created=timestamp_sql(created, schema[created]) if created else None,
+            columns=tuple(cols),
+            ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
+        )
+
+    def _aggregation_scan(
+        self,
+        alias: str,
+        view: FeatureView,
+        aggregations: tuple[Aggregation, ...],
+        schema: dict[str, pl.DataType],
+        spine: pl.DataFrame,
+    ) -> AggregationScan:
+        src = view.source
+        created = src.created_timestamp_field
+        times = spine[SPINE_TS].dt.epoch("us")
+        return AggregationScan(
+            alias=alias,
+            scan=scan_sql(src, self.repo.root),
+            join_keys=tuple(view.join_keys),
+            timestamp=timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+            created=timestamp_sql(created, schema[created]) if created else None,
+            aggregations=aggregations,
+            spine_range_us=(int(times.min() or 0), int(times.max() or 0)),  # type: ignore[arg-type]
+            window_above=self.window_above,
+        )
+
+    def _choose_paths(self, scan: AggregationScan) -> AggregationScan:
+        """Send every key down the join path when none needs the window path (cheaper SQL)."""
+        if math.isinf(scan.window_above):
+            return scan
+        heavy = self.con.execute(scan.heavy_keys_sql("__fs_spine")).fetchall()[0][0]
+        log.info("aggregations alias=%s keys_on_window_path=%d", scan.alias, heavy)
+        return scan if heavy else replace(scan, window_above=math.inf)
+
+    @staticmethod
+    def _compute_aggregations(
+        joined: pl.DataFrame, scan: AggregationScan, view_name: str
+    ) -> pl.DataFrame:
+        """Values and statuses of aggregations: a null (no value in the window) is NOT_FOUND,
+        a non-finite float INVALID, anything else PRESENT."""
+        exprs = []
+        for agg in scan.aggregations:
+            raw = pl.col(f"{scan.alias}__{agg.name}")
+            match = pl.when(raw.is_null()).then(MATCH_NONE).otherwise(MATCH_FOUND)
+            exprs.extend(resolve(agg.feature, raw, match, f"{view_name}:{agg.name}"))
+        return joined.select(exprs)
+
+    @staticmethod
+    def _compute_view(
+        joined: pl.DataFrame, scan: ViewScan, view: FeatureView, wanted: list[str], prefix: str
+    ) -> pl.DataFrame:
+        """Feature values and statuses of one view from its joined source columns."""
+        frame = joined.select(
+            pl.col(f"__fs_match_{scan.alias}").alias("__fs_match"),
+            *(pl.col(f"{scan.alias}__{c}").alias(c) for c in scan.columns),
+        )
+        exprs = {
+            fname: resolve(
+                view.feature(fname),
+                feature_expr(view, view.feature(fname)),
+                pl.col("__fs_match"),
+                prefix + fname,
+            )
+            for fname in wanted
+        }
+        try:
+            return frame.select([e for pair in exprs.values() for e in pair])
+        except pl.exceptions.PolarsError as exc:
+            failing = []  # find the culprits only on this error path
+            for fname, pair in exprs.items():
+                try:
+                    frame.select(pair)
+                except pl.exceptions.PolarsError:
+                    failing.append(f"'{view.name}:{fname}'")
+            reason = str(exc).splitlines()[0]
+            raise TransformError(
+                f"feature(s) {', '.join(failing) or wanted} failed on the source data of view "
+                f"{view.name!r}: {type(exc).__name__}: {reason}"
+            ) from exc
+
+    def latest_rows(
+        self, view: FeatureView, end: dt.datetime, start: dt.datetime | None = None
+    ) -> pl.DataFrame:
+        """Per entity with a row at or before ``end`` (and at or after ``start``): its join keys,
+        the event time of its latest row (``__fs_event_ts``), and each plain feature's value
+        and status exactly as a training set with spine time ``end`` would compute them
+        (aggregations are not included)."""
+        schema = self.source_schema(view)
+        check_view(view, schema)
+        src = view.source
+        timestamp = timestamp_sql(src.timestamp_field, schema[src.timestamp_field])
+        keys = ", ".join(ident(k) for k in view.join_keys)
+        not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
+        window = f"{timestamp} <= $end"
+        params = {"end": as_naive_utc(end)}
+        if start is not None:
+            window += f" AND {timestamp} >= $start"
+            params["start"] = as_naive_utc(start)
+        with reading([view.source], self.repo.root):
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE __fs_entities AS SELECT "
+                f"CAST(row_number() OVER () - 1 AS UINTEGER) AS {SPINE_ROW}, {keys}, "
+                f"CAST($end AS TIMESTAMP) AS {SPINE_TS} "
+                f"FROM (SELECT DISTINCT {keys} FROM {scan_sql(src, self.repo.root)} "
+                f"WHERE {window} AND {not_null})",
+                params,
+            )
+        try:
+            return self.rows_as_of(view, "__fs_entities", schema)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS __fs_entities")
+
+    def rows_as_of(
+        self,
+        view: FeatureView,
+        spine_table: str,
+        schema: dict[str, pl.DataType] | None = None,
+    ) -> pl.DataFrame:
+        """Per row of the DuckDB table or view ``spine_table`` (columns ``__fs_row``, the view's
+        join keys and ``__fs_ts``, a naive UTC TIMESTAMP), in ``__fs_row`` order: its join
+        keys, the event time of the view's latest row at or before its time
+        (``__fs_event_ts``, null when there is none) and each plain feature's value and status
+        as a training set with that spine time computes them (``STALE`` beyond the ttl):
+        what a materialization with ``end`` at the row's time publishes for the entity.
+        ``schema`` is the source's, read and checked when not given."""
+        if schema is None:
+            schema = self.source_schema(view)
+            check_view(view, schema)
+        names = [f.name for f in view.features]
+        scan = self._scan("v0", view, names, schema)
+        with reading([view.source], self.repo.root):
+            joined = self.con.sql(
+                point_in_time_sql(spine_table, [scan], tuple(view.join_keys), event_times=True)
+            ).pl()
+        values = self._compute_view(joined, scan, view, names, "")
+        return pl.concat(
+            [
+                joined.select(*view.join_keys, pl.col("__fs_event_ts_v0").alias("__fs_event_ts")),
+                values,
+            ],
+            how="horizontal",
+        )

@@ -1,0 +1,107 @@
+"""TrainingSet: the result of a point-in-time join, with the metadata a model needs to be
+reproduced and monitored: feature references and fingerprints, spine time range, row count,
+value statuses and per-feature profiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from featurestore._files import write_atomically
+from featurestore._profiles import FeatureProfile, profile_frame
+from featurestore.errors import FeatureStoreError
+
+__all__ = ["TrainingSet", "TrainingSetFeature", "TrainingSetMetadata"]
+
+METADATA_KEY = b"featurestore.training_set"
+
+
+class TrainingSetFeature(BaseModel):
+    """One feature column of a training set."""
+
+    ref: str
+    column: str
+    dtype: str
+    fingerprint: str
+    statuses: dict[str, int] = Field(default_factory=dict)
+
+
+class TrainingSetMetadata(BaseModel):
+    """What a saved training set records beside its rows."""
+
+    project: str
+    created_at: dt.datetime
+    row_count: int
+    timestamp_column: str
+    spine_start: dt.datetime | None
+    spine_end: dt.datetime | None
+    features: list[TrainingSetFeature]
+    profiles: dict[str, FeatureProfile] = Field(default_factory=dict)
+
+    def fingerprints(self) -> dict[str, str]:
+        return {f.ref: f.fingerprint for f in self.features}
+
+
+class TrainingSet:
+    """Spine rows plus feature columns; convert with to_polars/to_arrow/to_pandas, or save."""
+
+    def __init__(self, frame: pl.DataFrame, metadata: TrainingSetMetadata) -> None:
+        self._frame = frame
+        self.metadata = metadata
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        return f"TrainingSet(rows={m.row_count}, features={[f.ref for f in m.features]})"
+
+    def to_polars(self) -> pl.DataFrame:
+        return self._frame
+
+    def to_arrow(self) -> pa.Table:
+        return self._frame.to_arrow()
+
+    def to_pandas(self) -> Any:
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise FeatureStoreError(
+                "to_pandas() needs pandas: pip install 'featurestore[pandas]'"
+            ) from None
+        return self._frame.to_pandas()
+
+    def profile(self) -> dict[str, FeatureProfile]:
+        """Per-feature profiles (computed once, then kept in the metadata)."""
+        if not self.metadata.profiles:
+            self.metadata.profiles = profile_frame(
+                self._frame, [f.column for f in self.metadata.features]
+            )
+        return self.metadata.profiles
+
+    def save(self, path: str | Path) -> Path:
+        """Write Parquet with the metadata and profiles in its footer, atomically."""
+        self.profile()
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        table = self.to_arrow()
+        meta = dict(table.schema.metadata or {})
+        meta[METADATA_KEY] = self.metadata.model_dump_json().encode()
+        table = table.replace_schema_metadata(meta)
+        return write_atomically(target, lambda fh: pq.write_table(table, fh, compression="zstd"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainingSet:
+        """Read a training set written by :meth:`save`."""
+        table = pq.read_table(path)
+        raw = (table.schema.metadata or {}).get(METADATA_KEY)
+        if raw is None:
+            raise FeatureStoreError(
+                f"{path} has no featurestore metadata; it was not written by TrainingSet.save()"
+            )
+        metadata = TrainingSetMetadata.model_validate(json.loads(raw))
+        return cls(pl.from_arrow(table.replace_schema_metadata(None)), metadata)  # type: ignore[arg-type]
