@@ -159,8 +159,10 @@ class Client:
         request_data: Mapping[str, Sequence[Any]] | None = None,
         *,
         full_feature_names: bool = False,
+        request_time: dt.datetime | str | None = None,
     ) -> OnlineResponse:
-        """Latest values for each entity row, as :meth:`FeatureStore.get_online_features`."""
+        """Latest values for each entity row, as :meth:`FeatureStore.get_online_features`
+        (a datetime ``request_time`` is sent as ISO 8601 text; naive means UTC)."""
         body: dict[str, Any] = {"entities": _columns(entities)}
         if features is not None:
             body["features"] = list(features)
@@ -170,6 +172,10 @@ class Client:
             body["request_data"] = _columns(request_data)
         if full_feature_names:
             body["full_feature_names"] = True
+        if request_time is not None:
+            body["request_time"] = (
+                request_time.isoformat() if isinstance(request_time, dt.datetime) else request_time
+            )
         content = orjson.dumps(body, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
         response = self._request("POST", "/v1/online-features", content)
         return decode_response(response.content)

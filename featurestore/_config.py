@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from featurestore.definitions._base import check_identifier
+from featurestore.definitions._base import identifier
 from featurestore.errors import ConfigError
 
 CONFIG_FILE = "featurestore.yaml"
@@ -91,7 +91,7 @@ class RepoConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    project: str
+    project: Annotated[str, identifier("project")]
     data_dir: str = ".featurestore"
     offline_store: OfflineStoreConfig = Field(default_factory=OfflineStoreConfig)
     online_store: OnlineStoreConfig = Field(default_factory=OnlineStoreConfig)
@@ -99,11 +99,6 @@ class RepoConfig(BaseModel):
     serving_log: ServingLogConfig = Field(default_factory=ServingLogConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
-
-    @field_validator("project")
-    @classmethod
-    def _project(cls, v: str) -> str:
-        return check_identifier(v, "project")
 
 
 def load_config(repo_dir: Path) -> RepoConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["number", "percent"]
+__all__ = ["exact", "number", "percent"]
 
 
 def number(value: float | int | None) -> str:
@@ -14,9 +14,19 @@ def number(value: float | int | None) -> str:
         return "-"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, int) or abs(value) >= 10_000:
+    if isinstance(value, int):
+        return f"{value:,}"
+    if abs(value) >= 10_000:
         return f"{value:,.0f}"
     return f"{value:,.4g}"
+
+
+def exact(value: float | int | None) -> str:
+    """Every digit of a number, so two different values never print the same (example rows);
+    None is "null"."""
+    if value is None:
+        return "null"
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def percent(share: float | None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 REGISTRY_FILE = "registry.json"
+
+log = logging.getLogger(__name__)
 
 
 class FeatureRecord(BaseModel):
@@ -315,3 +318,29 @@ class Registry:
     def save(self, state: RegistryState) -> None:
         """Replace the registry atomically."""
         write_text_atomically(self.path, state.model_dump_json(indent=2))
+
+    def record(self, state: RegistryState) -> PlanDiff:
+        """Save ``state`` as the next version; returns what changed since the applied one (an
+        unreadable registry counts as empty: apply rewrites it)."""
+        try:
+            previous = self.load()
+        except RegistryError as exc:
+            log.warning("registry unreadable, treating as empty: %s", exc)
+            previous = None
+        changes = diff(previous, state)
+        state.version = (previous.version if previous else 0) + 1
+        self.save(state)
+        log.info(
+            "applied project=%s version=%d added=%d changed=%d removed=%d",
+            state.project,
+            state.version,
+            len(changes.added),
+            len(changes.changed),
+            len(changes.removed),
+        )
+        return changes
+
+    def applied_fingerprints(self, repo: RepoContents, refs: list[str]) -> dict[str, str]:
+        """The applied fingerprints of ``refs``; fails if ``repo``'s code of one of them no
+        longer matches what was applied."""
+        return fingerprints_of(refs, self.require(), build_state(repo, {}))

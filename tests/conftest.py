@@ -1,15 +1,18 @@
-"""Shared fixtures: a small but complete feature repo written into a temporary directory.
+"""Shared fixtures: feature repos written into a temporary directory from small parts.
 
-``make_repo`` writes featurestore.yaml, a definitions module (an entity, a file source over a
-Parquet file, a view with a plain, an expression and a bounded feature, a request source, an
-on-demand view and a feature service) and the source data; every part can be replaced.
+:func:`write_repo` writes featurestore.yaml, a definitions module and the source data; the
+module is assembled by :func:`definitions` from parts such as :func:`view` and :func:`source`
+(each test suite declares only its own views). ``make_repo`` writes the default repo (see
+:data:`DEFINITIONS`: an entity, a file source over a Parquet file, a view with a plain, an
+expression and a bounded feature, a request source, an on-demand view and a feature service);
+every part can be replaced.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,51 +21,74 @@ import pytest
 
 PROJECT = "test_project"
 
-DEFINITIONS = '''
-"""Definitions of the test repo."""
-
+# what every definitions module of the tests imports
+IMPORTS = """\
 from datetime import timedelta
 
 import polars as pl
 
 from featurestore import (
+    Count,
+    CountDistinct,
     Entity,
     Feature,
     FeatureService,
     FeatureView,
     FileSource,
+    Last,
+    Max,
+    Mean,
+    Min,
+    PushSource,
     RequestSource,
+    StdDev,
+    Sum,
     on_demand_feature_view,
 )
-
-user = Entity("user", join_keys=["user_id"])
-
-users_source = FileSource(
-    name="users", path="data/users.parquet", timestamp_field="updated_at"
-)
-
-user_profile = FeatureView(
-    name="user_profile",
-    entities=[user],
-    source=users_source,
-    ttl=timedelta(days=30),
-    owner="risk-team",
-    description="Profile of a user.",
-    tags={"domain": "risk"},
-    features=[
-        Feature("country", pl.String, default="unknown"),
-        Feature("age", pl.Int64, ge=0, le=130),
-        Feature(
-            "tenure_days",
-            pl.Int64,
-            expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
-        ),
-    ],
-)
-
-txn_request = RequestSource("txn_request", schema={"amount": pl.Float64})
+"""
+USER = 'user = Entity("user", join_keys=["user_id"])'
+MERCHANT = 'merchant = Entity("merchant", join_keys=["merchant_id"])'
 
 
+def definitions(*parts: str, doc: str = "Definitions of a test repo.") -> str:
+    """A definitions module: ``doc``, the common imports, then each part (dedented), one blank
+    line apart."""
+    blocks = [f'"""{doc}"""\n', IMPORTS, *(textwrap.dedent(p).strip() + "\n" for p in parts)]
+    return "\n".join(blocks)
+
+
+def source(name: str, path: str, timestamp: str = "ts", created: str | None = None) -> str:
+    """A ``FileSource(...)`` expression."""
+    fields = f'name="{name}", path="{path}", timestamp_field="{timestamp}"'
+    if created is not None:
+        fields += f', created_timestamp_field="{created}"'
+    return f"FileSource({fields})"
+
+
+def view(
+    name: str,
+    source: str,
+    *,
+    entities: str = "user",
+    features: Sequence[str] = (),
+    aggregations: Sequence[str] = (),
+    **fields: str,
+) -> str:
+    """``name = FeatureView(...)`` over ``source`` (an expression or a variable) keyed by
+    ``entities`` (variables); ``features``, ``aggregations`` and ``fields`` (ttl, owner, ...)
+    are expressions, each feature or aggregation on its own lines. The owner is "tests" unless
+    given."""
+    lines = [f'name="{name}"', f"entities=[{entities}]", f"source={source}"]
+    lines += [f"{k}={v}" for k, v in {"owner": '"tests"', **fields}.items()]
+    for key, items in (("features", features), ("aggregations", aggregations)):
+        if items:
+            listed = "".join(f"{textwrap.dedent(i).strip()},\n" for i in items)
+            lines.append(f"{key}=[\n{textwrap.indent(listed, '    ')}]")
+    body = "".join(textwrap.indent(f"{line},\n", " " * 4) for line in lines)
+    return f"{name} = FeatureView(\n{body})"
+
+
+TXN_RISK = """
 @on_demand_feature_view(
     sources=[txn_request, user_profile], schema={"amount_per_age": pl.Float64}
 )
@@ -71,7 +97,34 @@ def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
 
 
 risk_model = FeatureService("risk_model", features=[user_profile, "txn_risk:amount_per_age"])
-'''
+"""
+
+DEFINITIONS = definitions(
+    USER,
+    f"users_source = {source('users', 'data/users.parquet', 'updated_at')}",
+    view(
+        "user_profile",
+        "users_source",
+        ttl="timedelta(days=30)",
+        owner='"risk-team"',
+        description='"Profile of a user."',
+        tags='{"domain": "risk"}',
+        features=[
+            'Feature("country", pl.String, default="unknown")',
+            'Feature("age", pl.Int64, ge=0, le=130)',
+            """
+            Feature(
+                "tenure_days",
+                pl.Int64,
+                expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
+            )
+            """,
+        ],
+    ),
+    'txn_request = RequestSource("txn_request", schema={"amount": pl.Float64})',
+    TXN_RISK,
+    doc="Definitions of the test repo.",
+)
 
 
 def users_frame() -> pl.DataFrame:
@@ -109,6 +162,11 @@ def spine_frame() -> pl.DataFrame:
     )
 
 
+def rows_frame(schema: dict[str, pl.DataType], rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """Rows as a frame with a fixed schema (absent fields are null)."""
+    return pl.DataFrame([[r.get(c) for r in rows] for c in schema], schema=schema, orient="col")
+
+
 def write_repo(
     root: Path,
     definitions: str | None = DEFINITIONS,
@@ -122,8 +180,8 @@ def write_repo(
 
     ``definitions`` becomes definitions.py (None: no such module); ``config`` replaces the
     whole featurestore.yaml (None: ``project: PROJECT``); ``data`` maps paths relative to the
-    repo to frames written as Parquet (default: data/users.parquet); ``files`` adds or
-    replaces text files (e.g. more modules).
+    repo to frames written as Parquet, or as CSV for a ``.csv`` path (default:
+    data/users.parquet); ``files`` adds or replaces text files (e.g. more modules).
     """
     root.mkdir(parents=True, exist_ok=True)
     (root / "featurestore.yaml").write_text(
@@ -134,7 +192,10 @@ def write_repo(
     for rel, frame in (data if data is not None else {"data/users.parquet": users_frame()}).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(path)
+        if path.suffix == ".csv":
+            frame.write_csv(path)
+        else:
+            frame.write_parquet(path)
     for rel, text in (files or {}).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -153,7 +153,7 @@ def test_the_cycle_finder_finds_cycles(
 
 
 def test_lazy_and_type_checking_imports_are_seen() -> None:
-    """The facade imports the reports only lazily, inside its methods, and the CLI imports the
-    demo inside its command: both count."""
+    """The facade imports the reports only inside its methods and under TYPE_CHECKING, and the
+    ``serve`` verb imports the server inside its function: both count."""
     assert "featurestore.monitoring" in imports()["featurestore._store"]
-    assert "featurestore.cli._demo" in imports()["featurestore.cli._main"]
+    assert "featurestore.server" in imports()["featurestore.cli._commands._serving"]

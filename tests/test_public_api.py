@@ -105,8 +105,8 @@ PACKAGE_ALL = {
         "OnlineStore", "PushMode", "PushResult", "open_online_store",
     ],
     "featurestore.serving": [
-        "OnlineResponse", "OnlineRetriever", "ReloadResult", "ServingLogWriter",
-        "read_serving_log",
+        "OnlineFeatures", "OnlineResponse", "OnlineRetriever", "ReloadResult",
+        "ServingLogWriter", "read_serving_log",
     ],
     "featurestore.monitoring": [
         "DriftFeature", "DriftReport", "FeatureDrift", "ParityFeatureResult", "ParityReport",

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -289,9 +290,9 @@ def test_module_edited_in_place_is_reloaded(
 def test_two_threads_loading_repos_at_once_do_not_collide(
     repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first load pauses inside one of its modules until the second load has cleared its
-    module names (or a second has passed): loads take turns, so the second waits for the
-    first instead of popping the module the first is importing."""
+    """The first load pauses inside one of its modules until the second load has either
+    asked for the import lock or cleared its module names: loads take turns, so the second
+    waits for the first instead of popping the module the first is importing."""
     import builtins
     import shutil
     import threading
@@ -304,22 +305,40 @@ def test_two_threads_loading_repos_at_once_do_not_collide(
     other = tmp_path / "other"
     shutil.copytree(repo_dir, other)
     inside = threading.Event()
-    second_cleared = threading.Event()
+    second_arrived = threading.Event()
+    arrivals: list[str] = []
 
     def hook() -> None:
         if not inside.is_set():
             inside.set()
-            second_cleared.wait(timeout=1.0)
+            second_arrived.wait()
+
+    class AnnouncedLock:
+        """The import lock, announcing the second load when it asks for it."""
+
+        def __init__(self, lock: Any) -> None:
+            self.lock = lock
+
+        def __enter__(self) -> Any:
+            if threading.current_thread().name == "second":
+                arrivals.append("lock")
+                second_arrived.set()
+            return self.lock.__enter__()
+
+        def __exit__(self, *exc: Any) -> Any:
+            return self.lock.__exit__(*exc)
 
     real_forget = repo_module._forget_modules
 
     def forget(root: Path) -> None:
         real_forget(root)
         if root == other:
-            second_cleared.set()
+            arrivals.append("forget")
+            second_arrived.set()
 
     monkeypatch.setattr(builtins, "_featurestore_test_hook", hook, raising=False)
     monkeypatch.setattr(repo_module, "_forget_modules", forget)
+    monkeypatch.setattr(repo_module, "_IMPORT_LOCK", AnnouncedLock(repo_module._IMPORT_LOCK))
     results: dict[Path, object] = {}
 
     def load(root: Path) -> None:
@@ -328,13 +347,14 @@ def test_two_threads_loading_repos_at_once_do_not_collide(
         except Exception as exc:
             results[root] = exc
 
-    first = threading.Thread(target=load, args=(repo_dir,))
+    first = threading.Thread(target=load, args=(repo_dir,), name="first")
     first.start()
-    assert inside.wait(timeout=10)
-    second = threading.Thread(target=load, args=(other,))
+    inside.wait()
+    second = threading.Thread(target=load, args=(other,), name="second")
     second.start()
     first.join()
     second.join()
+    assert arrivals[0] == "lock"  # the second load came while the first was importing
     for root in (repo_dir, other):
         loaded = results[root]
         assert not isinstance(loaded, Exception), loaded

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 import redis
 from click.testing import CliRunner
-from conftest import DEFINITIONS, PROJECT, users_frame
+from conftest import DEFINITIONS, PROJECT, users_frame, view
 
 from featurestore import FeatureStore
 from featurestore.cli._main import main
@@ -31,18 +31,13 @@ NEWEST = dt.datetime(2024, 2, 1, tzinfo=UTC)  # the newest row of the users sour
 TTL = dt.timedelta(days=30)  # user_profile's ttl
 
 # one more view over the same source: aggregations keep recent events online
-WITH_EVENTS = (
-    DEFINITIONS.replace("from featurestore import (", "from featurestore import (\n    Count,")
-    + """
-user_updates = FeatureView(
-    name="user_updates",
-    entities=[user],
-    source=users_source,
-    owner="risk-team",
-    aggregations=[Count(window=timedelta(days=60), name="updates_60d")],
+UPDATES = view(
+    "user_updates",
+    "users_source",
+    owner='"risk-team"',
+    aggregations=['Count(window=timedelta(days=60), name="updates_60d")'],
 )
-"""
-)
+WITH_EVENTS = f"{DEFINITIONS}\n{UPDATES}"
 
 
 @pytest.fixture(params=["sqlite", "redis"])

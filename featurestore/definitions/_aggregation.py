@@ -30,12 +30,12 @@ without events). Rules shared by the offline and online paths:
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import polars as pl
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from featurestore.definitions._base import Definition, check_identifier
+from featurestore.definitions._base import Definition, identifier
 from featurestore.definitions._dtypes import (
     SUPPORTED,
     dtype_kind,
@@ -78,15 +78,10 @@ class Aggregation(Definition):
 
     column: str | None = None
     window: timedelta
-    name: str
+    name: Annotated[str, identifier("aggregation name")]
     dtype: Any = Field(None, validate_default=True)
     description: str = ""
     _feature: Feature = PrivateAttr()
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v, "aggregation name")
 
     @field_validator("column")
     @classmethod

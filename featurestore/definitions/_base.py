@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, ClassVar
+from functools import partial
+from types import FrameType
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from featurestore.errors import DefinitionError
 
@@ -25,6 +27,15 @@ def check_identifier(value: str, what: str = "name") -> str:
     return value
 
 
+def identifier(what: str) -> AfterValidator:
+    """The validator of a name field: ``Annotated[str, identifier("feature name")]``; errors
+    call the name ``what``."""
+    return AfterValidator(partial(check_identifier, what=what))
+
+
+Identifier = Annotated[str, identifier("name")]  # a definition's name
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """Split a ``"view:feature"`` reference; both parts must be identifiers."""
     parts = ref.split(":") if isinstance(ref, str) else []
@@ -37,7 +48,7 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 def _caller_file() -> str | None:
     """The first file on the stack outside featurestore and pydantic: where a definition is made."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if not name.startswith(("featurestore.", "pydantic")):

@@ -5,11 +5,13 @@ One table, so the offline engine, the validators and the registry agree on every
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import polars as pl
 
 __all__ = [
+    "PYTHON_TYPES",
     "dtype_kind",
     "dtype_name",
     "duckdb_type",
@@ -58,6 +60,17 @@ _CASTABLE_FROM = {
 }
 
 SUPPORTED = ", ".join(_TABLE)
+
+# Python types a value of each kind may be given as (a declared default or allowed value, a
+# request value); an int is a float's value too
+PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "string": (str,),
+    "date": (dt.date,),
+    "datetime": (dt.datetime,),
+}
 
 
 def parse_dtype(value: Any) -> pl.DataType:

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from featurestore.definitions._base import Definition, check_identifier
+from featurestore.definitions._base import Definition, Identifier, check_identifier
 
 
 class Entity(Definition):
     """A business object (a user, a merchant) and the columns that identify it."""
 
-    name: str
+    name: Identifier
     join_keys: list[str] = Field(default_factory=list)
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v)
 
     @field_validator("join_keys")
     @classmethod

@@ -5,23 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import polars as pl
 from pydantic import field_validator, model_validator
 
-from featurestore.definitions._base import Definition, check_identifier
-from featurestore.definitions._dtypes import dtype_kind, dtype_name, parse_dtype
+from featurestore.definitions._base import Definition, identifier
+from featurestore.definitions._dtypes import PYTHON_TYPES, dtype_kind, dtype_name, parse_dtype
 from featurestore.definitions._monitoring import DriftConfig, SkewConfig
-
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "string": (str,),
-    "date": (dt.date,),
-    "datetime": (dt.datetime,),
-}
 
 
 def _row_wise(expr: pl.Expr) -> bool:
@@ -54,7 +45,7 @@ class Feature(Definition):
 
     _positional = ("name", "dtype")
 
-    name: str
+    name: Annotated[str, identifier("feature name")]
     dtype: Any
     expr: pl.Expr | None = None
     ge: Any = None
@@ -65,11 +56,6 @@ class Feature(Definition):
     description: str = ""
     drift: DriftConfig | None = None
     skew: SkewConfig | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v, "feature name")
 
     @field_validator("dtype", mode="before")
     @classmethod
@@ -129,7 +115,7 @@ class Feature(Definition):
 
     def _check_value(self, value: Any, what: str) -> None:
         kind = dtype_kind(self.dtype)
-        types = (int, float) if kind == "int" and what in ("ge", "le") else _PY_TYPES[kind]
+        types = (int, float) if kind == "int" and what in ("ge", "le") else PYTHON_TYPES[kind]
         wrong = not isinstance(value, types)
         wrong |= isinstance(value, bool) and bool not in types
         wrong |= kind == "date" and isinstance(value, dt.datetime)

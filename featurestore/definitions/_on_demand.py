@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from featurestore.definitions._base import Definition, check_identifier, did_you_mean, split_ref
+from featurestore.definitions._base import Definition, Identifier, did_you_mean, split_ref
 from featurestore.definitions._feature import Feature
 from featurestore.definitions._sources import RequestSource
 from featurestore.definitions._view import FeatureView
@@ -30,18 +30,13 @@ class OnDemandFeatureView(Definition):
     the frame the function gets, named by the feature's name.
     """
 
-    name: str
+    name: Identifier
     sources: list[RequestSource | FeatureView | str]
     features: list[Feature]
     udf: Callable[..., Any]
     owner: str | None = None
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v)
 
     @field_validator("sources")
     @classmethod

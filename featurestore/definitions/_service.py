@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from featurestore.definitions._base import Definition, check_identifier, split_ref
+from featurestore.definitions._base import Definition, Identifier, split_ref
 from featurestore.definitions._on_demand import OnDemandFeatureView
 from featurestore.definitions._view import FeatureView
 
@@ -14,16 +14,11 @@ class FeatureService(Definition):
 
     _positional = ("name", "features")
 
-    name: str
+    name: Identifier
     features: list[FeatureView | OnDemandFeatureView | str]
     owner: str | None = None
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v)
 
     @field_validator("features")
     @classmethod

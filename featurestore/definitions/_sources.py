@@ -7,7 +7,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from featurestore.definitions._base import Definition, check_identifier
+from featurestore.definitions._base import Definition, Identifier, check_identifier
 from featurestore.definitions._dtypes import parse_dtype
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv"}
@@ -21,7 +21,7 @@ class FileSource(Definition):
     files; a single file or CSV cannot (see :class:`PushSource`).
     """
 
-    name: str
+    name: Identifier
     path: str
     timestamp_field: str
     created_timestamp_field: str | None = None
@@ -29,11 +29,6 @@ class FileSource(Definition):
     description: str = ""
     owner: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v)
 
     @model_validator(mode="after")
     def _format(self) -> FileSource:
@@ -89,14 +84,9 @@ class PushSource(FileSource):
 class RequestSource(Definition):
     """Columns supplied with each request (and by the spine when building training sets)."""
 
-    name: str
+    name: Identifier
     fields: dict[str, Any] = Field(alias="schema")
     description: str = ""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v)
 
     @field_validator("fields")
     @classmethod

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pydantic import Field, field_validator, model_validator
 
 from featurestore.definitions._aggregation import Aggregation
-from featurestore.definitions._base import Definition, check_identifier, did_you_mean
+from featurestore.definitions._base import Definition, Identifier, did_you_mean
 from featurestore.definitions._entity import Entity
 from featurestore.definitions._feature import Feature
 from featurestore.definitions._sources import FileSource
@@ -23,7 +23,7 @@ class FeatureView(Definition):
     """Features keyed by ``entities``: plain ones from the latest row with
     ``t - ttl <= event_time <= t``, aggregations over the events in ``(t - window, t)``."""
 
-    name: str
+    name: Identifier
     entities: list[Entity]
     source: FileSource
     features: list[Feature] = Field(default_factory=list)
@@ -33,11 +33,6 @@ class FeatureView(Definition):
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     online: bool = True
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_identifier(v)
 
     @field_validator("owner")
     @classmethod

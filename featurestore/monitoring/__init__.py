@@ -2,8 +2,10 @@
 built from narrow inputs (:class:`ReportInputs`: definitions, registry, offline engine and a
 serving-log reader), never from the ``FeatureStore`` facade."""
 
-from featurestore.monitoring._drift import DriftFeature, DriftReport, FeatureDrift
-from featurestore.monitoring._drift_inputs import (
+from featurestore.monitoring._drift import (
+    DriftFeature,
+    DriftReport,
+    FeatureDrift,
     ServingLogSide,
     Side,
     SourceSide,

@@ -10,90 +10,37 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
 from featurestore._repo import RepoContents
 from featurestore._selection import RetrievalPlan
 from featurestore._times import as_naive_utc, as_utc
 from featurestore._transforms import feature_expr, run_on_demand
 from featurestore._value_rules import MATCH_FOUND, MATCH_NONE, resolve
-from featurestore.definitions import Aggregation, FeatureView
-from featurestore.definitions._base import did_you_mean
-from featurestore.definitions._dtypes import dtype_kind, is_castable
-from featurestore.errors import SpineError, TransformError
+from featurestore.definitions import Aggregation, FeatureView, OnDemandFeatureView
+from featurestore.errors import TransformError
 from featurestore.offline._point_in_time import (
     WINDOW_ABOVE,
     AggregationScan,
     ViewScan,
     point_in_time_sql,
 )
+from featurestore.offline._spine import SpineLike, check_spine, read_spine, spine_table
 from featurestore.sources._read_errors import reading
 from featurestore.sources._scans import scan_sql
 from featurestore.sources._schema import check_view, read_schema
-from featurestore.sources._sql import SPINE_ROW, SPINE_TS, ident, timestamp_sql
+from featurestore.sources._sql import EVENT_TS, SPINE_ROW, SPINE_TS, ident, timestamp_sql
 
 __all__ = ["OfflineEngine", "SpineLike", "read_spine"]
 
 log = logging.getLogger(__name__)
 
-SpineLike = Any  # pl.DataFrame | pl.LazyFrame | pa.Table | pandas.DataFrame | str | Path
 Progress = Callable[[str], None]
-
-
-def read_spine(spine: SpineLike) -> pl.DataFrame:
-    """Accept a Polars, pandas or Arrow table, or a Parquet/CSV path, as a Polars frame."""
-    if isinstance(spine, pl.DataFrame):
-        return spine
-    if isinstance(spine, pl.LazyFrame):
-        return spine.collect()
-    if isinstance(spine, pa.Table | pa.RecordBatch):
-        return pl.from_arrow(spine)  # type: ignore[return-value]
-    if isinstance(spine, str | Path):
-        path = Path(spine)
-        if not path.exists():
-            raise SpineError(f"spine file {path} does not exist")
-        if not path.is_file():
-            raise SpineError(f"spine path {path} is not a file; give a Parquet or CSV file")
-        try:
-            return (
-                pl.read_csv(path, try_parse_dates=True)
-                if path.suffix == ".csv"
-                else pl.read_parquet(path)
-            )
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise SpineError(
-                f"spine file {path} cannot be read as "
-                f"{'CSV' if path.suffix == '.csv' else 'Parquet'}: {str(exc).splitlines()[0]}"
-            ) from None
-    if type(spine).__module__.startswith("pandas"):
-        duplicated = sorted({str(c) for c in spine.columns if list(spine.columns).count(c) > 1})
-        if duplicated:
-            raise SpineError(
-                f"the pandas spine has duplicate column names {duplicated}; rename or drop them"
-            )
-        try:
-            return pl.from_pandas(spine)
-        except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
-            raise SpineError(
-                f"the pandas spine cannot be converted to a table: {str(exc).splitlines()[0]}; "
-                "give its columns plain types (numbers, strings, datetimes)"
-            ) from None
-    raise SpineError(
-        "spine must be a Polars, pandas or Arrow table or a Parquet path, "
-        f"found {type(spine).__name__}"
-    )
-
-
-def _utc_naive(column: str, dtype: pl.DataType) -> pl.Expr:
-    col = pl.col(column)
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone:
-        col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return col.cast(pl.Datetime("us"))
+Columns = dict[str, pl.Series]  # by feature reference
+PlainScans = list[tuple[str, list[str], ViewScan]]  # view name, features, scan
+AggregationScans = list[tuple[str, AggregationScan]]  # view name, scan
 
 
 class OfflineEngine:
@@ -134,67 +81,6 @@ class OfflineEngine:
             [(newest,)] = self.con.execute(f"SELECT max({ts}) FROM {scan}").fetchall()
         return as_utc(newest) if newest is not None else None
 
-    def _check_spine(
-        self,
-        spine: pl.DataFrame,
-        plan: RetrievalPlan,
-        timestamp_column: str,
-        schemas: dict[str, dict[str, pl.DataType]],
-    ) -> None:
-        found = ", ".join(spine.columns)
-        if timestamp_column not in spine.columns:
-            hint = did_you_mean(timestamp_column, spine.columns)
-            raise SpineError(
-                f"spine has no timestamp column {timestamp_column!r}.{hint} Found columns: "
-                f"{found}. Rename the column or pass timestamp_column=..."
-            )
-        ts_dtype = spine.schema[timestamp_column]
-        if dtype_kind(ts_dtype) not in ("datetime", "date"):
-            raise SpineError(
-                f"spine timestamp column {timestamp_column!r} is {ts_dtype}; expected Datetime or "
-                "Date (parse strings first, e.g. pl.col(c).str.to_datetime())"
-            )
-        nulls = spine[timestamp_column].null_count()
-        if nulls:
-            raise SpineError(
-                f"spine timestamp column {timestamp_column!r} has {nulls} null value(s); "
-                "every spine row needs a time"
-            )
-        for name, view in plan.batch_views.items():
-            for key in view.join_keys:
-                if key not in spine.columns:
-                    raise SpineError(
-                        f"spine lacks join key {key!r} needed by view {name!r}; "
-                        f"found columns: {found}"
-                    )
-                want = schemas[name][key]
-                if (
-                    dtype_kind(spine.schema[key]) != dtype_kind(want)
-                    and spine.schema[key] != pl.Null
-                ):
-                    raise SpineError(
-                        f"spine join key {key!r} is {spine.schema[key]} but source "
-                        f"{view.source.name!r} stores it as {want}; cast the spine column"
-                    )
-        for col, dtype in plan.request_columns.items():
-            users = [o.name for o in plan.on_demand if col in o.request_columns]
-            if col not in spine.columns:
-                raise SpineError(
-                    f"spine lacks request column {col!r} needed by on-demand view(s) "
-                    f"{users}; found columns: {found}"
-                )
-            if not is_castable(spine.schema[col], dtype) and spine.schema[col] != pl.Null:
-                raise SpineError(
-                    f"spine request column {col!r} is {spine.schema[col]}; on-demand view(s) "
-                    f"{users} expect {dtype}"
-                )
-        clash = [r.column for r in plan.refs if r.column in spine.columns]
-        if clash:
-            raise SpineError(
-                f"spine already has column(s) {clash}, which the requested features would "
-                "overwrite; drop them from the spine or pass full_feature_names=True"
-            )
-
     def training_frame(
         self,
         spine: pl.DataFrame,
@@ -212,16 +98,36 @@ class OfflineEngine:
             step(f"checking source {view.source.name}")
             schemas[name] = self.source_schema(view)
             check_view(view, schemas[name])
-        self._check_spine(spine, plan, timestamp_column, schemas)
+        check_spine(spine, plan, timestamp_column, schemas)
+        internal = spine_table(spine, plan.join_keys, timestamp_column)
+        scans, agg_scans = self._scans(plan, schemas, internal)
+        step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows")
+        joined, agg_scans = self._join(internal, plan, scans, agg_scans)
+        step("computing features")
+        values, statuses = self._batch_features(joined, plan, scans, agg_scans)
+        for odfv in plan.on_demand:
+            step(f"running on-demand view {odfv.name}")
+            self._on_demand_features(odfv, spine, values, statuses)
+        columns = [values[r.ref].alias(r.column) for r in plan.refs]
+        if status_columns:
+            columns += [
+                statuses[r.ref].cast(pl.String).alias(f"{r.column}__status") for r in plan.refs
+            ]
+        counts = {
+            r.ref: {str(k): int(v) for k, v in statuses[r.ref].value_counts().iter_rows()}
+            for r in plan.refs
+        }
+        return spine.hstack(columns), counts
 
-        keys = plan.join_keys
-        internal = spine.select(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias(SPINE_ROW),
-            *keys,
-            _utc_naive(timestamp_column, spine.schema[timestamp_column]).alias(SPINE_TS),
-        )
-        scans: list[tuple[str, list[str], ViewScan]] = []
-        agg_scans: list[tuple[str, AggregationScan]] = []
+    def _scans(
+        self,
+        plan: RetrievalPlan,
+        schemas: dict[str, dict[str, pl.DataType]],
+        internal: pl.DataFrame,
+    ) -> tuple[PlainScans, AggregationScans]:
+        """Per planned view: the scan of its plain features and that of its aggregations."""
+        scans: PlainScans = []
+        agg_scans: AggregationScans = []
         for i, (name, wanted) in enumerate(plan.views.items()):
             view = plan.batch_views[name]
             plain = [n for n in wanted if view.aggregation(n) is None]
@@ -231,7 +137,17 @@ class OfflineEngine:
             if aggs:
                 scan = self._aggregation_scan(f"a{i}", view, aggs, schemas[name], internal)
                 agg_scans.append((name, scan))
-        step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows")
+        return scans, agg_scans
+
+    def _join(
+        self,
+        internal: pl.DataFrame,
+        plan: RetrievalPlan,
+        scans: PlainScans,
+        agg_scans: AggregationScans,
+    ) -> tuple[pl.DataFrame, AggregationScans]:
+        """The point-in-time join of every scan onto the spine, in one query; the aggregation
+        scans as run (each with the path its keys took)."""
         started = time.perf_counter()
         self.con.register("__fs_spine", internal.to_arrow())
         try:
@@ -245,15 +161,21 @@ class OfflineEngine:
             self.con.unregister("__fs_spine")
         log.info(
             "point-in-time join rows=%d views=%d aggregation_views=%d seconds=%.3f",
-            spine.height,
+            internal.height,
             len(scans),
             len(agg_scans),
             time.perf_counter() - started,
         )
+        return joined, agg_scans
 
-        step("computing features")
-        values: dict[str, pl.Series] = {}
-        statuses: dict[str, pl.Series] = {}
+    def _batch_features(
+        self,
+        joined: pl.DataFrame,
+        plan: RetrievalPlan,
+        scans: PlainScans,
+        agg_scans: AggregationScans,
+    ) -> tuple[Columns, Columns]:
+        """Values and statuses of every plain feature and aggregation, by reference."""
         outputs = [
             (name, plain, self._compute_view(joined, s, plan.batch_views[name], plain, f"{name}:"))
             for name, plain, s in scans
@@ -262,40 +184,33 @@ class OfflineEngine:
             (name, [a.name for a in s.aggregations], self._compute_aggregations(joined, s, name))
             for name, s in agg_scans
         ]
+        values: Columns = {}
+        statuses: Columns = {}
         for name, names, out in outputs:
             for fname in names:
                 values[f"{name}:{fname}"] = out[f"{name}:{fname}"]
                 statuses[f"{name}:{fname}"] = out[f"{name}:{fname}__status"]
+        return values, statuses
 
-        for odfv in plan.on_demand:
-            step(f"running on-demand view {odfv.name}")
-            inputs = pl.DataFrame(
-                [
-                    *(spine[c].cast(d).alias(c) for c, d in odfv.request_columns.items()),
-                    *(values[f"{v}:{f}"].alias(f) for v, f in odfv.input_refs(self.repo.views)),
-                ]
-            )
-            result = run_on_demand(odfv, inputs)
-            exprs = []
-            for f in odfv.features:
-                exprs.extend(
-                    resolve(f, pl.col(f.name), pl.lit(MATCH_FOUND), f"{odfv.name}:{f.name}")
-                )
-            out = result.select(exprs)
-            for f in odfv.features:
-                values[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}"]
-                statuses[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}__status"]
-
-        columns = [values[r.ref].alias(r.column) for r in plan.refs]
-        if status_columns:
-            columns += [
-                statuses[r.ref].cast(pl.String).alias(f"{r.column}__status") for r in plan.refs
+    def _on_demand_features(
+        self, odfv: OnDemandFeatureView, spine: pl.DataFrame, values: Columns, statuses: Columns
+    ) -> None:
+        """Run an on-demand view on the spine's request columns and its input features, adding
+        its features' values and statuses."""
+        inputs = pl.DataFrame(
+            [
+                *(spine[c].cast(d).alias(c) for c, d in odfv.request_columns.items()),
+                *(values[f"{v}:{f}"].alias(f) for v, f in odfv.input_refs(self.repo.views)),
             ]
-        counts = {
-            r.ref: {str(k): int(v) for k, v in statuses[r.ref].value_counts().iter_rows()}
-            for r in plan.refs
-        }
-        return spine.hstack(columns), counts
+        )
+        result = run_on_demand(odfv, inputs)
+        exprs: list[pl.Expr] = []
+        for f in odfv.features:
+            exprs.extend(resolve(f, pl.col(f.name), pl.lit(MATCH_FOUND), f"{odfv.name}:{f.name}"))
+        out = result.select(exprs)
+        for f in odfv.features:
+            values[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}"]
+            statuses[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}__status"]
 
     def _scan(
         self, alias: str, view: FeatureView, wanted: list[str], schema: dict[str, pl.DataType]
@@ -351,7 +266,7 @@ class OfflineEngine:
     ) -> pl.DataFrame:
         """Values and statuses of aggregations: a null (no value in the window) is NOT_FOUND,
         a non-finite float INVALID, anything else PRESENT."""
-        exprs = []
+        exprs: list[pl.Expr] = []
         for agg in scan.aggregations:
             raw = pl.col(f"{scan.alias}__{agg.name}")
             match = pl.when(raw.is_null()).then(MATCH_NONE).otherwise(MATCH_FOUND)
@@ -448,7 +363,7 @@ class OfflineEngine:
         values = self._compute_view(joined, scan, view, names, "")
         return pl.concat(
             [
-                joined.select(*view.join_keys, pl.col("__fs_event_ts_v0").alias("__fs_event_ts")),
+                joined.select(*view.join_keys, pl.col(f"{EVENT_TS}_v0").alias(EVENT_TS)),
                 values,
             ],
             how="horizontal",

@@ -1,6 +1,6 @@
 """TrainingSet: the result of a point-in-time join, with the metadata a model needs to be
 reproduced and monitored: feature references and fingerprints, spine time range, row count,
-value statuses and per-feature profiles."""
+value statuses and per-feature profiles; and how the offline engine builds one."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ from pydantic import BaseModel, Field
 
 from featurestore._files import write_atomically
 from featurestore._profiles import FeatureProfile, profile_frame
+from featurestore._selection import RetrievalPlan
 from featurestore.errors import FeatureStoreError
+from featurestore.offline._engine import OfflineEngine, Progress
+from featurestore.offline._spine import SpineLike, read_spine
 
-__all__ = ["TrainingSet", "TrainingSetFeature", "TrainingSetMetadata"]
+__all__ = ["TrainingSet", "TrainingSetFeature", "TrainingSetMetadata", "build_training_set"]
 
 METADATA_KEY = b"featurestore.training_set"
 
@@ -105,3 +108,37 @@ class TrainingSet:
             )
         metadata = TrainingSetMetadata.model_validate(json.loads(raw))
         return cls(pl.from_arrow(table.replace_schema_metadata(None)), metadata)  # type: ignore[arg-type]
+
+
+def build_training_set(
+    engine: OfflineEngine,
+    spine: SpineLike,
+    plan: RetrievalPlan,
+    fingerprints: dict[str, str],
+    timestamp_column: str = "event_timestamp",
+    progress: Progress | None = None,
+) -> TrainingSet:
+    """The spine with the plan's features as of each row's time, and the metadata that
+    reproduces it (``fingerprints``: the applied ones, by reference)."""
+    frame = read_spine(spine)
+    out, statuses = engine.training_frame(frame, plan, timestamp_column, progress)
+    ts = frame[timestamp_column]
+    metadata = TrainingSetMetadata(
+        project=engine.repo.config.project,
+        created_at=dt.datetime.now(dt.UTC),
+        row_count=out.height,
+        timestamp_column=timestamp_column,
+        spine_start=ts.min() if frame.height else None,  # type: ignore[arg-type]
+        spine_end=ts.max() if frame.height else None,  # type: ignore[arg-type]
+        features=[
+            TrainingSetFeature(
+                ref=r.ref,
+                column=r.column,
+                dtype=str(out.schema[r.column]),
+                fingerprint=fingerprints[r.ref],
+                statuses=statuses[r.ref],
+            )
+            for r in plan.refs
+        ],
+    )
+    return TrainingSet(out, metadata)

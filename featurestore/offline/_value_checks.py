@@ -42,7 +42,7 @@ from featurestore.definitions import Aggregation, Feature, FeatureView
 from featurestore.definitions._dtypes import dtype_kind, dtype_name
 from featurestore.sources._read_errors import reading
 from featurestore.sources._scans import scan_sql
-from featurestore.sources._sql import ident, input_sql, timestamp_sql
+from featurestore.sources._sql import EVENT_TS, ident, input_sql, timestamp_sql
 
 __all__ = [
     "BATCH_ROWS",
@@ -55,7 +55,6 @@ __all__ = [
 
 MAX_EXAMPLES = 5
 BATCH_ROWS = 1_000_000
-EVENT_TS = "__fs_event_ts"
 _REASON = "__fs_reason"
 _RAW = "__fs_raw"
 _STATUS = "__fs_status"
@@ -317,15 +316,12 @@ def check_values(
     ]
     inputs = [c for f in view.features for c in f.source_columns]
     inputs += [agg.column for agg, _ in casts if agg.column is not None]
-    columns = list(dict.fromkeys([*keys, *inputs]))
-    sql = _scan_sql(view, root, schema, columns, casts)
-
+    sql = _scan_sql(view, root, schema, list(dict.fromkeys([*keys, *inputs])), casts)
     feature_tallies = [
         (f, _Tally(f"{view.name}:{f.name}", feature_rule(f), keys)) for f in view.features
     ]
     agg_tallies = [
         (
-            i,
             agg,
             _Tally(
                 f"{view.name}:{agg.name}",
@@ -334,12 +330,11 @@ def check_values(
                 aggregation=True,
             ),
         )
-        for i, (agg, _) in enumerate(casts)
+        for agg, _ in casts
     ]
     rows = 0
     with reading([view.source], root):
-        reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-        for batch in reader:
+        for batch in con.sql(sql).to_arrow_reader(BATCH_ROWS):
             frame = cast(pl.DataFrame, pl.from_arrow(batch))
             if not frame.height:
                 continue
@@ -347,20 +342,23 @@ def check_values(
             for feature, tally in feature_tallies:
                 if tally.error is None:
                     _check_feature(view, feature, frame, tally)
-            for i, agg, tally in agg_tallies:
-                bad = frame.filter(pl.col(f"__fs_bad_{i}")).select(
-                    *keys,
-                    EVENT_TS,
-                    pl.col(agg.column or "").alias(_RAW),
-                    pl.lit(f"not castable to {_target(agg)}").alias(_REASON),
-                )
-                tally.add(bad, 0)
-
+            for i, (agg, tally) in enumerate(agg_tallies):
+                _check_cast(agg, f"__fs_bad_{i}", frame, tally)
     where = f"source {view.source.name!r} (view {view.name!r})"
-    checks = [t.result(rows) for _, t in feature_tallies]
-    checks += [t.result(rows) for _, _, t in agg_tallies]
+    checks = [t.result(rows) for _, t in [*feature_tallies, *agg_tallies]]
     problems = [p for c in checks if (p := c.problem(where)) is not None]
     return ViewValues(rows, checks, problems)
+
+
+def _check_cast(agg: Aggregation, flag: str, frame: pl.DataFrame, tally: _Tally) -> None:
+    """Add one batch's rows whose input to ``agg`` cannot be cast (``flag`` set) to ``tally``."""
+    bad = frame.filter(pl.col(flag)).select(
+        *tally.keys,
+        EVENT_TS,
+        pl.col(agg.column or "").alias(_RAW),
+        pl.lit(f"not castable to {_target(agg)}").alias(_REASON),
+    )
+    tally.add(bad, 0)
 
 
 def _check_feature(view: FeatureView, feature: Feature, frame: pl.DataFrame, tally: _Tally) -> None:

@@ -4,14 +4,11 @@ A backend implements :class:`OnlineStore`; :func:`open_online_store` picks one f
 (importing a backend's client library only when it is used)."""
 
 from featurestore.online._backends import open_online_store
-from featurestore.online._materialize import (
-    GuardCheck,
-    GuardReport,
-    MaterializationResult,
-    MaterializationState,
-)
+from featurestore.online._guard import GuardCheck, GuardReport
 from featurestore.online._protocol import OnlineStore
+from featurestore.online._publish import MaterializationResult
 from featurestore.online._push import PushMode, PushResult
+from featurestore.online._state import MaterializationState
 
 __all__ = [
     "GuardCheck",

@@ -8,7 +8,7 @@ itself, under the reserved view ``__fs_definitions`` and before any value that n
 every serving process, wherever it runs, can tell a value computed by the applied definition
 from one computed by an earlier one, and serve the latter under its own fingerprint until the
 view is rebuilt. The digest of a view's last published events is also in its events state
-(see :mod:`featurestore.online._materialize`), so a push can write its events in a form the
+(see :mod:`featurestore.online._state`), so a push can write its events in a form the
 stored ones can be read with.
 """
 

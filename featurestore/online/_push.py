@@ -1,7 +1,6 @@
-"""Push, online side: new events of a source go straight into the online state of the
-aggregation views that read it, so windowed values move as events arrive, without
-re-materializing. (The same events also land in the source's files:
-:mod:`featurestore.sources._appends`; the facade does both.)
+"""Push: new events of a source land in its files (as one appended Parquet part, see
+:mod:`featurestore.sources._appends`) and in the online state of the aggregation views that read
+it, so windowed values move as events arrive, without re-materializing.
 
 Each view's new events are grouped per entity and appended to the entities' stored events in
 one atomic append (readers see all of a push or none of it), without reading them first: a
@@ -17,7 +16,8 @@ events included.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
@@ -25,21 +25,27 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from featurestore._registry import Registry, RegistryState
+from featurestore._repo import RepoContents
 from featurestore.definitions import FeatureView, FileSource, PushSource
 from featurestore.definitions._base import did_you_mean
-from featurestore.errors import FeatureReferenceError, SchemaMismatchError
-from featurestore.online._event_state import (
-    FRAGMENT_SEPARATOR,
-    WindowLayout,
-    compact,
-    events_store_name,
+from featurestore.definitions._dtypes import dtype_kind, parse_dtype
+from featurestore.errors import (
+    FeatureReferenceError,
+    OnlineRequestError,
+    OnlineStoreError,
+    SchemaMismatchError,
 )
+from featurestore.online._codec import events_store_name
+from featurestore.online._event_layout import WindowLayout, events_definitions
+from featurestore.online._event_state import FRAGMENT_SEPARATOR, compact
 from featurestore.online._protocol import OnlineStore
 from featurestore.online._published import (
     DefinitionsCache,
     PublishedDefinitions,
     rebuild_aggregation,
 )
+from featurestore.sources._appends import RowsLike, append_part, part_path, pushed_frame
 from featurestore.sources._sql import timestamp_sql
 
 __all__ = [
@@ -47,13 +53,17 @@ __all__ = [
     "PushMode",
     "PushResult",
     "online_aggregation_views",
+    "push_events",
     "push_rows",
     "views_reading",
 ]
 
+log = logging.getLogger(__name__)
+
 COMPACT_AFTER_BYTES = 4096  # appended bytes an entity may carry before a push folds them
 
 PushMode = Literal["online_and_offline", "online", "offline"]
+_MODES = ("online_and_offline", "online", "offline")
 
 
 @dataclass
@@ -192,3 +202,86 @@ def push_rows(
     finally:
         con.close()
     return result
+
+
+def push_events(
+    repo: RepoContents,
+    registry: Registry,
+    con: duckdb.DuckDBPyConnection,
+    open_online: Callable[[], OnlineStore],
+    source: str,
+    rows: RowsLike,
+    to: PushMode,
+) -> PushResult:
+    """Append new events of ``source`` to its files (``to`` "offline" or "online_and_offline")
+    and to the online state of the aggregation views that read it ("online" or
+    "online_and_offline"). Rows are checked against every view of the source first: a bad
+    batch writes nothing. Once the part is written the push is durable; if the online store
+    (opened by ``open_online`` only when the push reaches it) then fails, the result says so in
+    ``online_error`` and the next materialization brings the events online."""
+    if not isinstance(to, str) or to not in _MODES:
+        raise OnlineRequestError(
+            f"push to={to!r} is not a push mode; use 'online_and_offline' (the default), "
+            "'online' or 'offline'"
+        )
+    views = views_reading(repo.views, source)
+    online_views = online_aggregation_views(views) if to != "offline" else []
+    if to == "online" and not online_views:
+        raise FeatureReferenceError(
+            f"source {source!r} feeds no online view with aggregations, so a push to the "
+            "online store would change nothing; push with to='online_and_offline' to "
+            "append the events to the source's files"
+        )
+    refs = [f"{v.name}:{a.name}" for v in online_views for a in v.aggregations]
+    fingerprints = registry.applied_fingerprints(repo, refs)
+    target = part_path(views[0].source, repo.root) if to != "online" else None
+    applied = registry.require()
+    frame = pushed_frame(rows, views, source, _key_kinds(views, applied))
+    result = PushResult(source=source, events=frame.height)
+    if target is not None and frame.height:
+        written = append_part(con, views[0].source, repo.root, frame, target, views)
+        result.offline_file = str(written)
+    if online_views:
+        definitions = {ref: applied.features[ref].definition for ref in refs}
+        published = {v.name: events_definitions(v, fingerprints, definitions) for v in online_views}
+        _push_online(open_online, online_views, frame, result, con, published)
+    log.info(
+        "pushed source=%s events=%d offline=%s late=%s",
+        source,
+        result.events,
+        result.offline_file,
+        result.late,
+    )
+    return result
+
+
+def _key_kinds(views: Sequence[FeatureView], applied: RegistryState) -> dict[str, str]:
+    """Each join key's kind (integer or text) as recorded when its view was applied."""
+    return {
+        key: dtype_kind(parse_dtype(dtype))
+        for v in views
+        if v.name in applied.views
+        for key, dtype in applied.views[v.name].join_keys.items()
+    }
+
+
+def _push_online(
+    open_online: Callable[[], OnlineStore],
+    views: Sequence[FeatureView],
+    frame: pl.DataFrame,
+    result: PushResult,
+    con: duckdb.DuckDBPyConnection,
+    definitions: Mapping[str, PublishedDefinitions],
+) -> None:
+    """:func:`push_rows`; when the events already reached the source's files, an online store
+    failure is reported in ``result`` instead of raised."""
+    try:
+        push_rows(open_online(), views, frame, result, con, definitions)
+    except OnlineStoreError as exc:
+        if result.offline_file is None:
+            raise
+        result.online_error = (
+            f"{exc}; the events are in the source's files, and the next "
+            "materialization brings them online"
+        )
+        log.warning("push reached the source but not the online store: %s", exc)

@@ -181,6 +181,7 @@ class ServerMetrics:
         self._value_counts: dict[tuple[str, str], int] = {}
         self._value_seen: dict[tuple[str, str], int] = {}
         self._value_children: dict[tuple[str, str], Any] = {}
+        self._count_lock = threading.Lock()  # requests count from the loop and worker threads
         self._writer: ServingLogWriter | None = None
         self._seen_written = 0
         self._seen_dropped = 0
@@ -201,7 +202,8 @@ class ServerMetrics:
         children[1].observe(seconds)
 
     def count_values(self, response: OnlineResponse) -> None:
-        """Count each served value under its feature reference and status.
+        """Count each served value under its feature reference and status (from any thread:
+        with a network store, requests are answered in worker threads).
 
         With one process the counts are plain ints, added to the counter at scrape time (a
         prometheus increment per value costs more than serving it). In multiprocess mode a
@@ -209,19 +211,14 @@ class ServerMetrics:
         the counter is incremented at once.
         """
         refs = response.refs
-        counts: dict[tuple[str, str], int] = {} if self.multiprocess else self._value_counts
-        for column, statuses in response.statuses.items():
-            ref = refs[column]
-            if len(statuses) == 1:
-                key = (ref, statuses[0])
-                counts[key] = counts.get(key, 0) + 1
-                continue
-            for status, n in Tally(statuses).items():
-                key = (ref, status)
-                counts[key] = counts.get(key, 0) + n
         if self.multiprocess:
+            counts: dict[tuple[str, str], int] = {}
+            _tally(response, refs, counts)
             for (ref, status), n in counts.items():
                 self._value_child(ref, status).inc(n)
+            return
+        with self._count_lock:
+            _tally(response, refs, self._value_counts)
 
     def _value_child(self, ref: str, status: str) -> Any:
         child = self._value_children.get((ref, status))
@@ -288,6 +285,21 @@ class ServerMetrics:
         registry.register(self._freshness)
         registry.register(self._registry)
         return generate_latest(registry)
+
+
+def _tally(
+    response: OnlineResponse, refs: dict[str, str], counts: dict[tuple[str, str], int]
+) -> None:
+    """Add the response's values to ``counts`` by (ref, status)."""
+    for column, statuses in response.statuses.items():
+        ref = refs[column]
+        if len(statuses) == 1:
+            key = (ref, statuses[0])
+            counts[key] = counts.get(key, 0) + 1
+            continue
+        for status, n in Tally(statuses).items():
+            key = (ref, status)
+            counts[key] = counts.get(key, 0) + n
 
 
 class _SettledFilesCollector(MultiProcessCollector):

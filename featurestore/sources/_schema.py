@@ -37,52 +37,75 @@ def read_schema(
 
 def view_problems(view: FeatureView, schema: dict[str, pl.DataType]) -> list[str]:
     """Every way ``view`` fails to fit its source's ``schema``; empty when it fits."""
+    where = f"source {view.source.name!r} (view {view.name!r})"
+    columns = ", ".join(schema)
+    return [
+        f"{where}: {problem}"
+        for problem in (
+            *_column_problems(view, schema, columns),
+            *_feature_problems(view, schema, columns),
+            *_aggregation_problems(view, schema, columns),
+        )
+    ]
+
+
+def _column_problems(view: FeatureView, schema: dict[str, pl.DataType], columns: str) -> list[str]:
+    """Timestamp columns and join keys that are missing or of the wrong kind."""
     src = view.source
-    where = f"source {src.name!r} (view {view.name!r})"
-    found_cols = ", ".join(schema)
     problems = []
     for field in (src.timestamp_field, src.created_timestamp_field):
         if field is None:
             continue
         if field not in schema:
             problems.append(
-                f"{where}: timestamp column {field!r} vanished; expected a Datetime or Date "
-                f"column, found columns: {found_cols}"
+                f"timestamp column {field!r} vanished; expected a Datetime or Date column, "
+                f"found columns: {columns}"
             )
         elif dtype_kind(schema[field]) not in ("datetime", "date"):
             problems.append(
-                f"{where}: timestamp column {field!r} is {schema[field]}; "
-                "expected a Datetime or Date"
+                f"timestamp column {field!r} is {schema[field]}; expected a Datetime or Date"
             )
     for key in view.join_keys:
         if key not in schema:
-            problems.append(
-                f"{where}: join key column {key!r} vanished; found columns: {found_cols}"
-            )
+            problems.append(f"join key column {key!r} vanished; found columns: {columns}")
         elif dtype_kind(schema[key]) not in ("int", "string"):
             problems.append(
-                f"{where}: join key column {key!r} is {schema[key]}; expected an integer or string"
+                f"join key column {key!r} is {schema[key]}; expected an integer or string"
             )
+    return problems
+
+
+def _feature_problems(view: FeatureView, schema: dict[str, pl.DataType], columns: str) -> list[str]:
+    """Features whose columns are missing, whose expression fails on the source's types, or
+    whose value cannot be cast to the declared dtype."""
+    problems = []
     for feature in view.features:
         ref = f"'{view.name}:{feature.name}'"
         missing = [c for c in feature.source_columns if c not in schema]
         if missing:
             problems.append(
-                f"{where}: column(s) {missing} needed by feature {ref} vanished; "
-                f"found columns: {found_cols}"
+                f"column(s) {missing} needed by feature {ref} vanished; found columns: {columns}"
             )
             continue
         try:
-            found = expression_dtype(feature_expr(view, feature), schema)
+            dtype = expression_dtype(feature_expr(view, feature), schema)
         except Exception as exc:
-            problems.append(f"{where}: expression of feature {ref} fails on the source: {exc}")
+            problems.append(f"expression of feature {ref} fails on the source: {exc}")
             continue
-        if not is_castable(found, feature.dtype):
+        if not is_castable(dtype, feature.dtype):
             what = "expression" if feature.expr is not None else f"column {feature.name!r}"
             problems.append(
-                f"{where}: {what} of feature {ref} is {found}; expected "
+                f"{what} of feature {ref} is {dtype}; expected "
                 f"{dtype_name(feature.dtype)} or a type castable to it"
             )
+    return problems
+
+
+def _aggregation_problems(
+    view: FeatureView, schema: dict[str, pl.DataType], columns: str
+) -> list[str]:
+    """Aggregations whose input column is missing or of a type they cannot aggregate."""
+    problems = []
     for agg in view.aggregations:
         if agg.column is None:
             continue
@@ -90,12 +113,12 @@ def view_problems(view: FeatureView, schema: dict[str, pl.DataType]) -> list[str
         if agg.column not in schema:
             hint = did_you_mean(agg.column, list(schema))
             problems.append(
-                f"{where}: column {agg.column!r} of aggregation {ref} vanished.{hint} "
-                f"Found columns: {found_cols}"
+                f"column {agg.column!r} of aggregation {ref} vanished.{hint} "
+                f"Found columns: {columns}"
             )
         elif not agg.accepts(schema[agg.column]):
             problems.append(
-                f"{where}: column {agg.column!r} of aggregation {ref} "
+                f"column {agg.column!r} of aggregation {ref} "
                 f"({type(agg).__name__}) is {schema[agg.column]}; expected {agg.expects()}"
             )
     return problems

@@ -1,5 +1,5 @@
-"""SQL text shared by every DuckDB query: quoting, timestamps in UTC, the spine's reserved
-columns and the cast an aggregation reads its input with."""
+"""SQL text shared by every DuckDB query: quoting, timestamps in UTC, the reserved columns of
+spines and read rows, and the cast an aggregation reads its input with."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from featurestore.definitions._aggregation import Aggregation
 from featurestore.definitions._dtypes import dtype_kind, duckdb_type
 
 __all__ = [
+    "EVENT_TS",
     "MIN_BIGINT",
     "SPINE_ROW",
     "SPINE_TS",
@@ -20,6 +21,7 @@ __all__ = [
 
 SPINE_ROW = "__fs_row"
 SPINE_TS = "__fs_ts"
+EVENT_TS = "__fs_event_ts"  # the event time of the source row a value was read from
 MIN_BIGINT = "-9223372036854775808"  # SQL text: a null created time sorts first in ties
 
 

@@ -1,13 +1,9 @@
-"""The featurestore command run as a real subprocess: the verbs, exit codes, JSON output and
-the demo, each in a temporary directory."""
+"""The featurestore command on a repo made by ``featurestore init``: the verbs, exit codes,
+JSON output and error messages, run in this process; and once as the installed command."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from featurestore import TrainingSet
-from featurestore.serving._serving_log import read_serving_log
+from featurestore import FeatureStore, TrainingSet
+from tests.cli.helpers import boxed_rows, run
 
 STARTER_FEATURES = [
     "customer_stats:orders_30d",
@@ -24,19 +20,16 @@ STARTER_FEATURES = [
     "customer_stats:segment",
     "basket_ratio:basket_vs_avg",
 ]
+SOURCE_ROWS = 43  # 10 daily snapshots of 5 customers, the last one stops after 3
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``featurestore ARGS`` in ``cwd``, as a user would run it."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "featurestore.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def applied_refs(repo: Path) -> list[str]:
+    """The features recorded in the repo's registry."""
+    store = FeatureStore(repo)
+    try:
+        return [r.ref for r in store.list_features()]
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +38,28 @@ def starter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cli")
     result = run("init", "starter", cwd=root)
     assert result.returncode == 0, result.stderr
-    assert "featurestore apply" in result.stdout
+    created = ["featurestore.yaml", "definitions.py", ".gitignore"]
+    created += ["data/customer_stats.parquet", "data/spine.parquet"]
+    assert result.stdout.splitlines() == [
+        "Created feature repo starter for project starter:",
+        *(f"  starter/{name}" for name in created),
+        "Next:",
+        "  cd starter",
+        "  featurestore apply",
+        "  featurestore training-set --spine data/spine.parquet --service starter_v1 "
+        "-o training.parquet",
+    ]
     repo = root / "starter"
-    assert (repo / "featurestore.yaml").is_file() and (repo / "data" / "spine.parquet").is_file()
+    assert all((repo / name).is_file() for name in created)
     applied = run("apply", cwd=repo)
     assert applied.returncode == 0, applied.stderr
-    assert "4 added" in applied.stdout
+    lines = applied.stdout.splitlines()
+    assert lines[0] == "Applied project starter: 4 added, 0 changed, 0 removed, 0 unchanged."
+    assert [ln.rstrip().split(maxsplit=2) for ln in lines[1:]] == [
+        ["+", "customer_stats", "orders_30d, avg_order_value, segment"],
+        ["+", "basket_ratio", "basket_vs_avg"],
+    ]
+    assert sorted(applied_refs(repo)) == sorted(STARTER_FEATURES)
     return repo
 
 
@@ -58,24 +67,35 @@ def test_plan_after_apply_reports_no_changes(starter: Path) -> None:
     result = run("plan", "--json", "--repo", str(starter), cwd=starter.parent)
     assert result.returncode == 0, result.stderr
     diff = json.loads(result.stdout)
+    assert diff["project"] == "starter"
     assert diff["added"] == diff["changed"] == diff["removed"] == []
     assert sorted(diff["unchanged"]) == sorted(STARTER_FEATURES)
     text = run("plan", cwd=starter)
-    assert text.returncode == 0 and "no changes" in text.stdout
+    assert text.returncode == 0, text.stderr
+    no_changes = "Plan for project starter: no changes (4 feature(s) match the registry)."
+    assert text.stdout.splitlines() == [no_changes]
 
 
 def test_plan_shows_an_edit_without_writing_it(tmp_path: Path) -> None:
     assert run("init", "repo", cwd=tmp_path).returncode == 0
     repo = tmp_path / "repo"
     assert run("apply", cwd=repo).returncode == 0
+    registry = (repo / ".featurestore" / "registry.json").read_bytes()
     defs = repo / "definitions.py"
     defs.write_text(defs.read_text().replace("ttl=timedelta(days=7)", "ttl=timedelta(days=3)"))
     for _ in range(2):  # plan writes nothing, so it shows the same change twice
         result = run("plan", "--json", cwd=repo)
         assert result.returncode == 0, result.stderr
         changed = {c["ref"]: c for c in json.loads(result.stdout)["changed"]}
+        assert sorted(changed) == sorted(STARTER_FEATURES)  # the on-demand view's input changed
         assert changed["customer_stats:orders_30d"]["fingerprint_changed"] is True
         assert "ttl: 1w -> 3d" in changed["customer_stats:orders_30d"]["reasons"]
+    text = run("plan", cwd=repo)
+    assert text.stdout.splitlines()[0] == (
+        "Plan for project repo: 0 added, 4 changed, 0 removed, 0 unchanged."
+    )
+    assert "Nothing was written; run 'featurestore apply' to record this." in text.stdout
+    assert (repo / ".featurestore" / "registry.json").read_bytes() == registry
 
 
 def test_list_json_has_every_feature_with_dtype_owner_and_fingerprint(starter: Path) -> None:
@@ -87,33 +107,49 @@ def test_list_json_has_every_feature_with_dtype_owner_and_fingerprint(starter: P
     assert records["basket_ratio:basket_vs_avg"]["kind"] == "on_demand"
     assert all(r["owner"] == "data-team" and len(r["fingerprint"]) == 16 for r in records.values())
     table = run("list", cwd=starter)
-    assert table.returncode == 0 and "customer_stats:segment" in table.stdout
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].strip() == "4 applied feature(s)"
+    assert boxed_rows(table.stdout) == [
+        [ref, r["kind"].replace("_", "-"), r["dtype"], "data-team", r["fingerprint"]]
+        for ref, r in records.items()
+    ]
 
 
 def test_validate_passes_on_the_starter_repo(starter: Path) -> None:
     result = run("validate", cwd=starter)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok" in result.stdout
+    assert boxed_rows(result.stdout) == [
+        ["customer_stats", "customer_stats", "data/customer_stats.parquet", "43", "ok"]
+    ]
+    assert f"customer_stats: values of {SOURCE_ROWS} row(s)" in result.stdout
+    checked = [ln.split()[0] for ln in result.stdout.splitlines() if ln.strip().endswith("-")]
+    assert checked == STARTER_FEATURES[:3]
+    assert result.stdout.splitlines()[-1] == (
+        "All 1 source(s) match their declarations, values included."
+    )
 
 
 def test_training_set_writes_one_row_per_spine_row(starter: Path, tmp_path: Path) -> None:
     out = tmp_path / "sets" / "train.parquet"
+    spine_path = starter / "data" / "spine.parquet"
     result = run(
         "training-set",
-        "--repo",
-        str(starter),
-        "--spine",
-        str(starter / "data" / "spine.parquet"),
-        "--service",
-        "starter_v1",
-        "-o",
-        str(out),
+        *("--repo", str(starter), "--spine", str(spine_path), "--service", "starter_v1"),
+        *("-o", str(out)),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "8 rows x 4 features" in result.stdout and str(out) in result.stdout
-    assert "joining 1 view(s)" in result.stderr  # the progress display
-    spine = pl.read_parquet(starter / "data" / "spine.parquet")
+    lines = result.stdout.splitlines()
+    assert (
+        "8 rows x 4 features, spine 2025-01-02 09:00:00 .. 2025-01-13 10:00:00 UTC "
+        "(column 'event_timestamp')" in lines
+    )
+    assert "values: PRESENT 26 · NOT_FOUND 1 · STALE 3 · DEFAULTED 2 (of 32)" in lines
+    assert lines[-1] == f"written to {out}"
+    progress = [ln.split()[1:-1] for ln in result.stderr.splitlines()]
+    assert ["joining", "1", "view(s)", "onto", "8", "spine", "rows"] in progress
+    assert progress[-1] == ["writing", str(out)]
+    spine = pl.read_parquet(spine_path)
     df = pl.read_parquet(out)
     assert df.height == spine.height
     features = ["orders_30d", "avg_order_value", "segment", "basket_vs_avg"]
@@ -126,75 +162,67 @@ def test_training_set_features_json_and_full_names(starter: Path, tmp_path: Path
     out = tmp_path / "train.parquet"
     result = run(
         "training-set",
-        "--spine",
-        "data/spine.parquet",
-        "--features",
-        "customer_stats:orders_30d, customer_stats:segment",
-        "--full-feature-names",
-        "-o",
-        str(out),
-        "--json",
+        *("--spine", "data/spine.parquet", "-o", str(out), "--full-feature-names", "--json"),
+        *("--features", "customer_stats:orders_30d, customer_stats:segment"),
         cwd=starter,
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["row_count"] == 8 and summary["output"] == str(out)
-    assert [f["column"] for f in summary["features"]] == [
-        "customer_stats__orders_30d",
-        "customer_stats__segment",
-    ]
+    columns = ["customer_stats__orders_30d", "customer_stats__segment"]
+    assert [f["column"] for f in summary["features"]] == columns
     statuses = summary["features"][0]["statuses"]
-    assert sum(statuses.values()) == 8 and statuses["DEFAULTED"] == 1  # customer 6 is unknown
-    assert pl.read_parquet(out).columns[-2:] == [
-        "customer_stats__orders_30d",
-        "customer_stats__segment",
-    ]
+    assert statuses == {"PRESENT": 6, "STALE": 1, "DEFAULTED": 1}  # customer 6 is unknown
+    assert list(statuses) == ["PRESENT", "STALE", "DEFAULTED"]  # in the order of the enum
+    assert pl.read_parquet(out).columns[-2:] == columns
 
 
 def test_unknown_feature_exits_1_with_a_clean_message(starter: Path, tmp_path: Path) -> None:
     result = run(
         "training-set",
-        "--spine",
-        "data/spine.parquet",
-        "--features",
-        "customer_stats:segmnt",
-        "-o",
-        str(tmp_path / "x.parquet"),
+        *("--spine", "data/spine.parquet", "--features", "customer_stats:segmnt"),
+        *("-o", str(tmp_path / "x.parquet")),
         cwd=starter,
     )
     assert result.returncode == 1
-    assert "Error: Feature 'customer_stats:segmnt' is not defined" in result.stderr
-    assert "Did you mean 'customer_stats:segment'?" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    message = " ".join(result.stderr.split())
+    assert message.startswith("Error: Feature 'customer_stats:segmnt' is not defined")
+    assert "Did you mean 'customer_stats:segment'?" in message
+    assert result.stdout == ""
     assert not (tmp_path / "x.parquet").exists()
 
 
 def test_usage_errors_exit_2(starter: Path) -> None:
     both = run(
         "training-set",
-        "--spine",
-        "data/spine.parquet",
-        "--service",
-        "starter_v1",
-        "--features",
-        "customer_stats:segment",
-        "-o",
-        "x.parquet",
+        *("--spine", "data/spine.parquet", "--service", "starter_v1"),
+        *("--features", "customer_stats:segment", "-o", "x.parquet"),
         cwd=starter,
     )
-    assert both.returncode == 2 and "exactly one of" in both.stderr
-    assert run("training-set", "--service", "starter_v1", cwd=starter).returncode == 2
-    assert run("no-such-verb", cwd=starter).returncode == 2
+    assert both.returncode == 2
+    assert "Error: pass exactly one of --features REFS or --service NAME" in both.stderr
+    assert not (starter / "x.parquet").exists()
+    missing = run("training-set", "--service", "starter_v1", cwd=starter)
+    assert missing.returncode == 2 and "Missing option '--spine'" in missing.stderr
+    unknown = run("no-such-verb", cwd=starter)
+    assert unknown.returncode == 2 and "No such command 'no-such-verb'" in unknown.stderr
+    check_only = run("apply", "--seed", "3", "--fail-on-flagged", cwd=starter)
+    assert check_only.returncode == 2
+    assert "--seed and --fail-on-flagged only apply with --check" in check_only.stderr
 
 
 def test_errors_outside_a_repo_and_on_existing_repo_exit_1(starter: Path, tmp_path: Path) -> None:
     nothing = run("list", cwd=tmp_path)
-    assert nothing.returncode == 1 and "featurestore init" in nothing.stderr
-    assert "Traceback" not in nothing.stderr
+    assert nothing.returncode == 1 and nothing.stderr.startswith("Error: ")
+    assert "featurestore init" in nothing.stderr
+    definitions = (starter / "definitions.py").read_text()
     again = run("init", str(starter), cwd=tmp_path)
-    assert again.returncode == 1 and "already exist" in again.stderr
+    assert again.returncode == 1
+    assert f"cannot create a feature repo in {starter}" in " ".join(again.stderr.split())
+    assert (starter / "definitions.py").read_text() == definitions  # nothing overwritten
     not_a_repo = run("apply", "--repo", str(tmp_path), cwd=starter)
     assert not_a_repo.returncode == 1 and "is not a feature repo" in not_a_repo.stderr
+    assert not (tmp_path / ".featurestore").exists()
 
 
 def test_validate_exits_1_when_a_source_drifts(tmp_path: Path) -> None:
@@ -205,123 +233,32 @@ def test_validate_exits_1_when_a_source_drifts(tmp_path: Path) -> None:
     result = run("validate", "--json", cwd=repo)
     assert result.returncode == 1
     (report,) = json.loads(result.stdout)
-    assert report["ok"] is False and "'segment'" in report["problems"][0]
+    assert report["ok"] is False and report["features"] == []
+    (problem,) = report["problems"]
+    assert "'segment'" in problem
+    table = run("validate", cwd=repo)
+    assert table.returncode == 1
+    assert boxed_rows(table.stdout)[0][-1] == "1 problem(s)"
+    assert table.stdout.splitlines()[-1] == "1 of 1 source(s) have problems."
     applied = run("apply", cwd=repo)
     assert applied.returncode == 1 and "nothing was written" in applied.stderr
     assert not (repo / ".featurestore" / "registry.json").exists()
 
 
-def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
-    result = run("demo", "--users", "300", "--seed", "3", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    repo = tmp_path / "featurestore-demo"
-    assert (repo / "featurestore.yaml").is_file() and (repo / "generate_data.py").is_file()
-    out = result.stdout
-    for expected in ["Applied project fraud_detection", "fraud_detection_v1", "Done in"]:
-        assert expected in out
-    ts = TrainingSet.load(repo / "data" / "training_sets" / "fraud_v1.parquet")
-    txns = pl.read_parquet(repo / "data" / "transactions" / "*.parquet")
-    before_drift = txns.filter(pl.col("event_time") < dt.datetime(2025, 2, 15, tzinfo=dt.UTC))
-    assert ts.metadata.row_count == before_drift.height > 0
-    assert f"{before_drift.height:,} rows x 21 features" in out
-    assert "pair_txn_count" in out and "defaulted" in out and ts.metadata.profiles
-
-    online = out[out.index("Materialize and serve online") : out.index("Serve over HTTP")]
-    assert "Materialized 4 view(s) as of" in online
-    assert any(ln.startswith("user_spending ") for ln in online.splitlines())
-    for view in ["user_profile", "merchant_profile", "user_merchant"]:
-        assert len([ln for ln in online.splitlines() if ln.startswith(f"{view} ")]) >= 2
-    assert "5 entity row(s) x 21 feature(s)" in online
-    statuses = online.split()
-    assert {"PRESENT", "NOT_FOUND", "DEFAULTED"} <= set(statuses) and "fingerprint" in statuses
-    assert "online == offline for 105 values (5 rows x 21 features" in online
-    assert "online != offline" not in online
-    check_http_step(out, sample_rows=online)
-    assert "  featurestore serve --repo featurestore-demo" in out.splitlines()
-    windows = out[out.index("Windowed aggregations and pushes") : out.index("Serve over HTTP")]
-    assert "online window values equal the training set's" in windows
-    assert "+3 pushed" in windows and "1 day later" in windows
-    assert "the push also landed in the source's files" in windows
-    assert "holds the same values" in windows
-    change = " ".join(
-        out[out.index("Change a definition") : out.index("Check the repo's status")].split()
+def test_the_installed_command_in_a_real_process(starter: Path) -> None:
+    """The one end-to-end check of the console script and ``python -m featurestore.cli``: the
+    other tests run the same click group in this process."""
+    script = Path(sys.executable).with_name("featurestore")
+    usage = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 0, usage.stderr
+    verbs = {ln.split()[0] for ln in usage.stdout.split("Commands:")[1].splitlines() if ln}
+    assert {"apply", "demo", "get-online", "materialize", "serve", "training-set"} <= verbs
+    listed = subprocess.run(
+        [sys.executable, "-m", "featurestore.cli", "list", "--json"],
+        cwd=starter,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert "0 added, 1 changed, 0 removed" in change
-    assert "expr.Function.function.Round.decimals: 3 -> 2" in change
-    assert "switched=True, now serving registry version" in change
-    assert "before the rebuild: user_merchant:pair_chargeback_rate served under" in change
-    assert "with applied_fingerprint" in change and "full rebuild" in change
-    assert "after the rebuild: user_merchant:pair_chargeback_rate served" in change
-    assert "the applied one: every value was computed by the new definition" in change
-    assert "restored, applied and user_merchant re-published" in change
-
-    again = run("demo", "--users", "300", "--seed", "3", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert "Using the existing copy" in again.stdout and "no changes" in again.stdout
-    assert "online == offline for 105 values" in again.stdout
-    assert "refused" not in again.stdout  # the same data passes the guard
-    check_http_step(again.stdout, sample_rows=online)
-    logged = read_serving_log(repo / ".featurestore" / "logs")
-    served = logged.filter(~pl.col("request_id").str.starts_with("demo-"))
-    # per run: the HTTP step's 21 requests of 5 rows, the definition step's 3 of 5 rows
-    assert served.height == 2 * (105 + 15) and served["request_id"].n_unique() == 2 * (21 + 3)
-    # the reports step: one run's records (the second run replaced the first's)
-    assert logged.height - served.height == min(txns.height, 4_000)
-    check_reports_step(again.stdout, repo)
-    status = again.stdout[again.stdout.index("Check the repo's status") :]
-    for view in ["user_profile", "merchant_profile", "user_merchant", "user_spending", "txn_risk"]:
-        assert any(
-            ln.startswith(f"{view} ") and ln.split()[-1] == "ok" for ln in status.splitlines()
-        )
-    assert "No problems found." in status
-
-
-def check_reports_step(out: str, repo: Path) -> None:
-    """The injected skew (a stalled view) and drift (two merchant features) are flagged, and
-    nothing else; both HTML reports are written."""
-    reports = out[
-        out.index("Report training/serving skew and drift") : out.index("Check the repo's")
-    ]
-    skew_part = reports[: reports.index("expected:")]
-    flagged = {ln.split()[1] for ln in skew_part.splitlines() if ln.strip().startswith("flagged")}
-    assert flagged == {"merchant_profile:risk_score"}
-    assert "stale materialization" in (repo / "data" / "reports" / "skew.html").read_text()
-    drift_part = reports[reports.index("expected:") :]
-    flagged = {ln.split()[1] for ln in drift_part.splitlines() if ln.strip().startswith("flagged")}
-    assert flagged == {"merchant_profile:risk_score", "merchant_profile:online_only"}
-    for name in ("skew.html", "drift.html"):
-        page = (repo / "data" / "reports" / name).read_text()
-        assert page.count('class="fs-chart"') >= 10
-
-
-def check_http_step(out: str, sample_rows: str) -> None:
-    """The demo's HTTP step: the served rows equal in-process ones, the metrics count the
-    requests, the server is gone and its serving log holds one record per served row."""
-    http = out[out.index("Serve over HTTP") : out.index("Done in")]
-    lines = http.splitlines()
-    ready = next(ln for ln in lines if "ready at http://127.0.0.1:" in ln)
-    pid = int(re.search(r"\(pid (\d+)\)", ready).group(1))  # type: ignore[union-attr]
-    with pytest.raises(ProcessLookupError):  # stopped, not left running
-        os.kill(pid, 0)
-    # the table: one line per sample row, with the same keys as the in-process step
-    rows = [ln.split()[:2] for ln in lines if re.match(r"\d+ +\d+ ", ln)]
-    in_process = [ln.split()[:2] for ln in sample_rows.splitlines() if re.match(r"\d+ +\d+ ", ln)]
-    assert len(rows) == 5 and rows == in_process[:5]
-    assert "statuses of the 21 features" in http
-    assert "HTTP == in-process for 105 values (5 rows x 21 features" in http
-    assert "HTTP != in-process" not in http
-    # the first request, then 20 timed ones: 21 requests of 5 rows x 21 features
-    counter = 'featurestore_http_requests_total{endpoint="/v1/online-features",status="200"} 21.0'
-    assert f"  {counter}" in lines
-    served = next(ln for ln in lines if "featurestore_served_values_total summed by status:" in ln)
-    counts = re.findall(r"([A-Z_]+) ([\d,]+)", served.partition(":")[2])
-    assert {s for s, _ in counts} <= {"PRESENT", "NOT_FOUND", "DEFAULTED", "STALE", "INVALID"}
-    assert sum(int(n.replace(",", "")) for _, n in counts) == 21 * 105
-    assert "stopped the server with SIGTERM: graceful shutdown, serving log flushed" in http
-    assert "serving log: 105 record(s) from this server (21 request(s)" in http
-    curl = next(ln.strip() for ln in lines if ln.strip().startswith("curl "))
-    assert curl.startswith("curl -s http://127.0.0.1:6566/v1/online-features ")
-    body = json.loads(shlex.split(curl)[-1])
-    assert body["feature_service"] == "fraud_detection_v1"
-    assert body["entities"] == {"user_id": [int(rows[0][0])], "merchant_id": [int(rows[0][1])]}
-    assert set(body["request_data"]) == {"amount", "channel"}
+    assert listed.returncode == 0, listed.stderr
+    assert [r["ref"] for r in json.loads(listed.stdout)] == applied_refs(starter)

@@ -12,11 +12,11 @@ change (the fuzzers never push events of those users).
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from conftest import MERCHANT, USER, definitions, source, view, write_repo
 
 from featurestore import FeatureStore
 
@@ -30,6 +30,7 @@ __all__ = [
     "build_repo",
     "known_spine",
     "snapshot",
+    "write_fuzz_repo",
 ]
 
 BASE = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
@@ -37,80 +38,7 @@ KNOWN_USERS = (700001, 700002, 700003)  # 700003 has no profile row and no event
 KNOWN_MERCHANTS = ("m-1", "m-2")
 SERVICE = "risk_model"
 
-DEFINITIONS = '''
-"""Definitions of the fuzzing repo."""
-
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import (
-    Count,
-    CountDistinct,
-    Entity,
-    Feature,
-    FeatureService,
-    FeatureView,
-    FileSource,
-    Last,
-    Max,
-    Mean,
-    RequestSource,
-    StdDev,
-    Sum,
-    on_demand_feature_view,
-)
-
-user = Entity("user", join_keys=["user_id"])
-merchant = Entity("merchant", join_keys=["merchant_id"])
-
-users = FileSource(name="users", path="data/users.parquet", timestamp_field="updated_at")
-txns = FileSource(
-    name="txns", path="data/txns/", timestamp_field="ts", created_timestamp_field="created"
-)
-
-user_profile = FeatureView(
-    name="user_profile",
-    entities=[user],
-    source=users,
-    ttl=timedelta(days=3650),
-    owner="fuzz",
-    features=[
-        Feature("country", pl.String, default="unknown"),
-        Feature("age", pl.Int32, ge=0, le=130),
-        Feature("score", pl.Float64, allowed=(0.5, 1.5, 2.5)),
-        Feature("vip", pl.Boolean),
-        Feature("signup_date", pl.Date),
-        Feature("last_login", pl.Datetime),
-        Feature("age_next_year", pl.Int64, expr=pl.col("age").cast(pl.Int64) + 1),
-    ],
-)
-
-user_spending = FeatureView(
-    name="user_spending",
-    entities=[user],
-    source=txns,
-    owner="fuzz",
-    aggregations=[
-        Count(window=timedelta(hours=1), name="txn_count_1h"),
-        Sum("amount", window=timedelta(days=1), name="spend_1d"),
-        Mean("amount", window=timedelta(days=7), name="amount_mean_7d"),
-        Max("amount", window=timedelta(days=7), name="amount_max_7d"),
-        StdDev("amount", window=timedelta(days=7), name="amount_std_7d"),
-        Last("channel", window=timedelta(days=7), name="last_channel", dtype=pl.String),
-        CountDistinct("merchant_id", window=timedelta(days=7), name="merchants_7d"),
-    ],
-)
-
-pair = FeatureView(
-    name="pair",
-    entities=[user, merchant],
-    source=txns,
-    ttl=timedelta(days=30),
-    owner="fuzz",
-    features=[Feature("pair_amount", pl.Float64, expr=pl.col("amount"), ge=0.0)],
-)
-
+ON_DEMAND = """
 txn = RequestSource(
     "txn",
     schema={"amount": pl.Float64, "txn_date": pl.Date, "channel": pl.String},
@@ -145,7 +73,52 @@ risk_model = FeatureService(
         "txn_risk:amount_per_age",
     ],
 )
-'''
+"""
+DEFINITIONS = definitions(
+    USER,
+    MERCHANT,
+    f"users = {source('users', 'data/users.parquet', 'updated_at')}",
+    f"txns = {source('txns', 'data/txns/', created='created')}",
+    view(
+        "user_profile",
+        "users",
+        ttl="timedelta(days=3650)",
+        owner='"fuzz"',
+        features=[
+            'Feature("country", pl.String, default="unknown")',
+            'Feature("age", pl.Int32, ge=0, le=130)',
+            'Feature("score", pl.Float64, allowed=(0.5, 1.5, 2.5))',
+            'Feature("vip", pl.Boolean)',
+            'Feature("signup_date", pl.Date)',
+            'Feature("last_login", pl.Datetime)',
+            'Feature("age_next_year", pl.Int64, expr=pl.col("age").cast(pl.Int64) + 1)',
+        ],
+    ),
+    view(
+        "user_spending",
+        "txns",
+        owner='"fuzz"',
+        aggregations=[
+            'Count(window=timedelta(hours=1), name="txn_count_1h")',
+            'Sum("amount", window=timedelta(days=1), name="spend_1d")',
+            'Mean("amount", window=timedelta(days=7), name="amount_mean_7d")',
+            'Max("amount", window=timedelta(days=7), name="amount_max_7d")',
+            'StdDev("amount", window=timedelta(days=7), name="amount_std_7d")',
+            'Last("channel", window=timedelta(days=7), name="last_channel", dtype=pl.String)',
+            'CountDistinct("merchant_id", window=timedelta(days=7), name="merchants_7d")',
+        ],
+    ),
+    view(
+        "pair",
+        "txns",
+        entities="user, merchant",
+        ttl="timedelta(days=30)",
+        owner='"fuzz"',
+        features=['Feature("pair_amount", pl.Float64, expr=pl.col("amount"), ge=0.0)'],
+    ),
+    ON_DEMAND,
+    doc="Definitions of the fuzzing repo.",
+)
 
 PROFILE = [
     "country",
@@ -212,19 +185,15 @@ def txns_frame() -> pl.DataFrame:
     )
 
 
-def write_repo(root: Path) -> Path:
+def write_fuzz_repo(root: Path) -> Path:
     """Write the fuzzing repo (config, definitions, source files) at ``root``."""
-    (root / "data" / "txns").mkdir(parents=True, exist_ok=True)
-    (root / "featurestore.yaml").write_text("project: fuzz\n")
-    (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
-    users_frame().write_parquet(root / "data" / "users.parquet")
-    txns_frame().write_parquet(root / "data" / "txns" / "base.parquet")
-    return root
+    data = {"data/users.parquet": users_frame(), "data/txns/base.parquet": txns_frame()}
+    return write_repo(root, DEFINITIONS, project="fuzz", data=data)
 
 
 def build_repo(root: Path) -> Path:
     """Write, apply and materialize (as of ``BASE``) the fuzzing repo at ``root``."""
-    store = FeatureStore(write_repo(root))
+    store = FeatureStore(write_fuzz_repo(root))
     try:
         store.apply()
         store.materialize(end=BASE)

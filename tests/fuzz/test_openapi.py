@@ -30,7 +30,7 @@ from schemathesis.python import asgi
 from featurestore import FeatureStore
 from featurestore.server._app import create_app
 
-from .repo import build_repo, write_repo
+from .repo import build_repo, write_fuzz_repo
 
 EXAMPLES = int(os.environ.get("FEATURESTORE_FUZZ_HTTP_EXAMPLES", "40"))  # per operation
 PATHS = r"^/(v1/(online-features|push|features)|readyz|healthz)$"
@@ -42,7 +42,7 @@ def _openapi_document() -> dict[str, Any]:
     temporary folder, not even applied, will do). Loaded when the module is collected, since
     schemathesis makes one test per operation of it."""
     with tempfile.TemporaryDirectory(prefix="featurestore-openapi-") as tmp:
-        store = FeatureStore(write_repo(Path(tmp)))
+        store = FeatureStore(write_fuzz_repo(Path(tmp)))
         try:
             return create_app(store).openapi()
         finally:

@@ -12,260 +12,35 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
 from featurestore import FeatureStore
-from featurestore.cli._main import main
+from featurestore.cli import main
 from featurestore.monitoring._report import Verdict
 from featurestore.monitoring.parity import ParityReport
 from featurestore.monitoring.parity._as_of import as_of_store
 from featurestore.online._codec import encode_key
 from featurestore.online._event_state import events_store_name
-from tests.cli.test_online_cli import run
+from tests.cli.helpers import run
+from tests.monitoring.parity_repo import (
+    BATCH_DEPENDENT,
+    DAYS,
+    DEFINITIONS,
+    FLAGGED,
+    MERCHANTS,
+    START,
+    USERS,
+    UTC,
+    repo_data,
+    write,
+)
 
-UTC = dt.UTC
-START = dt.datetime(2024, 1, 1, tzinfo=UTC)
-DAYS = 60
-USERS = 40
-MERCHANTS = 8
 SAMPLE = 300
-HOUR_US = 3_600_000_000
-DAY_US = 24 * HOUR_US
-
-DEFINITIONS = '''
-"""Definitions of the parity test repo."""
-
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureService,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-from featurestore.definitions import Count, CountDistinct, Last, Max, Mean, StdDev, Sum
-from featurestore.definitions._monitoring import SkewConfig
-
-user = Entity("user", join_keys=["user_id"])
-merchant = Entity("merchant", join_keys=["merchant_id"])
-
-user_profile = FeatureView(
-    name="user_profile",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(days=10),
-    source=FileSource(
-        name="users",
-        path="data/users.parquet",
-        timestamp_field="updated_at",
-        created_timestamp_field="created",
-    ),
-    features=[
-        Feature("country", pl.String, default="unknown"),
-        Feature("age", pl.Int64, ge=0, le=130),
-        Feature("score", pl.Float64, skew=SkewConfig(abs_tol=0.0, rel_tol=0.0)),
-        Feature(
-            "tenure_days",
-            pl.Int64,
-            expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
-        ),
-    ],
-)
-
-user_merchant = FeatureView(
-    name="user_merchant",
-    entities=[user, merchant],
-    owner="tests",
-    ttl=timedelta(days=20),
-    source=FileSource(name="pairs", path="data/pairs.parquet", timestamp_field="ts"),
-    features=[
-        Feature("n_txn", pl.Int64, default=0),
-        Feature("avg_amt", pl.Float64, ge=0.0, expr=pl.col("total") / pl.col("n")),
-    ],
-)
-
-spending = FeatureView(
-    name="spending",
-    entities=[user],
-    owner="tests",
-    source=FileSource(name="txns", path="data/txns/", timestamp_field="ts"),
-    aggregations=[
-        Count(window=timedelta(hours=6), name="txn_count_6h"),
-        Sum("amount", window=timedelta(days=1), name="spend_1d"),
-        Mean("amount", window=timedelta(days=7), name="amount_mean_7d"),
-        Max("amount", window=timedelta(days=3), name="amount_max_3d"),
-        Last("amount", window=timedelta(days=2), name="amount_last_2d"),
-        StdDev("amount", window=timedelta(days=7), name="amount_std_7d"),
-        CountDistinct("merchant_id", window=timedelta(days=7), name="merchants_7d"),
-    ],
-)
-
-merchant_activity = FeatureView(
-    name="merchant_activity",
-    entities=[merchant],
-    owner="tests",
-    source=FileSource(name="merchant_txns", path="data/txns/", timestamp_field="ts"),
-    aggregations=[Count(window=timedelta(days=1), name="merchant_txns_1d")],
-)
-
-txn = RequestSource("txn", schema={"amount": pl.Float64, "channel": pl.String})
-
-
-@on_demand_feature_view(
-    sources=[txn, "user_profile:age", "merchant_activity:merchant_txns_1d"],
-    schema={"busy_for_age": pl.Float64},
-)
-def cross(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select(
-        (pl.col("merchant_txns_1d") / pl.col("age")).cast(pl.Float64).alias("busy_for_age")
-    )
-
-
-@on_demand_feature_view(
-    sources=[txn, user_profile, "user_merchant:avg_amt", "spending:amount_mean_7d"],
-    schema=[
-        Feature("amount_per_age", pl.Float64),
-        Feature("above_pair_avg", pl.Boolean),
-        Feature("vs_mean_7d", pl.Float64, ge=0.0, default=1.0),
-        Feature("card_not_present", pl.Boolean),
-    ],
-)
-def risk(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select(
-        pl.when(pl.col("age") > 0).then(pl.col("amount") / pl.col("age")).alias("amount_per_age"),
-        (pl.col("amount") > pl.col("avg_amt")).alias("above_pair_avg"),
-        (pl.col("amount") / pl.col("amount_mean_7d")).alias("vs_mean_7d"),
-        (pl.col("channel") != "pos").alias("card_not_present"),
-    )
-
-
-fraud = FeatureService("fraud", features=[user_profile, user_merchant, spending, risk])
-'''
-
-# on-demand functions whose result on one row is not their result on a batch
-BATCH_DEPENDENT = """
-
-@on_demand_feature_view(
-    sources=[txn, "user_profile:age"],
-    schema={
-        "amount_vs_mean": pl.Float64,
-        "amount_rank": pl.Float64,
-        "amount_per_year": pl.Float64,
-    },
-)
-def batchy(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select(
-        (pl.col("amount") / pl.col("amount").mean()).alias("amount_vs_mean"),
-        pl.col("amount").rank().cast(pl.Float64).alias("amount_rank"),
-        (pl.col("amount") / pl.col("age")).alias("amount_per_year"),
-    )
-
-
-@on_demand_feature_view(sources=[txn], schema={"doubled": pl.Float64})
-def fragile(df: pl.DataFrame) -> pl.DataFrame:
-    if df.height == 1:
-        raise ValueError("needs a batch")
-    return df.select((pl.col("amount") * 2).alias("doubled"))
-"""
-FLAGGED = {"batchy:amount_vs_mean", "batchy:amount_rank", "fragile:doubled"}
-
-
-def _times(rng: np.random.Generator, n: int) -> pl.Series:
-    """Distinct-enough event times over DAYS days, to the microsecond."""
-    us = rng.integers(0, DAYS * DAY_US, size=n) + int(START.timestamp() * 1_000_000)
-    return pl.Series(us).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-
-
-def _data(seed: int = 11) -> dict[str, pl.DataFrame]:
-    """Profiles (ties on updated_at broken by created, out-of-bounds ages, missing countries),
-    pair snapshots (a zero count makes avg_amt INVALID), and payments in two part files."""
-    rng = np.random.default_rng(seed)
-    n = 160
-    updated = _times(rng, n)
-    users = pl.DataFrame(
-        {
-            "user_id": rng.integers(1, USERS + 1, size=n),
-            "updated_at": updated,
-            "created": updated
-            + pl.Series(rng.integers(0, 3, size=n) * HOUR_US).cast(pl.Duration("us")),
-            "signup_at": updated
-            - pl.Series(rng.integers(0, 900, size=n) * DAY_US).cast(pl.Duration("us")),
-            "country": rng.choice(np.array(["FR", "US", "DE", ""]), size=n),
-            "age": rng.choice(np.array([19, 33, 47, 71, 200, -3]), size=n),
-            "score": np.round(rng.normal(0.5, 0.3, size=n), 4),
-        }
-    ).with_columns(
-        pl.when(pl.col("country") == "").then(None).otherwise(pl.col("country")).alias("country"),
-        pl.when(pl.int_range(pl.len()) % 17 == 0)
-        .then(None)
-        .otherwise(pl.col("score"))
-        .alias("score"),
-    )
-    # a correction tied on updated_at with a later created time
-    users = pl.concat(
-        [
-            users,
-            users.head(5).with_columns(
-                pl.col("created") + dt.timedelta(hours=5), age=pl.lit(55, pl.Int64)
-            ),
-        ]
-    )
-    m = 300
-    pairs = pl.DataFrame(
-        {
-            "user_id": rng.integers(1, USERS + 1, size=m),
-            "merchant_id": rng.integers(100, 100 + MERCHANTS, size=m),
-            "ts": _times(rng, m),
-            "n_txn": rng.integers(0, 20, size=m),
-            "n": rng.integers(0, 5, size=m),
-            "total": np.round(rng.lognormal(4.0, 1.0, size=m), 2),
-        }
-    ).with_columns(
-        pl.when(pl.col("n_txn") == 3).then(None).otherwise(pl.col("n_txn")).alias("n_txn")
-    )
-    k = 2000
-    txns = pl.DataFrame(
-        {
-            "user_id": rng.integers(1, USERS + 1, size=k),
-            "merchant_id": rng.integers(100, 100 + MERCHANTS, size=k),
-            "ts": _times(rng, k),
-            "amount": np.round(rng.lognormal(3.5, 1.0, size=k), 2),
-            "channel": rng.choice(np.array(["pos", "online", "mobile"]), size=k),
-        }
-    ).with_columns(
-        pl.when(pl.int_range(pl.len()) % 23 == 0)
-        .then(None)
-        .otherwise(pl.col("amount"))
-        .alias("amount")
-    )
-    return {
-        "data/users.parquet": users,
-        "data/pairs.parquet": pairs,
-        "data/txns/part-0.parquet": txns.head(k // 2),
-        "data/txns/part-1.parquet": txns.tail(k - k // 2),
-    }
-
-
-def write(root: Path, definitions: str = DEFINITIONS, config: str = "project: parity\n") -> Path:
-    root.mkdir(parents=True)
-    (root / "featurestore.yaml").write_text(config)
-    (root / "definitions.py").write_text(textwrap.dedent(definitions).lstrip())
-    for rel, frame in _data().items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(root / rel)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +107,7 @@ def test_correct_definitions_agree_on_every_sampled_row(
     assert report.result("user_merchant:avg_amt").offline_statuses.get("STALE")
     # the times hit source event times exactly and sit on both sides of the ttl edge
     times = set(report.spines["user_id"]["event_timestamp"].to_list())
-    events = set(_data()["data/users.parquet"]["updated_at"].to_list())
+    events = set(repo_data()["data/users.parquet"]["updated_at"].to_list())
     ttl = dt.timedelta(days=10)
     assert times & events
     assert {t - ttl for t in times} & events
@@ -342,7 +117,13 @@ def test_correct_definitions_agree_on_every_sampled_row(
     assert set(pair["channel"].drop_nulls()) <= {"pos", "online", "mobile", ""}
     assert pair["channel"].null_count() and pair["amount"].null_count()
     assert (pair["amount"] == 0).any() and (pair["amount"] < 0).any()
-    assert "same-named source columns" in report.request_data["user_id+merchant_id"]
+    assert report.request_data == {
+        "user_id": "none needed",
+        "merchant_id": "none needed",
+        "user_id+merchant_id": (
+            "synthesized with edge values (amount, channel from same-named source columns)"
+        ),
+    }
     data = json.loads(report.to_json())
     assert data["kind"] == "parity" and data["summary"]["flagged"] == 0
 
@@ -360,7 +141,13 @@ def test_batch_dependent_on_demand_functions_are_flagged_with_examples(
             assert r.verdict is Verdict.OK, (r.ref, r.reasons, r.examples)
     mean = report.result("batchy:amount_vs_mean")
     assert mean.rows_compared == SAMPLE and mean.mismatches > SAMPLE // 2
-    assert any("inputs (user_profile:age) are equal online and offline" in x for x in mean.reasons)
+    assert mean.reasons == [
+        f"{mean.mismatches:,} of {SAMPLE:,} rows differ between the offline path and the serving "
+        f"code ({mean.value_mismatches:,} in value, {mean.status_mismatches:,} in status)",
+        f"its inputs (user_profile:age) are equal online and offline on all {mean.mismatches:,} "
+        "differing rows, so the function itself gives a different result on one row than on "
+        "the whole frame: does it aggregate, rank, shift or sample over rows? Make it row-wise",
+    ]
     for example in mean.examples:
         assert example["offline"] != example["online"] or (
             example["offline_status"] != example["online_status"]
@@ -373,8 +160,15 @@ def test_batch_dependent_on_demand_functions_are_flagged_with_examples(
     fragile = report.result("fragile:doubled")
     assert fragile.errors == SAMPLE
     assert fragile.examples[0]["online_status"] == "ERROR"
-    assert "needs a batch" in fragile.examples[0]["error"]
-    assert any("serving code raised" in x for x in fragile.reasons)
+    raised = (
+        "TransformError: on-demand view 'fragile': the function raised ValueError: needs a batch"
+    )
+    assert fragile.examples[0]["error"] == raised
+    assert fragile.reasons[:2] == [
+        f"{SAMPLE} of {SAMPLE} rows differ between the offline path and the serving code (0 in "
+        f"value, 0 in status, {SAMPLE} where a path raised)",
+        f"the serving code raised on {SAMPLE} rows: {raised}",
+    ]
     # the same view's row-wise output, and the other views' outputs, are fine
     assert report.result("batchy:amount_per_year").verdict is Verdict.OK
     assert report.result("risk:vs_mean_7d").verdict is Verdict.OK
@@ -435,7 +229,7 @@ def test_keys_no_view_holds_together_are_sampled_view_by_view(store: FeatureStor
     result = report.result("cross:busy_for_age")
     assert result.verdict is Verdict.OK and result.rows_compared == 60
     spine = report.spines["user_id+merchant_id"]
-    data = _data()
+    data = repo_data()
     assert spine["user_id"].null_count() == spine["merchant_id"].null_count() == 0
     assert set(spine["user_id"]) <= set(data["data/users.parquet"]["user_id"])
     assert set(spine["merchant_id"]) <= set(range(100, 100 + MERCHANTS))
@@ -512,7 +306,9 @@ def test_request_values_come_from_the_serving_log(tmp_path: Path) -> None:
     finally:
         fs.close()
     assert not report.flagged
-    assert report.request_data["user_id+merchant_id"].startswith("serving log (3 records")
+    assert report.request_data["user_id+merchant_id"] == (
+        "serving log (3 records with amount, channel)"
+    )
     spine = report.spines["user_id+merchant_id"]
     assert set(spine["channel"]) == {"pos", "kiosk", "online"}
     assert set(spine["amount"].to_list()) == {12.5, 99.0, None}

@@ -11,17 +11,21 @@ repo is applied once.
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
-from collections.abc import Iterator, Sequence
+import itertools
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from conftest import MERCHANT, USER, definitions, rows_frame, source, view, write_repo
 
 from featurestore import FeatureStore
 
+from . import agg_repo as aggregations
+from . import push_repo
 from .oracle import OracleFeature, OracleOnDemand, OracleView
 
 Row = dict[str, Any]
@@ -30,76 +34,7 @@ USER_STATS_TTL = dt.timedelta(hours=2)
 # odd microseconds: float arithmetic on this ttl would be off by one microsecond
 USER_MERCHANT_TTL = dt.timedelta(hours=1, minutes=10, microseconds=7)
 
-DEFINITIONS = '''
-"""Definitions of the point-in-time test repo."""
-
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-
-user = Entity("user", join_keys=["user_id"])
-merchant = Entity("merchant", join_keys=["merchant_id"])
-account = Entity("account", join_keys=["bank", "acct"])
-
-user_stats = FeatureView(
-    name="user_stats",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(hours=2),
-    source=FileSource(
-        name="user_stats_src",
-        path="data/user_stats.parquet",
-        timestamp_field="event_time",
-        created_timestamp_field="created",
-    ),
-    features=[
-        Feature("score", pl.Float64),
-        Feature("level", pl.Int64, ge=0, le=10, default=0),
-        Feature("score_plus", pl.Float64, ge=-4, expr=pl.col("score") * 2 + pl.col("level")),
-        Feature("tier", pl.String, allowed=("gold", "silver"), nullable=False),
-    ],
-)
-
-user_merchant = FeatureView(
-    name="user_merchant",
-    entities=[user, merchant],
-    owner="tests",
-    ttl=timedelta(hours=1, minutes=10, microseconds=7),
-    source=FileSource(
-        name="user_merchant_src", path="data/user_merchant.csv", timestamp_field="ts"
-    ),
-    features=[
-        Feature("n_txn", pl.Int64, nullable=False, default=0),
-        Feature("avg_amt", pl.Float64),
-    ],
-)
-
-account_risk = FeatureView(
-    name="account_risk",
-    entities=[account],
-    owner="tests",
-    source=FileSource(
-        name="account_src",
-        path="data/accounts/*.parquet",
-        timestamp_field="as_of",
-        created_timestamp_field="loaded_at",
-    ),
-    features=[
-        Feature("risk", pl.Float64, ge=0, le=1),
-        Feature("risk_pct", pl.Float64, expr=pl.col("risk") * 100),
-        Feature("label_upper", pl.String, default="NONE", expr=pl.col("label").str.to_uppercase()),
-    ],
-)
-
+ON_DEMAND = """
 txn_request = RequestSource("txn_request", schema={"amount": pl.Float64})
 
 
@@ -112,7 +47,49 @@ def txn_features(df: pl.DataFrame) -> pl.DataFrame:
         (pl.col("amount") / (pl.col("score").abs() + 1.0)).alias("amount_ratio"),
         (pl.col("amount") * pl.col("level")).cast(pl.Float64).alias("amount_level"),
     )
-'''
+"""
+DEFINITIONS = definitions(
+    USER,
+    MERCHANT,
+    'account = Entity("account", join_keys=["bank", "acct"])',
+    view(
+        "user_stats",
+        source("user_stats_src", "data/user_stats.parquet", "event_time", created="created"),
+        ttl="timedelta(hours=2)",
+        features=[
+            'Feature("score", pl.Float64)',
+            'Feature("level", pl.Int64, ge=0, le=10, default=0)',
+            'Feature("score_plus", pl.Float64, ge=-4, expr=pl.col("score") * 2 + pl.col("level"))',
+            'Feature("tier", pl.String, allowed=("gold", "silver"), nullable=False)',
+        ],
+    ),
+    view(
+        "user_merchant",
+        source("user_merchant_src", "data/user_merchant.csv"),
+        entities="user, merchant",
+        ttl="timedelta(hours=1, minutes=10, microseconds=7)",
+        features=[
+            'Feature("n_txn", pl.Int64, nullable=False, default=0)',
+            'Feature("avg_amt", pl.Float64)',
+        ],
+    ),
+    view(
+        "account_risk",
+        source("account_src", "data/accounts/*.parquet", "as_of", created="loaded_at"),
+        entities="account",
+        features=[
+            'Feature("risk", pl.Float64, ge=0, le=1)',
+            'Feature("risk_pct", pl.Float64, expr=pl.col("risk") * 100)',
+            """
+            Feature(
+                "label_upper", pl.String, default="NONE", expr=pl.col("label").str.to_uppercase()
+            )
+            """,
+        ],
+    ),
+    ON_DEMAND,
+    doc="Definitions of the point-in-time test repo.",
+)
 
 
 def _score_plus(row: Row) -> Any:
@@ -236,10 +213,9 @@ CSV_ANCHOR: Row = {
 }
 
 
-def to_frame(view: str, rows: Sequence[Row]) -> pl.DataFrame:
+def to_frame(name: str, rows: Sequence[Row]) -> pl.DataFrame:
     """Source rows as a frame with the view's fixed source schema."""
-    schema = SCHEMAS[view]
-    return pl.DataFrame([[r.get(c) for r in rows] for c in schema], schema=schema, orient="col")
+    return rows_frame(SCHEMAS[name], rows)
 
 
 def write_sources(
@@ -271,9 +247,7 @@ def write_sources(
 
 def write_pit_repo(root: Path) -> Path:
     """Write featurestore.yaml, the definitions module and one row per source into ``root``."""
-    root.mkdir(parents=True)
-    (root / "featurestore.yaml").write_text("project: pit_tests\n")
-    (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
+    write_repo(root, DEFINITIONS, project="pit_tests", data={})
     t = dt.datetime(2024, 1, 1)
     write_sources(
         root,
@@ -320,4 +294,48 @@ def pit_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PitRepo]:
     store = FeatureStore(root)
     store.apply()
     yield PitRepo(root, store)
+    store.close()
+
+
+@pytest.fixture
+def make_store(tmp_path: Path) -> Iterator[Callable[..., FeatureStore]]:
+    """A factory of applied stores of the push tests' repo (see :mod:`push_repo`) or of other
+    ``definitions`` over ``files``, each over a fresh repo and project; closed afterwards."""
+    stores: list[FeatureStore] = []
+    counter = itertools.count()
+
+    def make(
+        definitions: str = push_repo.DEFINITIONS,
+        files: dict[str, pl.DataFrame] | None = None,
+        online: str = "",
+    ) -> FeatureStore:
+        i = next(counter)
+        project = f"appends_{i}_{uuid.uuid4().hex[:8]}"
+        config = f"project: {project}\n{online}"
+        data = files or push_repo.default_files()
+        store = FeatureStore(
+            write_repo(tmp_path / f"repo{i}", definitions, config=config, data=data)
+        )
+        store.apply()
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def agg_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[aggregations.AggRepo]:
+    """The aggregation test repo (see :mod:`agg_repo`), applied once per test module."""
+    root = write_repo(
+        tmp_path_factory.mktemp("agg") / "repo",
+        aggregations.DEFINITIONS,
+        project="agg_tests",
+        data={},
+    )
+    aggregations.write_sources(root)
+    store = FeatureStore(root)
+    store.apply()
+    yield aggregations.AggRepo(root, store)
     store.close()

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ import pytest
 from featurestore import FeatureStore
 from featurestore._store import SourceReport
 from featurestore.offline._value_checks import FeatureCheck
+from tests.cli.helpers import run
 
 DEFINITIONS = '''
 """A view whose source breaks every kind of rule."""
@@ -219,17 +217,11 @@ def test_an_expression_failing_on_the_data_is_a_problem(make_repo: Callable[...,
     assert "fails on the source data" in problem
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``featurestore ARGS`` in ``cwd``, as a user would run it."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "featurestore.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def value_table(text: str) -> list[str]:
+    """The lines of the value checks' table, words single-spaced, from its header on."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    start = lines.index("feature rule invalid broken rule examples")
+    return lines[start + 2 : lines.index("", start)]
 
 
 def test_cli_validate_shows_the_counts_and_exits_1(make_repo: Callable[..., Path]) -> None:
@@ -237,20 +229,32 @@ def test_cli_validate_shows_the_counts_and_exits_1(make_repo: Callable[..., Path
     result = run("validate", cwd=repo)
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
-    for expected in [
-        "users:age",
-        "1 above le=130",
-        "1 below ge=0",
-        "user_id=2 at 2024-01-02 00:00:00: 150",
-        "user_id=3 at 2024-01-03 00:00:00: -3",
-        "2 null (nullable=False)",
-        "1 not in allowed=['free', 'pro']",
-        "user_id=3 at 2024-01-03 00:00:00: 'gold'",
-        "2 NaN or infinite",
-        "1 not castable to Int8",
-        "1 of 1 source(s) have problems",
-    ]:
-        assert expected in out, (expected, out)
+    assert "│ users │ users_src │ data/users.parquet │ 8 │ 7 problem(s) │" in [
+        " ".join(line.split()) for line in out.splitlines()
+    ]
+    assert "users: values of 8 row(s)" in out
+    at = "user_id={} at 2024-01-0{} 00:00:00: {}".format
+    assert value_table(out) == [
+        f"users:age Int64, ge=0, le=130 2 25.0% 1 above le=130 {at(2, 2, 150)}",
+        f"1 below ge=0 {at(3, 3, -3)}",
+        "users:plan String, allowed=['free', 'pro'] 1 12.5% 1 not in allowed=['free', 'pro'] "
+        + at(3, 3, "'gold'"),
+        f"users:country String, not null 2 25.0% 2 null (nullable=False) {at(2, 2, 'null')}",
+        at(4, 4, "null"),
+        f"users:tenure_days Int64, ge=0 1 12.5% 1 below ge=0 {at(6, 6, -147)}",
+        f"users:score Float64, finite 2 25.0% 2 NaN or infinite {at(2, 2, 'nan')}",
+        at(5, 5, "inf"),
+        f"users:level Int8 1 12.5% 1 not castable to Int8 {at(3, 3, 300)}",
+        "users:city String 0 - -",
+        "users:big_7d input castable to Int64 1 12.5% 1 not castable to Int64 "
+        + at(7, 7, 2**64 - 1),
+        "users:score_mean_7d input castable to Float64 0 - -",
+    ]
+    assert out.splitlines()[-2:] == [
+        "Rows breaking a rule get status INVALID in training sets and online: the value is "
+        "replaced by the feature's default, or null.",
+        "1 of 1 source(s) have problems.",
+    ]
 
     as_json = run("validate", "--json", cwd=repo)
     assert as_json.returncode == 1, as_json.stderr
@@ -275,4 +279,9 @@ def test_cli_validate_exits_0_on_clean_values(make_repo: Callable[..., Path]) ->
     repo = make_repo(definitions=DEFINITIONS, data={"data/users.parquet": clean_frame()})
     result = run("validate", cwd=repo)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "match their declarations, values included" in result.stdout
+    rows = value_table(result.stdout)
+    assert [row.split()[0] for row in rows] == [f"users:{f}" for f in FEATURES]
+    assert all(row.endswith(" 0 - -") for row in rows)
+    assert result.stdout.splitlines()[-1] == (
+        "All 1 source(s) match their declarations, values included."
+    )

@@ -11,15 +11,15 @@ on-demand view over request data and ``user_profile``, and a feature service.
 
 from __future__ import annotations
 
-import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 import redis
+from conftest import MERCHANT, USER, definitions, rows_frame, source, view, write_repo
 
 from featurestore import FeatureStore
 from featurestore._config import OnlineStoreConfig
@@ -31,62 +31,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 BACKENDS = ("sqlite", "redis")
 PROJECT = "online_tests"
 
-DEFINITIONS = '''
-"""Definitions of the online test repo."""
-
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureService,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-
-user = Entity("user", join_keys=["user_id"])
-merchant = Entity("merchant", join_keys=["merchant_id"])
-
-user_profile = FeatureView(
-    name="user_profile",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(days=10),
-    source=FileSource(
-        name="users",
-        path="data/users.parquet",
-        timestamp_field="updated_at",
-        created_timestamp_field="created",
-    ),
-    features=[
-        Feature("country", pl.String, default="unknown"),
-        Feature("age", pl.Int64, ge=0, le=130),
-        Feature("score", pl.Float64),
-        Feature(
-            "tenure_days",
-            pl.Int64,
-            expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
-        ),
-    ],
-)
-
-user_merchant = FeatureView(
-    name="user_merchant",
-    entities=[user, merchant],
-    owner="tests",
-    source=FileSource(
-        name="user_merchant_src", path="data/user_merchant.parquet", timestamp_field="ts"
-    ),
-    features=[
-        Feature("n_txn", pl.Int64, default=0),
-        Feature("avg_amt", pl.Float64, ge=0),
-    ],
-)
-
+ON_DEMAND = """
 txn_request = RequestSource("txn_request", schema={"amount": pl.Float64})
 
 
@@ -101,7 +46,36 @@ def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
 risk_model = FeatureService(
     "risk_model", features=[user_profile, user_merchant, "txn_risk:amount_per_age"]
 )
-'''
+"""
+DEFINITIONS = definitions(
+    USER,
+    MERCHANT,
+    view(
+        "user_profile",
+        source("users", "data/users.parquet", "updated_at", created="created"),
+        ttl="timedelta(days=10)",
+        features=[
+            'Feature("country", pl.String, default="unknown")',
+            'Feature("age", pl.Int64, ge=0, le=130)',
+            'Feature("score", pl.Float64)',
+            """
+            Feature(
+                "tenure_days",
+                pl.Int64,
+                expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
+            )
+            """,
+        ],
+    ),
+    view(
+        "user_merchant",
+        source("user_merchant_src", "data/user_merchant.parquet"),
+        entities="user, merchant",
+        features=['Feature("n_txn", pl.Int64, default=0)', 'Feature("avg_amt", pl.Float64, ge=0)'],
+    ),
+    ON_DEMAND,
+    doc="Definitions of the online test repo.",
+)
 
 USER_FEATURES = [
     "user_profile:country",
@@ -130,19 +104,31 @@ PAIRS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 Row = dict[str, Any]
+VIEW = "user_stats"  # the view the store contract tests write
 
 
-def frame(schema: dict[str, pl.DataType], rows: list[Row]) -> pl.DataFrame:
-    """Rows as a frame with a fixed schema (absent fields are null)."""
-    return pl.DataFrame([[r.get(c) for r in rows] for c in schema], schema=schema, orient="col")
+def batch(version: int, keys: Sequence[str]) -> list[bytes]:
+    """One value per key, tagged with a version marker: ``b"<version>:<key>"``."""
+    return [f"{version}:{k}".encode() for k in keys]
 
 
-def write_sources(root: Path, users: list[Row], pairs: list[Row]) -> None:
+def versions(values: Sequence[bytes | None]) -> set[str]:
+    """The version markers found in ``values`` (None for an absent key)."""
+    return {v.split(b":", 1)[0].decode() if v is not None else "None" for v in values}
+
+
+def source_frames(users: Sequence[Row] = (), pairs: Sequence[Row] = ()) -> dict[str, pl.DataFrame]:
+    """Both source files of the online test repo, by path."""
+    return {
+        "data/users.parquet": rows_frame(USERS_SCHEMA, users),
+        "data/user_merchant.parquet": rows_frame(PAIRS_SCHEMA, pairs),
+    }
+
+
+def write_sources(root: Path, users: Sequence[Row], pairs: Sequence[Row]) -> None:
     """Replace both source files of the online test repo at ``root``."""
-    data = root / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    frame(USERS_SCHEMA, users).write_parquet(data / "users.parquet")
-    frame(PAIRS_SCHEMA, pairs).write_parquet(data / "user_merchant.parquet")
+    for rel, frame in source_frames(users, pairs).items():
+        frame.write_parquet(root / rel)
 
 
 def unique_prefix() -> str:
@@ -169,21 +155,20 @@ def online_store_yaml(backend: str, prefix: str, **extra: Any) -> str:
     return f"online_store: {{{inner}}}\n"
 
 
-def write_repo(
+def write_online_repo(
     root: Path,
     online: str,
     *,
     definitions: str = DEFINITIONS,
     project: str = PROJECT,
-    users: list[Row] | None = None,
-    pairs: list[Row] | None = None,
+    users: Sequence[Row] = (),
+    pairs: Sequence[Row] = (),
+    data: dict[str, pl.DataFrame] | None = None,
 ) -> Path:
-    """Write featurestore.yaml, the definitions module and the sources into ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "featurestore.yaml").write_text(f"project: {project}\n{online}")
-    (root / "definitions.py").write_text(textwrap.dedent(definitions).lstrip())
-    write_sources(root, users or [], pairs or [])
-    return root
+    """The online test repo (or ``definitions`` with ``data``) at ``root``, with the
+    ``online`` block of featurestore.yaml."""
+    config = f"project: {project}\n{online}"
+    return write_repo(root, definitions, config=config, data=data or source_frames(users, pairs))
 
 
 @pytest.fixture(scope="session")
@@ -258,11 +243,12 @@ def make_store(
     backend: str, tmp_path: Path, redis_prefix: str
 ) -> Iterator[Callable[..., FeatureStore]]:
     """A factory: write the online test repo for the current backend (kwargs go to
-    write_repo), apply it and return the FeatureStore; every store is closed afterwards."""
+    write_online_repo), apply it and return the FeatureStore; every store is closed afterwards."""
     stores: list[FeatureStore] = []
 
     def make(name: str = "repo", **kwargs: Any) -> FeatureStore:
-        root = write_repo(tmp_path / name, online_store_yaml(backend, redis_prefix), **kwargs)
+        online = online_store_yaml(backend, redis_prefix)
+        root = write_online_repo(tmp_path / name, online, **kwargs)
         store = FeatureStore(root)
         store.apply()
         stores.append(store)

@@ -17,7 +17,6 @@ import datetime as dt
 import itertools
 import math
 import statistics
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import orjson
 import polars as pl
 import pytest
+from conftest import USER, definitions, source, view
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +33,7 @@ from featurestore.online import _push as push_module
 from featurestore.online._codec import encode_key
 from featurestore.online._event_state import FRAGMENT_SEPARATOR
 
-from .conftest import online_store_yaml
+from .conftest import online_store_yaml, write_online_repo
 
 Row = dict[str, Any]
 UTC = dt.UTC
@@ -42,39 +42,26 @@ NEVER = 10**9  # a fold limit no test reaches
 GRID = dt.timedelta(minutes=20)  # event times on a grid: ties and exact window edges
 H1, H3, D1 = dt.timedelta(hours=1), dt.timedelta(hours=3), dt.timedelta(days=1)
 
-DEFINITIONS = '''
-"""Aggregations of every kind over payment events."""
-
-from datetime import timedelta
-
-from featurestore import Entity, FeatureView, FileSource
-from featurestore.definitions import (
-    Count, CountDistinct, Last, Max, Mean, Min, StdDev, Sum,
+DEFINITIONS = definitions(
+    USER,
+    view(
+        "user_txn",
+        source("txns", "data/txns/", created="created"),
+        aggregations=[
+            'Sum("amount", window=timedelta(hours=1), name="spend_1h")',
+            'Sum("qty", window=timedelta(hours=1), name="qty_1h", dtype="Int64")',
+            'Count(window=timedelta(hours=1), name="count_1h")',
+            'Count(window=timedelta(days=1), name="count_1d")',
+            'Mean("amount", window=timedelta(days=1), name="mean_1d")',
+            'Min("amount", window=timedelta(days=1), name="min_1d")',
+            'Max("qty", window=timedelta(days=1), name="max_qty_1d", dtype="Int64")',
+            'Last("amount", window=timedelta(days=1), name="last_1d")',
+            'StdDev("amount", window=timedelta(hours=3), name="std_3h")',
+            'CountDistinct("merchant", window=timedelta(days=1), name="merchants_1d")',
+        ],
+    ),
+    doc="Aggregations of every kind over payment events.",
 )
-
-user = Entity("user", join_keys=["user_id"])
-txns = FileSource(
-    name="txns", path="data/txns/", timestamp_field="ts", created_timestamp_field="created"
-)
-user_txn = FeatureView(
-    name="user_txn",
-    entities=[user],
-    source=txns,
-    owner="tests",
-    aggregations=[
-        Sum("amount", window=timedelta(hours=1), name="spend_1h"),
-        Sum("qty", window=timedelta(hours=1), name="qty_1h", dtype="Int64"),
-        Count(window=timedelta(hours=1), name="count_1h"),
-        Count(window=timedelta(days=1), name="count_1d"),
-        Mean("amount", window=timedelta(days=1), name="mean_1d"),
-        Min("amount", window=timedelta(days=1), name="min_1d"),
-        Max("qty", window=timedelta(days=1), name="max_qty_1d", dtype="Int64"),
-        Last("amount", window=timedelta(days=1), name="last_1d"),
-        StdDev("amount", window=timedelta(hours=3), name="std_3h"),
-        CountDistinct("merchant", window=timedelta(days=1), name="merchants_1d"),
-    ],
-)
-'''
 
 SCHEMA = {
     "user_id": pl.Int64,
@@ -149,12 +136,13 @@ def make_repo(
 
     def make(events: list[Row]) -> FeatureStore:
         i = next(counter)
-        root = tmp_path / f"repo{i}"
-        (root / "data" / "txns").mkdir(parents=True)
-        online = online_store_yaml(backend, redis_prefix)
-        (root / "featurestore.yaml").write_text(f"project: agg{i}\n{online}")
-        (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
-        frame(events).write_parquet(root / "data" / "txns" / "base.parquet")
+        root = write_online_repo(
+            tmp_path / f"repo{i}",
+            online_store_yaml(backend, redis_prefix),
+            definitions=DEFINITIONS,
+            project=f"agg{i}",
+            data={"data/txns/base.parquet": frame(events)},
+        )
         store = FeatureStore(root)
         store.apply()
         stores.append(store)

@@ -2,18 +2,15 @@
 a publish is written in the same transaction as its data, so two runs of different views at once
 keep both states (the interleaving that lost one is forced: both read the state before either
 publishes), two runs of the same view leave the data of one with its own state, and a run killed
-with SIGKILL at random points leaves the old snapshot or the new one, in full, with the state
-that describes it."""
+with SIGKILL before, inside or after its publish (each point forced by a hook in the run) leaves
+the old snapshot or the new one, in full, with the state that describes it."""
 
 from __future__ import annotations
 
 import datetime as dt
-import random
 import subprocess
 import sys
-import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,40 +18,31 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from conftest import USER, definitions, source, view
 
 from featurestore import FeatureStore
-from featurestore.online._materialize import MaterializationState
+from featurestore.online._state import MaterializationState
 
-from .conftest import online_store_yaml
+from .conftest import online_store_yaml, write_online_repo
 
 UTC = dt.UTC
 DAY1 = dt.datetime(2025, 1, 1, tzinfo=UTC)
 DAY2 = dt.datetime(2025, 1, 2, tzinfo=UTC)
-DEFINITIONS = """
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import Entity, Feature, FeatureView, FileSource
-
-user = Entity("user", join_keys=["user_id"])
-first = FeatureView(
-    name="first",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(days=30),
-    source=FileSource(name="first_src", path="data/first/", timestamp_field="ts"),
-    features=[Feature("x", pl.Float64)],
+DEFINITIONS = definitions(
+    USER,
+    view(
+        "first",
+        source("first_src", "data/first/"),
+        ttl="timedelta(days=30)",
+        features=['Feature("x", pl.Float64)'],
+    ),
+    view(
+        "second",
+        source("second_src", "data/second/"),
+        ttl="timedelta(days=30)",
+        features=['Feature("y", pl.Int64)'],
+    ),
 )
-second = FeatureView(
-    name="second",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(days=30),
-    source=FileSource(name="second_src", path="data/second/", timestamp_field="ts"),
-    features=[Feature("y", pl.Int64)],
-)
-"""
 
 
 def rows(n: int, day: dt.datetime, bump: int) -> pl.DataFrame:
@@ -76,15 +64,14 @@ def make_repo(backend: str, tmp_path: Path, redis_prefix: str) -> Iterator[Calla
     stores: list[FeatureStore] = []
 
     def make(n: int) -> Path:
-        root = tmp_path / "repo"
-        for name in ("first", "second"):
-            (root / "data" / name).mkdir(parents=True)
-            pl.concat([rows(n, DAY1, 1), rows(n, DAY2, 2)]).write_parquet(
-                root / "data" / name / "part.parquet"
-            )
-        online = online_store_yaml(backend, redis_prefix, timeout_seconds=5)
-        (root / "featurestore.yaml").write_text(f"project: crash\n{online}")
-        (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
+        both = pl.concat([rows(n, DAY1, 1), rows(n, DAY2, 2)])
+        root = write_online_repo(
+            tmp_path / "repo",
+            online_store_yaml(backend, redis_prefix, timeout_seconds=5),
+            definitions=DEFINITIONS,
+            project="crash",
+            data={f"data/{name}/part.parquet": both for name in ("first", "second")},
+        )
         store = FeatureStore(root)
         store.apply()
         stores.append(store)
@@ -104,62 +91,76 @@ def served(store: FeatureStore, view: str, feature: str, n: int) -> list[Any]:
     return resp.values[feature]
 
 
-def expected(view: str, feature: str, n: int, end: dt.datetime) -> list[Any]:
+def expected(feature: str, n: int, end: dt.datetime) -> list[Any]:
     bump = 1 if end < DAY2 else 2
-    frame = rows(n, DAY1, bump)
-    return frame[feature].to_list()
+    return rows(n, DAY1, bump)[feature].to_list()
 
 
 def state_of(store: FeatureStore, view: str) -> Any:
     return MaterializationState.load(store.online, [view]).views.get(view)
 
 
-def hold_state_until_both_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def hold_state_until_both_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make two runs read the materialization state before either publishes (the interleaving
-    in which a shared state file lost one run's state)."""
+    in which a shared state file lost one run's state); returns the views whose runs met at
+    the barrier, for the test to check that they did."""
     barrier = threading.Barrier(2, timeout=30)
     real_load = MaterializationState.load.__func__  # type: ignore[attr-defined]
+    met: list[str] = []
 
     def load_then_wait(cls: type, store: Any, views: Any) -> MaterializationState:
         state = real_load(cls, store, views)
         barrier.wait()
+        met.extend(views)
         return state
 
     monkeypatch.setattr(MaterializationState, "load", classmethod(load_then_wait))
+    return met
+
+
+def run_at_once(*runs: Callable[[], None]) -> None:
+    """Run each callable in its own thread; raise the first error any of them raised."""
+    errors: list[BaseException] = []
+
+    def guarded(run: Callable[[], None]) -> None:
+        try:
+            run()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(run,)) for run in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def materializing(root: Path, view: str, end: dt.datetime) -> Callable[[], None]:
+    def run() -> None:
+        store = FeatureStore(root)
+        try:
+            store.materialize(end, views=[view])
+        finally:
+            store.close()
+
+    return run
 
 
 def test_two_runs_of_different_views_at_once_keep_both_states(
     make_repo: Callable[[int], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = make_repo(50)
-    hold_state_until_both_read(monkeypatch)
-    errors: list[BaseException] = []
-
-    def run(view: str, end: dt.datetime) -> None:
-        store = FeatureStore(root)
-        try:
-            store.materialize(end, views=[view])
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            store.close()
-
-    threads = [
-        threading.Thread(target=run, args=("first", DAY1)),
-        threading.Thread(target=run, args=("second", DAY2)),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    met = hold_state_until_both_read(monkeypatch)
+    run_at_once(materializing(root, "first", DAY1), materializing(root, "second", DAY2))
     monkeypatch.undo()
-    assert not errors, errors
+    assert sorted(met) == ["first", "second"]  # both read the state before either published
     store = FeatureStore(root)
     try:
         assert state_of(store, "first").watermark == DAY1
         assert state_of(store, "second").watermark == DAY2
-        assert served(store, "first", "x", 50) == expected("first", "x", 50, DAY1)
-        assert served(store, "second", "y", 50) == expected("second", "y", 50, DAY2)
+        assert served(store, "first", "x", 50) == expected("x", 50, DAY1)
+        assert served(store, "second", "y", 50) == expected("y", 50, DAY2)
         assert [r.view for r in store.materialize_incremental(DAY2)] == ["first", "second"]
     finally:
         store.close()
@@ -169,77 +170,103 @@ def test_two_runs_of_the_same_view_leave_one_snapshot_with_its_own_state(
     make_repo: Callable[[int], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = make_repo(50)
-    hold_state_until_both_read(monkeypatch)
-
-    def run(end: dt.datetime) -> None:
-        store = FeatureStore(root)
-        try:
-            store.materialize(end, views=["first"])
-        finally:
-            store.close()
-
-    threads = [threading.Thread(target=run, args=(end,)) for end in (DAY1, DAY2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    met = hold_state_until_both_read(monkeypatch)
+    run_at_once(materializing(root, "first", DAY1), materializing(root, "first", DAY2))
     monkeypatch.undo()
+    assert met == ["first", "first"]
     store = FeatureStore(root)
     try:
         end = state_of(store, "first").watermark
         assert end in (DAY1, DAY2)
-        assert served(store, "first", "x", 50) == expected("first", "x", 50, end)
+        assert served(store, "first", "x", 50) == expected("x", 50, end)
     finally:
         store.close()
 
 
+# The run stops at ``point`` in its publish of view "first" and says so; the test kills it
+# there. Inside the publish: on SQLite, with the first chunk of rows written in the open
+# transaction (the values of the next chunk are being taken); on Redis, with the staging hash
+# written and the swap to the live hash not yet sent.
 RUNNER = """
-import sys, datetime as dt
+import sys, time, datetime as dt
+import redis
 from featurestore import FeatureStore
-store = FeatureStore(sys.argv[1])
-print("started", flush=True)
-store.materialize(dt.datetime.fromisoformat(sys.argv[2]), views=["first"], force=True)
-print("done", flush=True)
+
+root, end, point = sys.argv[1], dt.datetime.fromisoformat(sys.argv[2]), sys.argv[3]
+store = FeatureStore(root)
+online = store.online
+
+
+def stop(at):
+    if at == point:
+        print(point, flush=True)
+        time.sleep(600)
+
+
+class StopOnNextChunk(list):
+    def __getitem__(self, index):
+        if isinstance(index, slice) and index.start:
+            stop("inside the publish")
+        return super().__getitem__(index)
+
+
+publish = online.publish
+
+
+def hooked(view, keys, values, *, replace, meta=None):
+    if view != "first":
+        return publish(view, keys, values, replace=replace, meta=meta)
+    stop("before the publish")
+    if hasattr(online, "client"):
+        execute = redis.client.Pipeline.execute
+
+        def swap_after_staging(pipe, *args, **kwargs):
+            if pipe.transaction:
+                stop("inside the publish")
+            return execute(pipe, *args, **kwargs)
+
+        redis.client.Pipeline.execute = swap_after_staging
+    else:
+        values = StopOnNextChunk(values)
+    publish(view, keys, values, replace=replace, meta=meta)
+    stop("after the publish")
+
+
+online.publish = hooked
+store.materialize(end, views=["first"], force=True)
 """
 
 
-def test_a_run_killed_at_random_points_leaves_a_whole_snapshot_and_its_state(
-    make_repo: Callable[[int], Path],
+@pytest.mark.parametrize(
+    ("point", "kept"),
+    [("before the publish", DAY1), ("inside the publish", DAY1), ("after the publish", DAY2)],
+)
+def test_a_run_killed_before_inside_or_after_its_publish_leaves_one_whole_snapshot(
+    make_repo: Callable[[int], Path], point: str, kept: dt.datetime
 ) -> None:
-    n = 60_000
+    n = 60_000  # more than one chunk of writes on either backend
     root = make_repo(n)
     store = FeatureStore(root)
     store.materialize(DAY1, views=["first"])
     store.close()
-    # how long a whole run takes here, to spread the kills over it
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-c", RUNNER, str(root), DAY2.isoformat()], check=True)
-    whole = time.monotonic() - started
-    rng = random.Random(7)
-    ends = [DAY1, DAY2]
-    outcomes = []
-    for attempt in range(4):
-        end = ends[attempt % 2]
-        process = subprocess.Popen(
-            [sys.executable, "-c", RUNNER, str(root), end.isoformat()],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == b"started"
-        time.sleep(rng.uniform(0.0, whole * 0.8))
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(root), DAY2.isoformat(), point],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        assert process.stdout.readline().decode().strip() == point  # it stopped there
+    finally:
         process.kill()
         process.wait()
-        store = FeatureStore(root)
-        try:
-            state = state_of(store, "first")
-            assert state is not None and state.watermark in ends
-            assert served(store, "first", "x", n) == expected("first", "x", n, state.watermark)
-            assert store.online.count("first") == n
-            outcomes.append(state.watermark)
-        finally:
-            store.close()
-    assert len(outcomes) == 4
+    store = FeatureStore(root)
+    try:
+        assert state_of(store, "first").watermark == kept
+        assert served(store, "first", "x", n) == expected("x", n, kept)
+        assert store.online.count("first") == n
+    finally:
+        store.close()
 
 
 def test_two_runs_opening_a_new_sqlite_store_at_once_both_succeed(tmp_path: Path) -> None:
@@ -251,30 +278,14 @@ def test_two_runs_opening_a_new_sqlite_store_at_once_both_succeed(tmp_path: Path
     for attempt in range(30):
         path = tmp_path / f"online-{attempt}.db"
         barrier = threading.Barrier(2, timeout=30)
-        errors: list[BaseException] = []
-        threads = [
-            threading.Thread(target=_open_and_write, args=(path, name, barrier, errors))
-            for name in ("a", "b")
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, (attempt, errors)
+
+        def open_and_write(name: str, path: Path = path, barrier: Any = barrier) -> None:
+            barrier.wait()
+            store = SqliteOnlineStore(path)
+            store.publish(name, ["k"], [b"v"], replace=True, meta={f"state:{name}": b"{}"})
+            store.close()
+
+        run_at_once(lambda: open_and_write("a"), lambda: open_and_write("b"))
         store = SqliteOnlineStore(path)
         assert store.read(META_VIEW, ["state:a", "state:b"]) == [b"{}", b"{}"]
         store.close()
-
-
-def _open_and_write(
-    path: Path, name: str, barrier: threading.Barrier, errors: list[BaseException]
-) -> None:
-    from featurestore.online._sqlite import SqliteOnlineStore
-
-    try:
-        barrier.wait()
-        store = SqliteOnlineStore(path)
-        store.publish(name, ["k"], [b"v"], replace=True, meta={f"state:{name}": b"{}"})
-        store.close()
-    except BaseException as exc:
-        errors.append(exc)

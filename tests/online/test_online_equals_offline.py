@@ -27,7 +27,7 @@ from .conftest import (
     drop_prefix,
     online_store_yaml,
     unique_prefix,
-    write_repo,
+    write_online_repo,
     write_sources,
 )
 
@@ -273,7 +273,7 @@ def random_store(
     """The online test repo, applied once per backend; each example rewrites its sources."""
     prefix = unique_prefix()
     client = request.getfixturevalue("redis_server") if request.param == "redis" else None
-    root = write_repo(
+    root = write_online_repo(
         tmp_path_factory.mktemp("random") / "repo",
         online_store_yaml(request.param, prefix),
         users=[user(1, BASE)],

@@ -12,7 +12,7 @@ import pytest
 from featurestore import FeatureReferenceError, FeatureStore, FeatureStoreError
 from featurestore.errors import OnlineRequestError
 
-from .conftest import ALL_FEATURES, online_store_yaml, write_repo
+from .conftest import ALL_FEATURES, online_store_yaml, write_online_repo
 
 D = dt.datetime
 T = D(2024, 3, 1)
@@ -35,7 +35,7 @@ def pairs_rows() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
     """The online test repo on SQLite, materialized at T (the checks run before any read)."""
-    root = write_repo(
+    root = write_online_repo(
         tmp_path_factory.mktemp("errors") / "repo",
         online_store_yaml("sqlite", ""),
         users=users_rows(),

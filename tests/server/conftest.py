@@ -315,8 +315,17 @@ def post(client: Any, body: Any, **kwargs: Any) -> httpx.Response:
     return client.post("/v1/online-features", content=body, **kwargs)
 
 
-def served_by_worker(directory: Path, scratch: Path) -> dict[str, float]:
-    """Online-features requests answered by each worker, read from its own sample files."""
+ONLINE_200 = (
+    "featurestore_http_requests_total",
+    {"endpoint": "/v1/online-features", "status": "200"},
+)
+
+
+def served_by_worker(
+    directory: Path, scratch: Path, sample: tuple[str, dict[str, str]] = ONLINE_200
+) -> dict[str, float]:
+    """A metric sample of each worker (default: online-features requests answered), read from
+    its own sample files."""
     out = {}
     for pid in {p.stem.rsplit("_", 1)[-1] for p in directory.glob("*.db")}:
         one = scratch / pid
@@ -326,11 +335,5 @@ def served_by_worker(directory: Path, scratch: Path) -> dict[str, float]:
             shutil.copy(path, one / path.name)
         registry = CollectorRegistry()
         _SettledFilesCollector(registry, path=str(one))
-        out[pid] = (
-            registry.get_sample_value(
-                "featurestore_http_requests_total",
-                {"endpoint": "/v1/online-features", "status": "200"},
-            )
-            or 0.0
-        )
+        out[pid] = registry.get_sample_value(*sample) or 0.0
     return out

@@ -1,6 +1,6 @@
 """create_app in process (FastAPI's TestClient): size limits, a registry not applied, an
-unreachable online store, unexpected exceptions, request data parsing and the serving log
-flushed at shutdown."""
+unreachable online store, unexpected exceptions, request data parsing, the serving log written
+through the store's writer and flushed at shutdown, the fast path and the value metrics."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from featurestore import FeatureStore
 from featurestore._config import ServerConfig
 from featurestore.errors import OnlineStoreUnavailableError
 from featurestore.server import create_app
-from featurestore.server._app import parse_request
+from featurestore.server._requests import parse_request
 from featurestore.serving._serving_log import read_serving_log
 
 from .conftest import TOKEN_ENV, TestClient, post
@@ -152,7 +152,7 @@ def test_an_unexpected_exception_is_a_500_with_the_traceback_logged(
         return real_get(*args, **kwargs)
 
     monkeypatch.setattr(store.retriever, "get", flaky)
-    with caplog.at_level(logging.ERROR, logger="featurestore.server._app"):
+    with caplog.at_level(logging.ERROR, logger="featurestore.server._errors"):
         resp = post(client, {**AGE, "full_feature_names": True})
     error = error_of(resp, 500)
     request_id = resp.headers["x-request-id"]
@@ -167,7 +167,7 @@ def test_an_unexpected_exception_is_a_500_with_the_traceback_logged(
 
 
 def test_request_datetimes_are_parsed_by_the_declared_dtype() -> None:
-    from featurestore.server._app import _iso_datetime
+    from featurestore.server._requests import _iso_datetime
 
     naive = _iso_datetime("at", aware=False)
     aware = _iso_datetime("at", aware=True)
@@ -205,6 +205,27 @@ def test_shutdown_flushes_the_serving_log(make_store: Callable[..., FeatureStore
     assert logged.height == 6
     assert (logged["latency_us"] > 0).all()
     assert logged["features"].to_list()[0] == ["user_profile:age"]
+
+
+def test_the_app_logs_through_the_stores_writer_once_however_many_apps(
+    make_store: Callable[..., FeatureStore],
+) -> None:
+    """The server logs every answer (serving_log.enabled is off here) through the store's own
+    writer, which its metrics watch; an app built earlier over the same store adds nothing."""
+    store = make_store("serving_log: {flush_interval_seconds: 60}\n")
+    assert not store.repo.config.serving_log.enabled
+    create_app(store)  # replaced by the next app's hooks, not added to them
+    with TestClient(create_app(store)) as client:
+        resp = post(client, {**AGE, "entities": {"user_id": [1, 2]}})
+        assert resp.status_code == 200, resp.text
+        writer = store.serving_log
+        writer.flush(timeout=10)
+        metrics = client.get("/metrics").text
+        assert "featurestore_serving_log_records_written_total 2.0" in metrics
+    assert writer.closed  # the app's shutdown closed the store's writer
+    logged = read_serving_log(store.serving_log_dir)
+    assert logged["request_id"].to_list() == [resp.headers["x-request-id"]] * 2
+    assert logged["row"].to_list() == [0, 1]
 
 
 def test_online_features_skip_fastapis_middleware_stack_and_keep_every_guarantee(

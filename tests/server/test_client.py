@@ -1,9 +1,11 @@
 """featurestore._client.Client against a real server: the library's OnlineResponse with the
-same values, statuses and dtypes as in-process retrieval, and the library's errors."""
+same values, statuses and dtypes as in-process retrieval (also as of a given request_time),
+the same signature as the facade's, and the library's errors."""
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,10 +18,11 @@ from featurestore import FeatureReferenceError, FeatureStore, FeatureStoreError,
 from featurestore._client import Client, decode_response
 from featurestore._value_rules import FeatureStatus
 from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
-from featurestore.server._app import encode_response
+from featurestore.server._encoding import encode_response
+from featurestore.serving import OnlineFeatures
 from featurestore.serving._response import OnlineResponse
 
-from .conftest import ALL_FEATURES, Server, free_port
+from .conftest import ALL_FEATURES, FRESH_USERS, Server, free_port
 
 ENTITIES = {"user_id": [1, 2, 3, 4, 5], "merchant_id": ["m1", "m2", "m1", "m9", "m1"]}
 REQUEST = {
@@ -66,6 +69,44 @@ def test_client_serves_a_service_with_full_names(client: Client, local: FeatureS
     assert list(served.values) == list(expected.values)
     assert "user_profile__age" in served.values
     assert served.values == expected.values
+
+
+def test_the_client_and_the_facade_offer_the_same_online_features(
+    client: Client, local: FeatureStore
+) -> None:
+    assert inspect.signature(Client.get_online_features) == inspect.signature(
+        FeatureStore.get_online_features
+    )
+    assert isinstance(client, OnlineFeatures)
+    assert isinstance(local, OnlineFeatures)
+
+
+def test_request_time_changes_staleness_through_the_client_as_through_the_facade(
+    client: Client, local: FeatureStore
+) -> None:
+    """User 1's row is a day old (ttl 30 days) and merchant m1's an hour (ttl 1 day): both
+    PRESENT now; served as of 2 days later m1's is STALE, as of 40 days later both are."""
+    ask: dict[str, Any] = {
+        "features": ["user_profile:age", "merchant_stats:n_txn"],
+        "entities": {"user_id": [FRESH_USERS[0]], "merchant_id": ["m1"]},
+    }
+    present, stale = FeatureStatus.PRESENT, FeatureStatus.STALE
+    assert client.get_online_features(**ask).statuses == {"age": [present], "n_txn": [present]}
+    now = dt.datetime.now(dt.UTC)
+    cases = {
+        now + dt.timedelta(days=2): {"age": [present], "n_txn": [stale]},
+        now + dt.timedelta(days=40): {"age": [stale], "n_txn": [stale]},
+    }
+    for at, statuses in cases.items():
+        for sent in (at, at.isoformat(), at.replace(tzinfo=None)):  # naive means UTC
+            served = client.get_online_features(**ask, request_time=sent)
+            expected = local.get_online_features(**ask, request_time=sent)
+            assert served.statuses == expected.statuses == statuses, sent
+            assert served.values == expected.values, sent
+            assert served.request_time == expected.request_time, sent
+    with pytest.raises(OnlineRequestError, match="is not an ISO 8601 time") as info:
+        client.get_online_features(**ask, request_time="yesterday")
+    assert info.value.status_code == 400  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

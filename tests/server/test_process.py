@@ -21,6 +21,7 @@ from featurestore.serving._serving_log import read_serving_log
 
 from .conftest import build_repo, running_server, served_by_worker
 
+GUARD = 60.0  # seconds a wait may take before the test fails instead of hanging
 BODY = {
     "feature_service": "risk_model",
     "entities": {"user_id": [1], "merchant_id": ["m1"]},
@@ -32,7 +33,7 @@ def test_sigterm_under_load_loses_no_logged_request(tmp_path: Path) -> None:
     repo = build_repo(tmp_path / "repo", "serving_log: {flush_interval_seconds: 30}\n")
     served: list[str] = []  # request ids answered with 200
     failures: list[str] = []
-    lock = threading.Lock()
+    answered = threading.Condition()
     stop = threading.Event()
 
     def load(url: str) -> None:
@@ -42,17 +43,19 @@ def test_sigterm_under_load_loses_no_logged_request(tmp_path: Path) -> None:
                     resp = client.post("/v1/online-features", json=BODY)
                 except httpx.HTTPError:
                     return  # the server closed the connection: it is shutting down
-                with lock:
+                with answered:
                     if resp.status_code == 200:
                         served.append(resp.headers["x-request-id"])
                     else:
                         failures.append(resp.text)
+                    answered.notify_all()
 
     with running_server(repo) as server:
         threads = [threading.Thread(target=load, args=(server.url,)) for _ in range(6)]
         for t in threads:
             t.start()
-        time.sleep(1.5)
+        with answered:  # the load runs: enough answers, and the threads keep sending
+            assert answered.wait_for(lambda: len(served) > 200 or failures, GUARD), served
         server.process.send_signal(signal.SIGTERM)
         code = server.process.wait(timeout=30)
         stop.set()
@@ -61,7 +64,6 @@ def test_sigterm_under_load_loses_no_logged_request(tmp_path: Path) -> None:
         log = server.log()
     assert code in (0, -signal.SIGTERM), log
     assert not failures
-    assert len(served) > 200, f"too little load to test anything: {len(served)} requests"
     logged = read_serving_log(repo / ".featurestore" / "logs")
     # the flush interval (30 s) outlasts the test: only the shutdown can have written these
     assert logged.height == len(served)
@@ -75,7 +77,11 @@ def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
     with running_server(repo) as server:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             early = [client.post("/v1/online-features", json=BODY) for _ in range(20)]
-            time.sleep(1.5)  # several flush intervals: these are on disk
+            ids = {r.headers["x-request-id"] for r in early}
+            deadline = time.monotonic() + GUARD  # the writer's flush interval puts them on disk
+            while not ids <= set(read_serving_log(logs)["request_id"].to_list()):
+                assert time.monotonic() < deadline, "the early requests never reached the log"
+                time.sleep(0.05)
             late = [client.post("/v1/online-features", json=BODY) for _ in range(5)]
         server.process.kill()
         assert server.process.wait(timeout=30) == -signal.SIGKILL

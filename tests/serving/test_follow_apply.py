@@ -83,6 +83,7 @@ AGES = [30, 45]
 AMOUNTS = [10.0, 4.0]
 FAST = "serving: {reload_interval_seconds: 0.1}\n"
 NEVER = "serving: {reload_interval_seconds: 0}\n"
+GUARD = 30.0  # seconds a wait may take before the test fails instead of hanging
 
 
 def definitions(factor: int, plus: int = 1) -> str:
@@ -210,14 +211,14 @@ def assert_new(store: FeatureStore, state: RegistryState, factor: int) -> None:
         assert_serves(response, state, factor)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Poll ``condition`` until it holds; the seconds it took."""
-    started = time.monotonic()
+def wait_for(condition: Callable[[], bool], timeout: float = GUARD) -> None:
+    """Poll ``condition`` until it holds (``timeout``: a guard against hanging, not a claim
+    about speed)."""
+    deadline = time.monotonic() + timeout
     while not condition():
-        if time.monotonic() - started > timeout:
+        if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def serves_fingerprint(store: FeatureStore, expected: str) -> bool:
@@ -226,14 +227,32 @@ def serves_fingerprint(store: FeatureStore, expected: str) -> bool:
 
 def test_follows_an_apply_within_the_interval(
     make_served: Callable[[str], tuple[FeatureStore, RegistryState]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The first periodic check that starts after the apply serves it."""
     store, v1 = make_served(FAST)
     assert store.served_registry is not None and store.served_registry.version == 1
+    applied = threading.Event()
+    first_check_after: list[int] = []  # the version served when that check returned
+    checked = threading.Event()
+    real_check = versions.VersionWatcher.check
+
+    def check(self: versions.VersionWatcher, force: bool = False) -> versions.ReloadResult:
+        after_apply = applied.is_set()
+        result = real_check(self, force)
+        if after_apply and not checked.is_set():
+            first_check_after.append(self.served.applied.version)
+            checked.set()
+        return result
+
+    monkeypatch.setattr(versions.VersionWatcher, "check", check)
     v2 = apply_code(store.repo.root, definitions(3))
+    applied.set()
     assert v2.version == 2
     assert fingerprint(v2, SCALED) != fingerprint(v1, SCALED)
-    waited = wait_for(lambda: serves_fingerprint(store, fingerprint(v2, SCALED)))
-    assert waited < 3
+    assert checked.wait(GUARD), "the watcher never checked after the apply"
+    assert first_check_after == [2]
+    assert serves_fingerprint(store, fingerprint(v2, SCALED))
     assert_new(store, v2, 3)
     assert store.served_registry.version == 2
     assert store.serving_problem is None
@@ -491,7 +510,7 @@ def test_a_store_that_starts_serving_after_another_apply_follows_it(tmp_path: Pa
             except RegistryError:  # "run 'featurestore apply'": it ran
                 return False
 
-        wait_for(serves_v2, timeout=3)
+        wait_for(serves_v2)
         assert_new(store, v2, 3)
         assert store.serving_problem is None
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import queue
 import subprocess
 import sys
 import textwrap
@@ -22,17 +23,19 @@ import pyarrow as pa
 import pytest
 
 from featurestore import FeatureStatus, FeatureStore
-from featurestore.serving import _serving_log as serving_log
 from featurestore.serving._response import OnlineResponse
 from featurestore.serving._serving_log import (
     SERVING_LOG_SCHEMA,
     ServingLogWriter,
+    _files,
+    _writer,
     decode_json_column,
     read_serving_log,
 )
 
 UTC = dt.UTC
 P = FeatureStatus.PRESENT
+GUARD = 30.0  # seconds a wait may take before the test fails instead of hanging
 
 
 def make_response(
@@ -76,14 +79,14 @@ def blocked_writes(
 ) -> Iterator[tuple[threading.Event, threading.Event]]:
     """Make every file write wait until ``release`` is set; ``entered`` is set on the first."""
     entered, release = threading.Event(), threading.Event()
-    real = serving_log.write_part
+    real = _writer.write_part
 
     def slow(partition: Path, table: pa.Table) -> Path:
         entered.set()
-        assert release.wait(10), "test never released the writer"
+        assert release.wait(GUARD), "test never released the writer"
         return real(partition, table)
 
-    monkeypatch.setattr(serving_log, "write_part", slow)
+    monkeypatch.setattr(_writer, "write_part", slow)
     yield entered, release
     release.set()
 
@@ -377,7 +380,7 @@ def test_close_writes_everything_and_later_logs_drop(tmp_path: Path, writers: An
 def test_flush_interval_and_batch_size_trigger_writes(tmp_path: Path, writers: Any) -> None:
     timed = writers(tmp_path / "timed", batch_size=1_000, flush_interval_seconds=0.05)
     timed.log(make_response(2), request_id="t", latency_us=1)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + GUARD
     while timed.written < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert timed.written == 2
@@ -385,7 +388,7 @@ def test_flush_interval_and_batch_size_trigger_writes(tmp_path: Path, writers: A
 
     sized = writers(tmp_path / "sized", batch_size=10, flush_interval_seconds=3600)
     sized.log(make_response(25), request_id="big", latency_us=1)  # one response, 3 files
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + GUARD
     while sized.written < 25 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sized.written == 25
@@ -421,9 +424,10 @@ def test_flush_times_out_when_the_writer_is_stuck(
 def test_concurrent_reader_never_sees_a_partial_file(
     tmp_path: Path, writers: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # each file's bytes land in two halves 10 ms apart, so a half-written file would be
-    # visible to the reader if it were written under its final name
-    real_write_table = serving_log.pq.write_table
+    """Each file is written in two halves, and the reader reads the log between them."""
+    real_write_table = _files.pq.write_table
+    halfway: queue.Queue[None] = queue.Queue()  # a file is half written
+    resume: queue.Queue[None] = queue.Queue()  # the reader has read meanwhile
 
     def write_in_halves(table: pa.Table, where: Any, **kwargs: Any) -> None:
         buffer = io.BytesIO()
@@ -431,10 +435,11 @@ def test_concurrent_reader_never_sees_a_partial_file(
         data = buffer.getvalue()
         where.write(data[: len(data) // 2])
         where.flush()
-        time.sleep(0.01)
+        halfway.put(None)
+        resume.get(timeout=GUARD)
         where.write(data[len(data) // 2 :])
 
-    monkeypatch.setattr(serving_log.pq, "write_table", write_in_halves)
+    monkeypatch.setattr(_files.pq, "write_table", write_in_halves)
     # leftovers of an interrupted write: hidden names that a reader must skip
     partition = tmp_path / "date=2024-05-01"
     partition.mkdir()
@@ -445,30 +450,34 @@ def test_concurrent_reader_never_sees_a_partial_file(
     errors: list[BaseException] = []
     heights: list[int] = []
 
-    def poll() -> None:
-        while not stop.is_set():
+    def read_at_each_half() -> None:
+        while not (stop.is_set() and halfway.empty()):
+            try:
+                halfway.get(timeout=0.01)
+            except queue.Empty:
+                continue
             try:
                 heights.append(read_serving_log(tmp_path).height)
             except BaseException as exc:
                 errors.append(exc)
-                return
+            finally:
+                resume.put(None)
 
-    reader = threading.Thread(target=poll)
+    reader = threading.Thread(target=read_at_each_half)
     reader.start()
     total = 0
     try:
         for i in range(100):
             writer.log(make_response(3, first=i * 3), request_id=f"r{i:03d}", latency_us=1)
             total += 3
-            time.sleep(0.001)
-        writer.close(timeout=10)
+        writer.close(timeout=GUARD)
     finally:
         stop.set()
-        reader.join(10)
+        reader.join(GUARD)
     assert errors == []
-    assert len(heights) > 5
+    assert len(heights) >= total // 10  # a read in the middle of every file
     assert heights == sorted(heights)  # files only ever appear whole, never vanish
-    assert heights[-1] <= total
+    assert heights[-1] < total  # the last read came before the last file was whole
     assert read_serving_log(tmp_path).height == total
     assert writer.written == total
     hidden = sorted(p.name for p in partition.iterdir() if p.name.startswith("."))
@@ -481,7 +490,7 @@ def test_a_failing_write_does_not_stop_the_writer(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    real = serving_log.write_part
+    real = _writer.write_part
     calls = {"n": 0}
 
     def flaky(partition: Path, table: pa.Table) -> Path:
@@ -490,9 +499,9 @@ def test_a_failing_write_does_not_stop_the_writer(
             raise OSError("disk full")
         return real(partition, table)
 
-    monkeypatch.setattr(serving_log, "write_part", flaky)
+    monkeypatch.setattr(_writer, "write_part", flaky)
     writer = writers(tmp_path, flush_interval_seconds=3600)
-    with caplog.at_level(logging.ERROR, logger=serving_log.__name__):
+    with caplog.at_level(logging.ERROR, logger=_writer.__name__):
         writer.log(make_response(3), request_id="lost", latency_us=1)
         writer.flush(timeout=5)
     assert (writer.written, writer.dropped) == (0, 3)
@@ -514,7 +523,7 @@ def test_a_real_write_error_leaves_no_temporary_file(
     blocker = tmp_path / "date=2024-05-01"
     blocker.write_text("a file where the partition directory should be")
     writer = writers(tmp_path, flush_interval_seconds=3600)
-    with caplog.at_level(logging.ERROR, logger=serving_log.__name__):
+    with caplog.at_level(logging.ERROR, logger=_writer.__name__):
         writer.log(make_response(2), request_id="a", latency_us=1)
         writer.flush(timeout=5)
     assert writer.dropped == 2
@@ -531,7 +540,7 @@ def test_an_unencodable_response_is_dropped_alone(
     bad = make_response(2)
     bad.values["x"] = [2**70, 1]  # beyond 64 bits: JSON encoding fails
     writer = writers(tmp_path, flush_interval_seconds=3600)
-    with caplog.at_level(logging.ERROR, logger=serving_log.__name__):
+    with caplog.at_level(logging.ERROR, logger=_writer.__name__):
         writer.log(make_response(1), request_id="good1", latency_us=1)
         writer.log(bad, request_id="bad", latency_us=1)
         writer.log(make_response(1), request_id="good2", latency_us=1)
@@ -539,6 +548,22 @@ def test_an_unencodable_response_is_dropped_alone(
     assert (writer.written, writer.dropped) == (2, 2)
     assert set(read_serving_log(tmp_path)["request_id"].to_list()) == {"good1", "good2"}
     assert any("request_id=bad" in r.getMessage() for r in caplog.records)
+
+
+def test_a_request_time_without_a_utc_date_is_dropped_alone(
+    tmp_path: Path, writers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request time whose UTC date is before year 1 has no partition: dropped and counted,
+    never raised into the request that served it."""
+    writer = writers(tmp_path, flush_interval_seconds=3600)
+    early = dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    with caplog.at_level(logging.ERROR, logger=_writer.__name__):
+        assert not writer.log(make_response(2, at=early), request_id="early", latency_us=1)
+        assert writer.log(make_response(1), request_id="good", latency_us=1)
+        writer.close(timeout=GUARD)
+    assert (writer.written, writer.dropped) == (1, 2)
+    assert read_serving_log(tmp_path)["request_id"].to_list() == ["good"]
+    assert any("request_id=early" in r.getMessage() for r in caplog.records)
 
 
 def test_a_response_is_logged_as_it_was_when_logged(tmp_path: Path, writers: Any) -> None:
@@ -559,52 +584,62 @@ def test_a_response_is_logged_as_it_was_when_logged(tmp_path: Path, writers: Any
 def test_log_returns_at_once_while_the_writer_is_slow(
     tmp_path: Path, writers: Any, blocked_writes: tuple[threading.Event, threading.Event]
 ) -> None:
+    """2000 log() calls all return while the writer thread is held inside a file write."""
     entered, release = blocked_writes
     writer = writers(tmp_path, queue_size=10_000, flush_interval_seconds=0.001)
     writer.log(make_response(1), request_id="first", latency_us=1)
-    assert entered.wait(5)
-    timer = threading.Timer(5, release.set)  # a blocking log() would wait this long
+    assert entered.wait(GUARD)
+    timer = threading.Timer(GUARD, release.set)  # a blocking log() would wait for this
     timer.start()
     try:
         response = make_response(10)
-        started = time.perf_counter()
         accepted = [writer.log(response, request_id=f"r{i}", latency_us=1) for i in range(2_000)]
-        elapsed = time.perf_counter() - started
+        still_held = not release.is_set()
     finally:
         timer.cancel()
         release.set()
     assert all(accepted)
-    assert elapsed < 1.0, f"2000 log() calls took {elapsed:.3f} s"
-    writer.close(timeout=10)
+    assert still_held  # every call returned before the writer was let go
+    writer.close(timeout=GUARD)
     assert writer.written == 1 + 2_000 * 10
 
 
 def test_close_while_threads_log_loses_no_accepted_record(tmp_path: Path, writers: Any) -> None:
-    writer = writers(tmp_path, batch_size=50, flush_interval_seconds=0.01)
+    """Four threads log before, during and after close(): each has logged before close starts
+    and keeps logging until close has returned."""
+    writer = writers(tmp_path, queue_size=500, batch_size=50, flush_interval_seconds=0.01)
     accepted = [0] * 4
     attempted = [0] * 4
-    start = threading.Barrier(5)
+    logging_ = threading.Barrier(5)  # every thread has logged some records
+    closed = threading.Event()
 
     def produce(k: int) -> None:
-        start.wait()
-        for i in range(400):
+        i = 0
+        while not closed.is_set():
             rows = 1 + i % 3
             attempted[k] += rows
             if writer.log(make_response(rows), request_id=f"t{k}-{i}", latency_us=1):
                 accepted[k] += rows
-            if i == 200 and k == 0:
-                time.sleep(0.002)
+            i += 1
+            if i == 50:
+                logging_.wait(GUARD)
+            if i > 50:
+                time.sleep(0.0005)  # keep logging through close, without flooding the writer
+        writer.log(make_response(1), request_id=f"t{k}-after", latency_us=1)  # dropped
+        attempted[k] += 1
 
     threads = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
-    start.wait()
-    time.sleep(0.01)
-    writer.close(timeout=10)
+    logging_.wait(GUARD)
+    writer.close(timeout=GUARD)
+    closed.set()
     for t in threads:
-        t.join(10)
+        t.join(GUARD)
+    assert all(a >= 50 for a in accepted)
     assert writer.written == sum(accepted)
     assert writer.written + writer.dropped == sum(attempted)
+    assert writer.dropped >= 4  # at least the logs after close
     assert read_serving_log(tmp_path).height == sum(accepted)
 
 
@@ -619,13 +654,13 @@ def test_close_can_be_retried_after_timing_out(
     writer.log(make_response(2), request_id="a", latency_us=1)
     assert entered.wait(5)
     assert writer.log(make_response(2), request_id="b", latency_us=1)  # fills the queue
-    with caplog.at_level(logging.WARNING, logger=serving_log.__name__):
+    with caplog.at_level(logging.WARNING, logger=_writer.__name__):
         writer.close(timeout=0.2)  # no room even for the stop marker
     assert any("close timed out" in r.getMessage() for r in caplog.records)
     assert not writer.log(make_response(1), request_id="late", latency_us=1)
     release.set()
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger=serving_log.__name__):
+    with caplog.at_level(logging.WARNING, logger=_writer.__name__):
         writer.close(timeout=5)
     assert caplog.records == []  # the stop marker was sent this time and the thread ended
     assert (writer.written, writer.dropped) == (4, 1)
@@ -666,8 +701,8 @@ def test_a_writer_left_open_is_flushed_at_interpreter_exit(tmp_path: Path) -> No
 def test_bursts_are_encoded_in_short_sealed_stretches_and_lose_nothing(
     tmp_path: Path, writers: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(serving_log, "_SEAL_RECORDS", 7)  # many Arrow tables per file
-    monkeypatch.setattr(serving_log, "_SLICE_SECONDS", 0.0)  # a pause after every response
+    monkeypatch.setattr(_writer, "_SEAL_RECORDS", 7)  # many Arrow tables per file
+    monkeypatch.setattr(_writer, "_SLICE_SECONDS", 0.0)  # a pause after every response
     writer = writers(tmp_path, batch_size=40, flush_interval_seconds=3600)
     days = [dt.datetime(2024, 5, 1, 23, 59, tzinfo=UTC), dt.datetime(2024, 5, 2, 0, 1, tzinfo=UTC)]
     expected = []  # (request_id, row, user_id) of every record, the oracle
@@ -700,7 +735,7 @@ def test_records_that_cannot_become_arrow_are_dropped_and_counted(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    real = serving_log._table
+    real = _writer.arrow_table
     calls = {"n": 0}
 
     def failing_once(cols: dict[str, list[Any]]) -> pa.Table:
@@ -710,9 +745,9 @@ def test_records_that_cannot_become_arrow_are_dropped_and_counted(
                 raise pa.ArrowInvalid("cannot convert")
         return real(cols)
 
-    monkeypatch.setattr(serving_log, "_table", failing_once)
+    monkeypatch.setattr(_writer, "arrow_table", failing_once)
     writer = writers(tmp_path, flush_interval_seconds=3600)
-    with caplog.at_level(logging.ERROR, logger=serving_log.__name__):
+    with caplog.at_level(logging.ERROR, logger=_writer.__name__):
         writer.log(make_response(3), request_id="lost", latency_us=1)
         writer.flush(timeout=5)
         writer.log(make_response(2), request_id="kept", latency_us=1)
@@ -732,7 +767,7 @@ def test_log_never_wakes_the_writer_thread(
     for i in range(200):
         assert writer.log(make_response(1, first=i), request_id=f"r{i}", latency_us=1)
     assert wakes == []  # a request never pays for a thread switch
-    deadline = time.monotonic() + 5  # the writer takes them on its own timer
+    deadline = time.monotonic() + GUARD  # the writer takes them on its own timer
     while writer.written < 200 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert writer.written == 200

@@ -23,7 +23,8 @@ soon as one row differs, in value (floats within the feature's ``SkewConfig`` ``
 skew tolerates a rate because served values may come from a late materialization or a source
 rewritten since; here nothing but the code differs, so one differing row is already a bug.
 
-See :mod:`featurestore.monitoring.parity._sample` for what is sampled and synthesized.
+See :mod:`featurestore.monitoring.parity._sample` for what is sampled, and
+:mod:`featurestore.monitoring.parity._request_data` for the request values synthesized.
 """
 
 from featurestore.monitoring.parity._check import check_parity

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from featurestore._registry import RegistryState, fingerprints_of
+from featurestore.definitions import FeatureView
 from featurestore.monitoring.parity._sample import TIME
 from featurestore.offline._engine import OfflineEngine
 from featurestore.online._codec import key_expr, value_expr
@@ -19,6 +20,8 @@ from featurestore.sources._scans import scan_sql
 from featurestore.sources._sql import SPINE_ROW, SPINE_TS, timestamp_sql
 
 __all__ = ["AsOfOnlineStore", "as_of_store", "spine_table"]
+
+_SPINE = "__fs_parity_spine"  # the spine's name in DuckDB while the store is built
 
 
 class AsOfOnlineStore:
@@ -97,53 +100,66 @@ def as_of_store(
     repo = engine.repo
     store = AsOfOnlineStore()
     keys = list(dict.fromkeys(k for v in views for k in repo.views[v].join_keys))
-    internal = spine_table(spine, keys, timestamp_column)
-    table = "__fs_parity_spine"
-    engine.con.register(table, internal.to_arrow())
+    engine.con.register(_SPINE, spine_table(spine, keys, timestamp_column).to_arrow())
     try:
         for name, wanted in views.items():
             view = repo.views[name]
             refs = [f"{name}:{f}" for f in view.feature_names]
             fps = fingerprints_of(refs, state, state)
             definitions = {r: state.features[r].definition for r in refs}
-            plain = [f.name for f in view.features]
-            if any(f in plain for f in wanted):
+            if any(f.name in wanted for f in view.features):
                 digest = values_definitions(view, fps, definitions).digest
-                rows = engine.rows_as_of(view, table)
-                encoded = (
-                    rows.with_row_index("__fs_i")
-                    .filter(pl.col("__fs_event_ts").is_not_null())
-                    .select(
-                        "__fs_i",
-                        key_expr(view.join_keys).alias("key"),
-                        value_expr("__fs_event_ts", {f: f"{f}__status" for f in plain}, digest)
-                        .cast(pl.Binary)
-                        .alias("value"),
-                    )
-                )
-                store.put(name, *(encoded[c].to_list() for c in ("__fs_i", "key", "value")))
+                _put_latest_rows(store, engine, view, digest)
             if any(view.aggregation(f) is not None for f in wanted):
-                layout = WindowLayout.of(view)
-                src = view.source
-                schema = engine.source_schema(view)
-                created = src.created_timestamp_field
-                with reading([src], repo.root):
-                    grouped = engine.con.sql(
-                        layout.spine_events_sql(
-                            scan_sql(src, repo.root),
-                            timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
-                            timestamp_sql(created, schema[created]) if created else None,
-                            table,
-                        )
-                    ).pl()
                 digest = events_definitions(view, fps, definitions).digest
-                encoded = layout.encode(grouped, digest)
-                store.put(
-                    events_store_name(name),
-                    grouped[SPINE_ROW].to_list(),
-                    encoded["key"].to_list(),
-                    encoded["value"].to_list(),
-                )
+                _put_events(store, engine, view, digest)
     finally:
-        engine.con.unregister(table)
+        engine.con.unregister(_SPINE)
     return store
+
+
+def _put_latest_rows(
+    store: AsOfOnlineStore, engine: OfflineEngine, view: FeatureView, digest: str
+) -> None:
+    """Per spine row, the view's latest row at the row's time, encoded as publish encodes it."""
+    plain = [f.name for f in view.features]
+    encoded = (
+        engine.rows_as_of(view, _SPINE)
+        .with_row_index("__fs_i")
+        .filter(pl.col("__fs_event_ts").is_not_null())
+        .select(
+            "__fs_i",
+            key_expr(view.join_keys).alias("key"),
+            value_expr("__fs_event_ts", {f: f"{f}__status" for f in plain}, digest)
+            .cast(pl.Binary)
+            .alias("value"),
+        )
+    )
+    store.put(view.name, *(encoded[c].to_list() for c in ("__fs_i", "key", "value")))
+
+
+def _put_events(
+    store: AsOfOnlineStore, engine: OfflineEngine, view: FeatureView, digest: str
+) -> None:
+    """Per spine row, the entity's events in the view's longest window before the row's time,
+    encoded as a materialization encodes them."""
+    layout = WindowLayout.of(view)
+    src = view.source
+    schema = engine.source_schema(view)
+    created = src.created_timestamp_field
+    with reading([src], engine.repo.root):
+        grouped = engine.con.sql(
+            layout.spine_events_sql(
+                scan_sql(src, engine.repo.root),
+                timestamp_sql(src.timestamp_field, schema[src.timestamp_field]),
+                timestamp_sql(created, schema[created]) if created else None,
+                _SPINE,
+            )
+        ).pl()
+    encoded = layout.encode(grouped, digest)
+    store.put(
+        events_store_name(view.name),
+        grouped[SPINE_ROW].to_list(),
+        encoded["key"].to_list(),
+        encoded["value"].to_list(),
+    )

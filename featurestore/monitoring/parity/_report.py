@@ -9,16 +9,18 @@ from typing import Any
 import polars as pl
 
 from featurestore.definitions._monitoring import SkewConfig
-from featurestore.monitoring._report import Report, Verdict
+from featurestore.monitoring._report import Finding, Report, Verdict
 
-__all__ = ["ParityFeatureResult", "ParityReport"]
+__all__ = ["DEFAULTS", "ParityFeatureResult", "ParityReport"]
 
-_DEFAULTS = SkewConfig()
+DEFAULTS = SkewConfig()
 
 
 @dataclass
-class ParityFeatureResult:
+class ParityFeatureResult(Finding):
     """One feature's offline and online values compared row by row."""
+
+    ENTRY_EXTRAS = ("feature_kind", "group")
 
     ref: str
     owner: str | None
@@ -36,6 +38,7 @@ class ParityFeatureResult:
     errors: int = 0  # rows where a path raised
     offline_statuses: dict[str, int] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    histogram: dict[str, Any] | None = None  # none: rows are compared one by one
 
     @property
     def mismatch_rate(self) -> float | None:
@@ -57,27 +60,16 @@ class ParityFeatureResult:
             out["rel_tol"] = self.config.rel_tol
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """This feature's entry of :meth:`ParityReport.to_dict`."""
-        return {
-            "ref": self.ref,
-            "owner": self.owner,
-            "dtype": self.dtype,
-            "kind": self.kind,
-            "feature_kind": self.feature_kind,
-            "group": self.group,
-            "verdict": self.verdict,
-            "reasons": list(self.reasons),
-            "stats": self.stats(),
-            "histogram": None,
-            "examples": list(self.examples),
-        }
+    def statistics(self) -> dict[str, Any]:
+        return self.stats()
 
 
 class ParityReport(Report):
     """Per feature, whether the offline path and the serving code agree on the sampled rows,
     flagged first. ``spines`` holds the rows used, per group of join keys (keys, time and
     request columns); ``request_data`` says where each group's request values came from."""
+
+    KIND = "parity"
 
     def __init__(
         self,
@@ -107,56 +99,52 @@ class ParityReport(Report):
         known = ", ".join(r.ref for r in self.results) or "none"
         raise KeyError(f"feature {ref!r} is not in this parity report; it has: {known}")
 
-    def to_dict(self) -> dict[str, Any]:
-        counts = {v: sum(r.verdict == v for r in self.results) for v in Verdict}
-        rows = {label: frame.height for label, frame in self.spines.items()}
-        sampled = (
-            f"a spine of {sum(rows.values()):,} rows, as given"
-            if self.sample is None
-            else f"{self.sample:,} rows per group of join keys (seed {self.seed})"
-        )
+    def findings(self) -> list[ParityFeatureResult]:
+        return self.results
+
+    def _sampled(self) -> str:
+        if self.sample is None:
+            rows = sum(frame.height for frame in self.spines.values())
+            return f"a spine of {rows:,} rows, as given"
+        return f"{self.sample:,} rows per group of join keys (seed {self.seed})"
+
+    def title(self) -> str:
+        return f"Parity: offline path vs serving code on {self._sampled()}"
+
+    def summary_extras(self) -> dict[str, Any]:
+        return {
+            "rows": {label: frame.height for label, frame in self.spines.items()},
+            "not_checked": dict(self.not_checked),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+    def settings_text(self) -> dict[str, str]:
         per_feature = [
             f"{r.ref} (abs_tol {r.config.abs_tol:g}, rel_tol {r.config.rel_tol:g})"
             for r in self.results
-            if (r.config.abs_tol, r.config.rel_tol) != (_DEFAULTS.abs_tol, _DEFAULTS.rel_tol)
+            if (r.config.abs_tol, r.config.rel_tol) != (DEFAULTS.abs_tol, DEFAULTS.rel_tol)
         ]
         return {
-            "kind": "parity",
-            "title": f"Parity: offline path vs serving code on {sampled}",
-            "generated_at": self.generated_at.isoformat(),
-            "summary": {
-                "features": len(self.results),
-                "flagged": counts[Verdict.FLAGGED],
-                "warn": counts[Verdict.WARN],
-                "ok": counts[Verdict.OK],
-                "insufficient_data": counts[Verdict.INSUFFICIENT_DATA],
-                "rows": rows,
-                "not_checked": dict(self.not_checked),
-                "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-            },
-            "settings": {
-                "sample": sampled,
-                "times": (
-                    "given by the spine"
-                    if self.sample is None
-                    else "event times of sampled source rows: 30% at the event, 15% at a ttl or "
-                    "window edge after it, 10% 1us either side of an edge, 35% a random offset "
-                    "after it and 10% before it (within the longest ttl or window)"
-                ),
-                "request_data": "; ".join(f"{g}: {s}" for g, s in self.request_data.items())
-                or "none needed",
-                "offline": "training_frame over the rows (on-demand views run on the whole frame)",
-                "online": (
-                    "OnlineRetriever.get one row at a time at the row's time, over what a "
-                    "materialization at that time would have written"
-                ),
-                "match": (
-                    "floats match when |online - offline| <= abs_tol + rel_tol * |offline|; "
-                    "other values must be equal; two nulls match; statuses must be equal"
-                ),
-                "flag": "flagged when any row differs: parity is exact",
-                "defaults": f"abs_tol {_DEFAULTS.abs_tol:g}, rel_tol {_DEFAULTS.rel_tol:g}",
-                "per_feature": "; ".join(per_feature) or "none",
-            },
-            "features": [r.to_dict() for r in self.results],
+            "sample": self._sampled(),
+            "times": (
+                "given by the spine"
+                if self.sample is None
+                else "event times of sampled source rows: 30% at the event, 15% at a ttl or "
+                "window edge after it, 10% 1us either side of an edge, 35% a random offset "
+                "after it and 10% before it (within the longest ttl or window)"
+            ),
+            "request_data": "; ".join(f"{g}: {s}" for g, s in self.request_data.items())
+            or "none needed",
+            "offline": "training_frame over the rows (on-demand views run on the whole frame)",
+            "online": (
+                "OnlineRetriever.get one row at a time at the row's time, over what a "
+                "materialization at that time would have written"
+            ),
+            "match": (
+                "floats match when |online - offline| <= abs_tol + rel_tol * |offline|; "
+                "other values must be equal; two nulls match; statuses must be equal"
+            ),
+            "flag": "flagged when any row differs: parity is exact",
+            "defaults": f"abs_tol {DEFAULTS.abs_tol:g}, rel_tol {DEFAULTS.rel_tol:g}",
+            "per_feature": "; ".join(per_feature) or "none",
         }

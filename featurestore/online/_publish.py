@@ -1,0 +1,225 @@
+"""Publishing one view online: guard the batch, then write it and the view's new state in one
+transaction. Plain features publish each entity's latest values; aggregation views publish each
+entity's recent events (see :mod:`featurestore.online._event_state`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from pydantic import BaseModel
+
+from featurestore._config import MaterializationConfig
+from featurestore._times import epoch_us
+from featurestore.definitions import FeatureView
+from featurestore.errors import MaterializationGuardError
+from featurestore.online._codec import events_store_name, key_expr, value_expr
+from featurestore.online._event_layout import WindowLayout
+from featurestore.online._guard import GuardCheck, GuardReport, batch_stats, guard_batch
+from featurestore.online._protocol import OnlineStore, events_state_key, view_state_key
+from featurestore.online._published import PublishedDefinitions, write_definitions
+from featurestore.online._state import BatchStats, EventsState, ViewState
+from featurestore.sources._read_errors import reading
+from featurestore.sources._scans import scan_sql
+from featurestore.sources._schema import check_view, read_schema
+from featurestore.sources._sql import EVENT_TS, timestamp_sql
+
+__all__ = ["MaterializationResult", "publish_batch", "publish_events"]
+
+log = logging.getLogger(__name__)
+
+
+class MaterializationResult(BaseModel):
+    """The outcome of materializing one view; ``rebuilt`` says why a run asked to publish only
+    what changed published a full snapshot instead (the view's definitions changed since its
+    values were published)."""
+
+    view: str
+    start: dt.datetime | None
+    end: dt.datetime
+    rows: int
+    seconds: float
+    published: bool
+    forced: bool = False
+    guard: GuardReport
+    rebuilt: str | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+def publish_batch(
+    store: OnlineStore,
+    view: FeatureView,
+    frame: pl.DataFrame,
+    *,
+    start: dt.datetime | None,
+    end: dt.datetime,
+    previous: ViewState | None,
+    config: MaterializationConfig,
+    definitions: PublishedDefinitions,
+    force: bool = False,
+    rebuilt: str | None = None,
+) -> MaterializationResult:
+    """Guard, then publish ``frame`` (keys, event time, values, statuses) with the view's new
+    state in the same transaction; ``previous`` is the state the store held.
+
+    ``start=None`` publishes a full snapshot that replaces the view; otherwise rows are upserted.
+    Values are tagged with the digest of ``definitions``, recorded in the store first.
+    """
+    started = time.perf_counter()
+    full = start is None
+    stats = batch_stats(frame, view, full)
+    fingerprints = {f"{view.name}:{n}": fp for n, fp in definitions.fingerprints.items()}
+    report = guard_batch(view, stats, previous, config, fingerprints)
+    if not report.passed and not force:
+        raise MaterializationGuardError(report)
+    if not report.passed:
+        log.warning("guard overridden view=%s failures=%d", view.name, len(report.failures))
+    encoded = _encoded_values(frame, view, definitions.digest)
+    state = _next_state(stats, previous, end, fingerprints)
+    write_definitions(store, definitions)
+    store.publish(
+        view.name,
+        encoded["key"].to_list(),
+        encoded["value"].cast(pl.Binary).to_list(),
+        replace=full,
+        meta={view_state_key(view.name): state.model_dump_json().encode()},
+    )
+    seconds = time.perf_counter() - started
+    log.info(
+        "materialized view=%s rows=%d seconds=%.3f full=%s", view.name, frame.height, seconds, full
+    )
+    return MaterializationResult(
+        view=view.name,
+        start=start,
+        end=end,
+        rows=frame.height,
+        seconds=seconds,
+        published=True,
+        forced=force and not report.passed,
+        guard=report,
+        rebuilt=rebuilt,
+    )
+
+
+def _encoded_values(frame: pl.DataFrame, view: FeatureView, digest: str) -> pl.DataFrame:
+    """``(key, value)`` rows of a batch, in key order: a store's index then grows at its end
+    instead of at random places."""
+    statuses = {f: f"{f}__status" for f in view.feature_names}
+    return frame.select(
+        key_expr(view.join_keys).alias("key"),
+        value_expr(EVENT_TS, statuses, digest).alias("value"),
+    ).sort("key", maintain_order=True)
+
+
+def _next_state(
+    stats: BatchStats, previous: ViewState | None, end: dt.datetime, fingerprints: dict[str, str]
+) -> ViewState:
+    """The view's state once the batch is published: an empty batch keeps the last batch's
+    rates (it says nothing about them), a full snapshot becomes the row count to keep."""
+    last_full = previous.last_full_batch if previous else None
+    return ViewState(
+        watermark=end,
+        published_at=dt.datetime.now(dt.UTC),
+        last_batch=previous.last_batch if previous and not stats.rows else stats,
+        last_full_batch=stats if stats.full_snapshot else last_full,
+        fingerprints=fingerprints,
+    )
+
+
+def publish_events(
+    online: OnlineStore,
+    con: duckdb.DuckDBPyConnection,
+    view: FeatureView,
+    root: Path,
+    end: dt.datetime,
+    *,
+    definitions: PublishedDefinitions,
+    min_row_ratio: float,
+    force: bool = False,
+) -> MaterializationResult:
+    """Replace the view's online events by each entity's events in ``(end - longest window,
+    end]`` read from its source, unless the entity count collapses (then refuse, or warn when
+    ``force``). Always a full snapshot: the horizon moves with ``end``. The events are tagged
+    with the digest of ``definitions`` (recorded first), and the view's events state (end,
+    entities, fingerprints, digest) is written with them in one transaction."""
+    started = time.perf_counter()
+    layout = WindowLayout.of(view)
+    grouped = _recent_events(con, view, layout, root, end)
+    encoded = layout.encode(grouped, definitions.digest).sort("key")
+    name = events_store_name(view.name)
+    report = _entities_guard(view, encoded.height, online.count(name), min_row_ratio)
+    if not report.passed and not force:
+        raise MaterializationGuardError(report)
+    state = EventsState(
+        end=end,
+        published_at=dt.datetime.now(dt.UTC),
+        entities=encoded.height,
+        fingerprints={f"{view.name}:{n}": fp for n, fp in definitions.fingerprints.items()},
+        digest=definitions.digest,
+    )
+    write_definitions(online, definitions)
+    online.publish(
+        name,
+        encoded["key"].to_list(),
+        encoded["value"].to_list(),
+        replace=True,
+        meta={events_state_key(view.name): state.model_dump_json().encode()},
+    )
+    return MaterializationResult(
+        view=view.name,
+        start=None,
+        end=end,
+        rows=encoded.height,
+        seconds=time.perf_counter() - started,
+        published=True,
+        forced=not report.passed,
+        guard=report,
+    )
+
+
+def _recent_events(
+    con: duckdb.DuckDBPyConnection,
+    view: FeatureView,
+    layout: WindowLayout,
+    root: Path,
+    end: dt.datetime,
+) -> pl.DataFrame:
+    """Each entity's events in ``(end - longest window, end]``, grouped as ``layout`` stores
+    them; the source is checked against the view first."""
+    src = view.source
+    schema = read_schema(con, src, root)
+    check_view(view, schema)
+    timestamp = timestamp_sql(src.timestamp_field, schema[src.timestamp_field])
+    created = src.created_timestamp_field
+    end_us = epoch_us(end)
+    sql = layout.events_sql(
+        scan_sql(src, root),
+        timestamp,
+        timestamp_sql(created, schema[created]) if created else None,
+        f"epoch_us({timestamp}) <= {end_us} "
+        f"AND epoch_us({timestamp}) > {end_us - layout.max_window_us}",
+    )
+    with reading([src], root):
+        return con.sql(sql).pl()
+
+
+def _entities_guard(
+    view: FeatureView, entities: int, previous: int, min_row_ratio: float
+) -> GuardReport:
+    """The events' guard: the entities with events must not fall below ``min_row_ratio`` of
+    those published before."""
+    passed = not previous or entities >= min_row_ratio * previous
+    check = GuardCheck(
+        check="row_count",
+        passed=passed,
+        detail=f"{entities} entities with events vs {previous} published before "
+        f"(minimum ratio {min_row_ratio})",
+    )
+    return GuardReport(view=view.name, rows=entities, previous_rows=previous, checks=[check])
