@@ -72,16 +72,22 @@ def test_star_import_gives_exactly_all() -> None:
     assert sorted(k for k in namespace if k != "__builtins__") == sorted(EXPECTED_ALL)
 
 
-def test_import_does_not_load_optional_backends() -> None:
-    code = (
-        "import sys, featurestore\n"
-        "heavy = ['redis', 'fastapi', 'uvicorn', 'starlette', 'pandas']\n"
-        "print(','.join(m for m in heavy if m in sys.modules))\n"
-    )
+def _loaded(module: str, heavy: list[str]) -> list[str]:
+    """Which of ``heavy`` a fresh interpreter has loaded after importing ``module``."""
+    code = f"import sys, {module}\nprint(','.join(m for m in {heavy!r} if m in sys.modules))\n"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert result.stdout.strip() == ""
+    return [m for m in result.stdout.strip().split(",") if m]
+
+
+def test_import_does_not_load_optional_backends() -> None:
+    assert _loaded("featurestore", ["redis", "fastapi", "uvicorn", "starlette", "pandas"]) == []
+
+
+def test_the_command_line_loads_scipy_and_the_server_only_when_used() -> None:
+    """scipy takes most of a second to import: every command and server start would pay it."""
+    assert _loaded("featurestore.cli", ["scipy", "fastapi", "uvicorn", "redis"]) == []
 
 
 # what each package offers the layers above it (and users who reach below the root); every

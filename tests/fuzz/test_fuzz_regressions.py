@@ -63,7 +63,7 @@ def test_spine_path_not_parquet(store: FeatureStore, tmp_path: Path, what: str) 
     check_training(store, {"spine": path, "features": ["user_profile:age"]}, tmp_path, strict=True)
 
 
-# --- get_online_features (featurestore/serving/_retrieval.py) -------------------------------
+# --- get_online_features (featurestore/serving/_retrieval/) ----------------------------------
 
 ENTITIES = {"user_id": [700001]}
 

@@ -1,6 +1,7 @@
 """The drift statistics, each a small function of bin counts or of two profiles: PSI,
 Jensen-Shannon, chi-square and KS p-values, the KS distance, the Wasserstein distance and the
-current side's quantiles."""
+current side's quantiles. scipy is imported on first use: it takes most of a second, and every
+command line run and server start would otherwise pay it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats as sps
-from scipy.spatial.distance import jensenshannon
 
 from featurestore._profiles import FeatureProfile
 
@@ -41,6 +40,8 @@ def js_distance(reference_counts: Sequence[float], current_counts: Sequence[floa
     c = np.asarray(current_counts, dtype=np.float64)
     if not r.sum() or not c.sum():
         return math.nan
+    from scipy.spatial.distance import jensenshannon
+
     return float(jensenshannon(r / r.sum(), c / c.sum(), base=2))
 
 
@@ -50,12 +51,16 @@ def chi2_p(reference_counts: Sequence[float], current_counts: Sequence[float]) -
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or not table.sum(axis=1).all():
         return 1.0
-    return float(sps.chi2_contingency(table).pvalue)
+    from scipy import stats
+
+    return float(stats.chi2_contingency(table).pvalue)
 
 
 def ks_p(d: float, n_reference: int, n_current: int) -> float:
     """Asymptotic two-sample KS p-value of distance ``d``."""
-    return float(sps.kstwo.sf(d, round(n_reference * n_current / (n_reference + n_current))))
+    from scipy import stats
+
+    return float(stats.kstwo.sf(d, round(n_reference * n_current / (n_reference + n_current))))
 
 
 def _cdfs(reference: FeatureProfile, current: FeatureProfile) -> tuple[np.ndarray, ...]:

@@ -12,21 +12,11 @@ from typing import Any
 import polars as pl
 
 from featurestore._value_rules import FeatureStatus
-from featurestore.definitions._dtypes import dtype_kind, dtype_name
+from featurestore.definitions._dtypes import PYTHON_TYPES, dtype_kind, dtype_name
 from featurestore.errors import OnlineRequestError
 from featurestore.serving._retrieval._plan import Prepared, ViewRead
 
 __all__ = ["RequestState", "as_columns", "as_of", "row_count"]
-
-# Python types a request value may have, by the declared dtype's kind (as the offline spine)
-_REQUEST_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "string": (str,),
-    "date": (dt.date,),
-    "datetime": (dt.datetime,),
-}
 
 
 def as_columns(name: str, value: object) -> Mapping[str, Sequence[Any]]:
@@ -135,7 +125,7 @@ def _request_lengths(
                 f"request_data[{col!r}] must be a list of values, found {type(column).__name__}"
             )
         kind = dtype_kind(dtype)
-        accepted = _REQUEST_TYPES[kind]
+        accepted = PYTHON_TYPES[kind]  # as the offline spine takes them
         for value in column:
             if value is not None and (
                 not isinstance(value, accepted)
