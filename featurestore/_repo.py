@@ -1,7 +1,8 @@
 """Load a feature repo: read featurestore.yaml and collect the definitions its modules make.
 
-Every ``*.py`` file under the repo (outside hidden, private and data folders) is imported
-fresh, with the repo on ``sys.path`` so modules may import each other. A definition is
+Every definition module of the repo (see :mod:`featurestore._repo_files`: ``*.py`` files that
+import featurestore, outside hidden, private and data folders and ``.featurestoreignore``) is
+imported fresh, with the repo on ``sys.path`` so modules may import each other. A definition is
 collected once however many modules import it; two different definitions with one name fail.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from featurestore._config import CONFIG_FILE, RepoConfig, load_config
+from featurestore._repo_files import definition_files
 from featurestore.definitions import (
     Entity,
     FeatureService,
@@ -98,18 +100,6 @@ def find_repo(path: str | Path | None = None) -> Path:
         f"no {CONFIG_FILE} in the current directory or in ./{DEFAULT_REPO}; "
         "pass --repo DIR or create a repo with 'featurestore init DIR'"
     )
-
-
-def _module_files(root: Path, data_dir: Path) -> list[Path]:
-    files = []
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root)
-        if any(p.startswith((".", "_")) for p in rel.parts[:-1]) or path.name.startswith("_"):
-            continue
-        if data_dir in path.parents or any(p in ("data", "tests") for p in rel.parts[:-1]):
-            continue
-        files.append(path)
-    return files
 
 
 def _module_name(root: Path, path: Path) -> str:
@@ -216,7 +206,7 @@ def load_repo(path: str | Path | None = None) -> RepoContents:
     root = find_repo(path)
     config = load_config(root)
     repo = RepoContents(root=root, config=config)
-    modules = _import_modules(root, _module_files(root, repo.data_dir))
+    modules = _import_modules(root, definition_files(root, repo.data_dir))
     for origin, module in modules.items():
         for value in vars(module).values():
             _add(repo, value, origin)
@@ -232,4 +222,4 @@ def load_repo(path: str | Path | None = None) -> RepoContents:
 def repo_files(root: Path) -> list[Path]:
     """The ``*.py`` files a repo at ``root`` is loaded from (without loading them)."""
     config = load_config(root)
-    return _module_files(root, (root / config.data_dir).resolve())
+    return definition_files(root, (root / config.data_dir).resolve())

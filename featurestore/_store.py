@@ -238,9 +238,8 @@ class FeatureStore:
 
     @cached_property
     def serving_path(self) -> ServingPath:
-        """The one retrieval path of this store (``get_online_features`` and the server): the
-        served version, timed, reported to its hooks; the serving log is one of them when
-        ``serving_log.enabled`` (the server adds it in any case, and its metrics)."""
+        """The one retrieval path (``get_online_features`` and the server), logging what it
+        serves when ``serving_log.enabled`` (the server logs in any case, and counts)."""
         path = ServingPath(lambda: self.retriever)
         if self.repo.config.serving_log.enabled:
             path.log_to(lambda: self.serving_log)

@@ -48,6 +48,14 @@ from featurestore import (
 """
 USER = 'user = Entity("user", join_keys=["user_id"])'
 MERCHANT = 'merchant = Entity("merchant", join_keys=["merchant_id"])'
+# a feature computed by an expression, as several test repos declare it
+TENURE_DAYS = """
+Feature(
+    "tenure_days",
+    pl.Int64,
+    expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
+)
+"""
 
 
 def definitions(*parts: str, doc: str = "Definitions of a test repo.") -> str:
@@ -112,13 +120,7 @@ DEFINITIONS = definitions(
         features=[
             'Feature("country", pl.String, default="unknown")',
             'Feature("age", pl.Int64, ge=0, le=130)',
-            """
-            Feature(
-                "tenure_days",
-                pl.Int64,
-                expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
-            )
-            """,
+            TENURE_DAYS,
         ],
     ),
     'txn_request = RequestSource("txn_request", schema={"amount": pl.Float64})',

@@ -12,7 +12,7 @@ import pytest
 
 from featurestore import ConfigError, FeatureStore, RepoError
 from featurestore._config import load_config
-from featurestore._repo import find_repo, load_repo
+from featurestore._repo import find_repo, load_repo, repo_files
 
 MakeRepo = Callable[..., Path]
 
@@ -157,7 +157,8 @@ def test_view_and_on_demand_view_sharing_a_name_fail(make_repo: MakeRepo) -> Non
 
 
 def test_module_that_raises_on_import_fails_naming_the_file(make_repo: MakeRepo) -> None:
-    root = make_repo(files={"broken.py": "x = 1\nraise ValueError('bad value in module')\n"})
+    broken = "import featurestore\nraise ValueError('bad value in module')\n"
+    root = make_repo(files={"broken.py": broken})
     with pytest.raises(RepoError) as info:
         load_repo(root)
     msg = str(info.value)
@@ -300,7 +301,8 @@ def test_two_threads_loading_repos_at_once_do_not_collide(
     import featurestore._repo as repo_module
 
     (repo_dir / "wait_here.py").write_text(
-        "import builtins\n\nbuiltins._featurestore_test_hook()\n"
+        "import builtins\n\nimport featurestore  # a definition module\n\n"
+        "builtins._featurestore_test_hook()\n"
     )
     other = tmp_path / "other"
     shutil.copytree(repo_dir, other)
@@ -311,7 +313,7 @@ def test_two_threads_loading_repos_at_once_do_not_collide(
     def hook() -> None:
         if not inside.is_set():
             inside.set()
-            second_arrived.wait()
+            second_arrived.wait(timeout=60)
 
     class AnnouncedLock:
         """The import lock, announcing the second load when it asks for it."""
@@ -349,7 +351,7 @@ def test_two_threads_loading_repos_at_once_do_not_collide(
 
     first = threading.Thread(target=load, args=(repo_dir,), name="first")
     first.start()
-    inside.wait()
+    assert inside.wait(timeout=60), "the first load never reached its module"
     second = threading.Thread(target=load, args=(other,), name="second")
     second.start()
     first.join()
@@ -359,3 +361,69 @@ def test_two_threads_loading_repos_at_once_do_not_collide(
         loaded = results[root]
         assert not isinstance(loaded, Exception), loaded
         assert list(loaded.views) == ["user_profile"]  # type: ignore[attr-defined]
+
+
+GENERATOR = """
+import pathlib
+
+pathlib.Path(__file__).with_name("generated.txt").write_text("ran")
+"""
+
+
+def test_a_script_that_imports_no_featurestore_is_never_run(make_repo: MakeRepo) -> None:
+    """A data generator beside the definitions is not imported by a command; a helper module
+    that a definition module imports still is (by that import), and its values count."""
+    helper = "OWNER = 'risk-team'\n"
+    root = make_repo(files={"generate_data.py": GENERATOR, "constants.py": helper})
+    repo = load_repo(root)
+    assert not (root / "generated.txt").exists()
+    assert list(repo.views) == ["user_profile"]
+    assert [p.name for p in repo_files(root)] == ["definitions.py"]
+
+
+def test_a_module_that_reaches_featurestore_through_a_repo_module_is_loaded(
+    make_repo: MakeRepo,
+) -> None:
+    common = "from featurestore import Entity, FileSource\n"
+    more = (
+        "from common import Entity, FileSource\n\n"
+        'merchant = Entity("merchant", join_keys=["merchant_id"])\n'
+    )
+    root = make_repo(files={"common.py": common, "more/merchants.py": more})
+    assert sorted(load_repo(root).entities) == ["merchant", "user"]
+    assert sorted(p.name for p in repo_files(root)) == [
+        "common.py",
+        "definitions.py",
+        "merchants.py",
+    ]
+
+
+def test_featurestoreignore_skips_matching_files_and_folders(make_repo: MakeRepo) -> None:
+    failing = "import featurestore\nraise RuntimeError('must not be imported')\n"
+    kept = 'from featurestore import Entity\nm = Entity("m", join_keys=["m"])\n'
+    ignore = "# scratch work\nscratch/\nexperiment_*.py\nnotebooks/old.py  # one file\n"
+    root = make_repo(
+        files={
+            ".featurestoreignore": ignore,
+            "scratch/try.py": failing,
+            "experiment_1.py": failing,
+            "notebooks/old.py": failing,
+            "notebooks/kept.py": kept,
+        }
+    )
+    repo = load_repo(root)
+    assert sorted(repo.entities) == ["m", "user"]
+    assert sorted(p.relative_to(root).as_posix() for p in repo_files(root)) == [
+        "definitions.py",
+        "notebooks/kept.py",
+    ]
+
+
+def test_an_ignored_file_changes_no_code_signature(make_repo: MakeRepo) -> None:
+    """A process serving the repo follows edits of its definition modules only."""
+    from featurestore.serving._versions import code_signature
+
+    root = make_repo(files={"generate_data.py": GENERATOR})
+    before = code_signature(root)
+    (root / "generate_data.py").write_text(GENERATOR + "\n# edited\n")
+    assert code_signature(root) == before

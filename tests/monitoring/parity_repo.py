@@ -6,11 +6,11 @@ is not their result on a batch; with generated rows that reach every status."""
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from conftest import MERCHANT, TENURE_DAYS, USER, definitions, source, view, write_repo
 
 UTC = dt.UTC
 START = dt.datetime(2024, 1, 1, tzinfo=UTC)
@@ -20,87 +20,7 @@ MERCHANTS = 8
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 
-DEFINITIONS = '''
-"""Definitions of the parity test repo."""
-
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureService,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-from featurestore.definitions import Count, CountDistinct, Last, Max, Mean, StdDev, Sum
-from featurestore.definitions._monitoring import SkewConfig
-
-user = Entity("user", join_keys=["user_id"])
-merchant = Entity("merchant", join_keys=["merchant_id"])
-
-user_profile = FeatureView(
-    name="user_profile",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(days=10),
-    source=FileSource(
-        name="users",
-        path="data/users.parquet",
-        timestamp_field="updated_at",
-        created_timestamp_field="created",
-    ),
-    features=[
-        Feature("country", pl.String, default="unknown"),
-        Feature("age", pl.Int64, ge=0, le=130),
-        Feature("score", pl.Float64, skew=SkewConfig(abs_tol=0.0, rel_tol=0.0)),
-        Feature(
-            "tenure_days",
-            pl.Int64,
-            expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
-        ),
-    ],
-)
-
-user_merchant = FeatureView(
-    name="user_merchant",
-    entities=[user, merchant],
-    owner="tests",
-    ttl=timedelta(days=20),
-    source=FileSource(name="pairs", path="data/pairs.parquet", timestamp_field="ts"),
-    features=[
-        Feature("n_txn", pl.Int64, default=0),
-        Feature("avg_amt", pl.Float64, ge=0.0, expr=pl.col("total") / pl.col("n")),
-    ],
-)
-
-spending = FeatureView(
-    name="spending",
-    entities=[user],
-    owner="tests",
-    source=FileSource(name="txns", path="data/txns/", timestamp_field="ts"),
-    aggregations=[
-        Count(window=timedelta(hours=6), name="txn_count_6h"),
-        Sum("amount", window=timedelta(days=1), name="spend_1d"),
-        Mean("amount", window=timedelta(days=7), name="amount_mean_7d"),
-        Max("amount", window=timedelta(days=3), name="amount_max_3d"),
-        Last("amount", window=timedelta(days=2), name="amount_last_2d"),
-        StdDev("amount", window=timedelta(days=7), name="amount_std_7d"),
-        CountDistinct("merchant_id", window=timedelta(days=7), name="merchants_7d"),
-    ],
-)
-
-merchant_activity = FeatureView(
-    name="merchant_activity",
-    entities=[merchant],
-    owner="tests",
-    source=FileSource(name="merchant_txns", path="data/txns/", timestamp_field="ts"),
-    aggregations=[Count(window=timedelta(days=1), name="merchant_txns_1d")],
-)
-
+ON_DEMAND = """
 txn = RequestSource("txn", schema={"amount": pl.Float64, "channel": pl.String})
 
 
@@ -133,7 +53,55 @@ def risk(df: pl.DataFrame) -> pl.DataFrame:
 
 
 fraud = FeatureService("fraud", features=[user_profile, user_merchant, spending, risk])
-'''
+"""
+
+DEFINITIONS = definitions(
+    "from featurestore.definitions._monitoring import SkewConfig",
+    USER,
+    MERCHANT,
+    view(
+        "user_profile",
+        source("users", "data/users.parquet", "updated_at", created="created"),
+        ttl="timedelta(days=10)",
+        features=[
+            'Feature("country", pl.String, default="unknown")',
+            'Feature("age", pl.Int64, ge=0, le=130)',
+            'Feature("score", pl.Float64, skew=SkewConfig(abs_tol=0.0, rel_tol=0.0))',
+            TENURE_DAYS,
+        ],
+    ),
+    view(
+        "user_merchant",
+        source("pairs", "data/pairs.parquet"),
+        entities="user, merchant",
+        ttl="timedelta(days=20)",
+        features=[
+            'Feature("n_txn", pl.Int64, default=0)',
+            'Feature("avg_amt", pl.Float64, ge=0.0, expr=pl.col("total") / pl.col("n"))',
+        ],
+    ),
+    view(
+        "spending",
+        source("txns", "data/txns/"),
+        aggregations=[
+            'Count(window=timedelta(hours=6), name="txn_count_6h")',
+            'Sum("amount", window=timedelta(days=1), name="spend_1d")',
+            'Mean("amount", window=timedelta(days=7), name="amount_mean_7d")',
+            'Max("amount", window=timedelta(days=3), name="amount_max_3d")',
+            'Last("amount", window=timedelta(days=2), name="amount_last_2d")',
+            'StdDev("amount", window=timedelta(days=7), name="amount_std_7d")',
+            'CountDistinct("merchant_id", window=timedelta(days=7), name="merchants_7d")',
+        ],
+    ),
+    view(
+        "merchant_activity",
+        source("merchant_txns", "data/txns/"),
+        entities="merchant",
+        aggregations=['Count(window=timedelta(days=1), name="merchant_txns_1d")'],
+    ),
+    ON_DEMAND,
+    doc="Definitions of the parity test repo.",
+)
 
 # on-demand functions whose result on one row is not their result on a batch
 BATCH_DEPENDENT = """
@@ -248,10 +216,4 @@ def repo_data(seed: int = 11) -> dict[str, pl.DataFrame]:
 
 def write(root: Path, definitions: str = DEFINITIONS, config: str = "project: parity\n") -> Path:
     """The parity repo with ``definitions`` and its data, written into ``root``."""
-    root.mkdir(parents=True)
-    (root / "featurestore.yaml").write_text(config)
-    (root / "definitions.py").write_text(textwrap.dedent(definitions).lstrip())
-    for rel, frame in repo_data().items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(root / rel)
-    return root
+    return write_repo(root, definitions, config=config, data=repo_data())

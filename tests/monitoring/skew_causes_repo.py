@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from conftest import USER, source, view
+from conftest import definitions as assemble
 
 from featurestore import FeatureStore
 from featurestore.monitoring._report import Verdict
@@ -26,73 +28,27 @@ T2 = D(2024, 2, 12)
 N = 3000  # users: the default min_rows, so a clean feature passes rather than lacks data
 CONFIG = "project: skew_causes\nserving_log: {enabled: true}\n"
 
-DEFINITIONS = '''
-"""Definitions of the skew cause tests."""
-
-import os
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-from featurestore.definitions import Count, Sum
-
-user = Entity("user", join_keys=["user_id"])
-
-profile = FeatureView(
-    name="profile",
-    entities=[user],
-    owner="growth",
-    ttl=timedelta(days=365),
-    source=FileSource(name="profiles", path="data/profile/", timestamp_field="updated_at"),
-    features=[Feature("age", pl.Int64{age}), Feature("score", pl.Float64)],
-)
-
-activity = FeatureView(
-    name="activity",
-    entities=[user],
-    owner="ads",
-    ttl=timedelta(days=365),
-    source=FileSource(name="activity_src", path="data/activity/", timestamp_field="ts"),
-    features=[Feature("clicks", pl.Int64), Feature("spend", pl.Float64)],
-)
-
-spend = FeatureView(
-    name="spend",
-    entities=[user],
-    owner="payments",
-    source=FileSource(name="txns", path="data/txns/", timestamp_field="ts"),
-    aggregations=[
-        Count(window=timedelta(days=60), name="n_60d"),
-        Sum("amount", window=timedelta(days=60), name="amount_60d"),
-    ],
-)
-
-txn = RequestSource("txn", schema={{"amount": pl.Float64}})
+# on-demand views over whole views, over one view:feature input, and one whose function reads
+# state outside its definition
+ON_DEMAND = """
+txn = RequestSource("txn", schema={"amount": pl.Float64})
 
 
-@on_demand_feature_view(sources=[txn, profile, activity], schema={{"mix": pl.Float64}})
+@on_demand_feature_view(sources=[txn, profile, activity], schema={"mix": pl.Float64})
 def both(df: pl.DataFrame) -> pl.DataFrame:
     return df.select((pl.col("amount") + pl.col("age") + pl.col("spend")).alias("mix"))
 
 
-@on_demand_feature_view(sources=[txn, "activity:spend"], schema={{"spend_x": pl.Float64}})
+@on_demand_feature_view(sources=[txn, "activity:spend"], schema={"spend_x": pl.Float64})
 def one_input(df: pl.DataFrame) -> pl.DataFrame:
     return df.select((pl.col("amount") * 2 + pl.col("spend")).alias("spend_x"))
 
 
-@on_demand_feature_view(sources=[txn, profile], schema={{"scaled": pl.Float64}})
+@on_demand_feature_view(sources=[txn, profile], schema={"scaled": pl.Float64})
 def scaled(df: pl.DataFrame) -> pl.DataFrame:
     factor = float(os.environ.get("SKEW_CAUSES_FACTOR", "2"))  # state outside the definition
     return df.select((pl.col("amount") * factor + pl.col("age")).alias("scaled"))
-'''
+"""
 
 PROFILE = ["profile:age", "profile:score"]
 ACTIVITY = ["activity:clicks", "activity:spend"]
@@ -113,7 +69,35 @@ EVENTS = {
 
 def definitions(age: str = "") -> str:
     """The module; ``age`` adds keyword arguments to the age feature."""
-    return DEFINITIONS.format(age=age)
+    return assemble(
+        "import os",
+        USER,
+        view(
+            "profile",
+            source("profiles", "data/profile/", "updated_at"),
+            owner='"growth"',
+            ttl="timedelta(days=365)",
+            features=[f'Feature("age", pl.Int64{age})', 'Feature("score", pl.Float64)'],
+        ),
+        view(
+            "activity",
+            source("activity_src", "data/activity/"),
+            owner='"ads"',
+            ttl="timedelta(days=365)",
+            features=['Feature("clicks", pl.Int64)', 'Feature("spend", pl.Float64)'],
+        ),
+        view(
+            "spend",
+            source("txns", "data/txns/"),
+            owner='"payments"',
+            aggregations=[
+                'Count(window=timedelta(days=60), name="n_60d")',
+                'Sum("amount", window=timedelta(days=60), name="amount_60d")',
+            ],
+        ),
+        ON_DEMAND,
+        doc="Definitions of the skew cause tests.",
+    )
 
 
 def profile_rows(ids: range | list[int], at: dt.datetime, bump: int = 0) -> pl.DataFrame:

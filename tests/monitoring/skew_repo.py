@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from conftest import USER, source, view
+from conftest import definitions as assemble
 
 from featurestore import FeatureStore
 from featurestore.monitoring._skew import SkewReport
@@ -23,85 +25,37 @@ T1 = D(2024, 2, 10)  # requests
 T2 = D(2024, 2, 20)
 CONFIG = "project: skew\nserving_log: {enabled: true}\n"
 
-DEFINITIONS = '''
-"""Definitions of the skew test repo."""
-
-import os
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-from featurestore.definitions._monitoring import SkewConfig
-
-user = Entity("user", join_keys=["user_id"])
-
-profile = FeatureView(
-    name="profile",
-    entities=[user],
-    owner="growth",
-    ttl=timedelta(days=365),
-    source=FileSource(name="profiles", path="data/profile.parquet", timestamp_field="updated_at"),
-    features=[
-        Feature("country", pl.String),
-        Feature("age", pl.Int64{age}),
-        Feature("score", pl.Float64{score}),
-    ],
-)
-
-activity = FeatureView(
-    name="activity",
-    entities=[user],
-    owner="ads",
-    source=FileSource(name="activity_src", path="data/activity.parquet", timestamp_field="ts"),
-    features=[Feature("clicks", pl.Int64), Feature("spend", pl.Float64)],
-)
-
-txn = RequestSource("txn", schema={{"amount": pl.Float64}})
+# the on-demand view; its function reads state outside its definition
+RISK = """
+txn = RequestSource("txn", schema={"amount": pl.Float64})
 
 
-@on_demand_feature_view(sources=[txn, activity], schema={{"amount_x": pl.Float64}})
+@on_demand_feature_view(sources=[txn, activity], schema={"amount_x": pl.Float64})
 def risk(df: pl.DataFrame) -> pl.DataFrame:
     factor = float(os.environ.get("SKEW_TEST_FACTOR", "2"))  # state outside the definition
     return df.select((pl.col("amount") * factor + pl.col("spend")).alias("amount_x"))
-'''
+"""
+SKEW_CONFIG = "from featurestore.definitions._monitoring import SkewConfig"
 
 # one view whose values the tests set pair by pair: served first, then rewritten at the same
 # event time, so only the value differs (no stale row, no definition change)
-PAIRS_DEFINITIONS = '''
-"""Definitions of the tolerance test repo."""
-
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import Entity, Feature, FeatureView, FileSource
-from featurestore.definitions._monitoring import SkewConfig
-
-user = Entity("user", join_keys=["user_id"])
-
-m = FeatureView(
-    name="m",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(days=60),
-    source=FileSource(name="m_src", path="data/m.parquet", timestamp_field="ts"),
-    features=[
-        Feature("a", pl.Float64, skew=SkewConfig(abs_tol=0.5, rel_tol=0.0)),
-        Feature("r", pl.Float64, skew=SkewConfig(abs_tol=0.0, rel_tol=0.25)),
-        Feature("d", pl.Float64),
-        Feature("n", pl.Int64),
-        Feature("c", pl.String),
-    ],
+PAIRS_DEFINITIONS = assemble(
+    SKEW_CONFIG,
+    USER,
+    view(
+        "m",
+        source("m_src", "data/m.parquet"),
+        ttl="timedelta(days=60)",
+        features=[
+            'Feature("a", pl.Float64, skew=SkewConfig(abs_tol=0.5, rel_tol=0.0))',
+            'Feature("r", pl.Float64, skew=SkewConfig(abs_tol=0.0, rel_tol=0.25))',
+            'Feature("d", pl.Float64)',
+            'Feature("n", pl.Int64)',
+            'Feature("c", pl.String)',
+        ],
+    ),
+    doc="Definitions of the tolerance test repo.",
 )
-'''
 PAIR_COLUMNS = {"a": pl.Float64, "r": pl.Float64, "d": pl.Float64, "n": pl.Int64, "c": pl.String}
 PROFILE = ["profile:country", "profile:age", "profile:score"]
 ACTIVITY = ["activity:clicks", "activity:spend"]
@@ -111,7 +65,30 @@ COUNTRIES = ["FR", "US", "DE", "IT"]
 
 def definitions(age: str = "", score: str = "") -> str:
     """The skew test repo's module; ``age``/``score`` add keyword arguments to those features."""
-    return DEFINITIONS.format(age=age, score=score)
+    return assemble(
+        "import os",
+        SKEW_CONFIG,
+        USER,
+        view(
+            "profile",
+            source("profiles", "data/profile.parquet", "updated_at"),
+            owner='"growth"',
+            ttl="timedelta(days=365)",
+            features=[
+                'Feature("country", pl.String)',
+                f'Feature("age", pl.Int64{age})',
+                f'Feature("score", pl.Float64{score})',
+            ],
+        ),
+        view(
+            "activity",
+            source("activity_src", "data/activity.parquet"),
+            owner='"ads"',
+            features=['Feature("clicks", pl.Int64)', 'Feature("spend", pl.Float64)'],
+        ),
+        RISK,
+        doc="Definitions of the skew test repo.",
+    )
 
 
 def profile_rows(ids: range | list[int], at: dt.datetime, bump: int = 0) -> pl.DataFrame:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from conftest import USER, definitions, source, view
 
 from featurestore import FeatureReferenceError, FeatureStore
 from featurestore.errors import ReportError
@@ -82,38 +83,31 @@ def test_to_side() -> None:
         to_side(3)  # type: ignore[arg-type]
 
 
-DEFINITIONS = '''
-"""Definitions of the drift test repo."""
-
-import polars as pl
-
-from featurestore import Entity, Feature, FeatureView, FileSource, RequestSource
-from featurestore import on_demand_feature_view
-from featurestore.definitions._monitoring import DriftConfig
-
-user = Entity("user", join_keys=["user_id"])
-
-stats = FeatureView(
-    name="stats",
-    entities=[user],
-    owner="risk-team",
-    source=FileSource(name="events", path="data/events.parquet", timestamp_field="ts"),
-    features=[
-        Feature("amount", pl.Float64, drift=DriftConfig(psi_flag=0.3)),
-        Feature("double_amount", pl.Float64, expr=pl.col("amount") * 2),
-        Feature("country", pl.String),
-        Feature("active", pl.Boolean),
-    ],
-)
-
-
+SCALED = """
 @on_demand_feature_view(
     sources=[RequestSource("req", schema={"x": pl.Float64}), stats],
     schema={"ratio": pl.Float64},
 )
 def scaled(df: pl.DataFrame) -> pl.DataFrame:
     return df.select((pl.col("x") / pl.col("amount")).alias("ratio"))
-'''
+"""
+DEFINITIONS = definitions(
+    "from featurestore.definitions._monitoring import DriftConfig",
+    USER,
+    view(
+        "stats",
+        source("events", "data/events.parquet"),
+        owner='"risk-team"',
+        features=[
+            'Feature("amount", pl.Float64, drift=DriftConfig(psi_flag=0.3))',
+            'Feature("double_amount", pl.Float64, expr=pl.col("amount") * 2)',
+            'Feature("country", pl.String)',
+            'Feature("active", pl.Boolean)',
+        ],
+    ),
+    SCALED,
+    doc="Definitions of the drift test repo.",
+)
 
 JAN, FEB, MAR = dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 1), dt.datetime(2024, 3, 1)
 USERS = 1500

@@ -12,49 +12,51 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import USER, definitions, source, view
 
 from featurestore import FeatureStore
 from featurestore._store import SourceReport
 from featurestore.offline._value_checks import FeatureCheck
 from tests.cli.helpers import run
 
-DEFINITIONS = '''
-"""A view whose source breaks every kind of rule."""
+LEVEL = 'Feature("level", pl.Int8)'
 
-from datetime import timedelta
 
-import polars as pl
-
-from featurestore import Entity, Feature, FeatureView, FileSource, Mean, Sum
-
-user = Entity("user", join_keys=["user_id"])
-
-users = FeatureView(
-    name="users",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(days=3650),
-    source=FileSource(name="users_src", path="data/users.parquet", timestamp_field="updated_at"),
-    features=[
-        Feature("age", pl.Int64, ge=0, le=130),
-        Feature("plan", pl.String, allowed=("free", "pro")),
-        Feature("country", pl.String, nullable=False),
-        Feature(
-            "tenure_days",
-            pl.Int64,
-            ge=0,
-            expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
+def users_definitions(level: str = LEVEL) -> str:
+    """The ``users`` view, whose source breaks every kind of rule; ``level`` declares the
+    ``level`` feature."""
+    return definitions(
+        USER,
+        view(
+            "users",
+            source("users_src", "data/users.parquet", "updated_at"),
+            ttl="timedelta(days=3650)",
+            features=[
+                'Feature("age", pl.Int64, ge=0, le=130)',
+                'Feature("plan", pl.String, allowed=("free", "pro"))',
+                'Feature("country", pl.String, nullable=False)',
+                """
+                Feature(
+                    "tenure_days",
+                    pl.Int64,
+                    ge=0,
+                    expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
+                )
+                """,
+                'Feature("score", pl.Float64)',
+                level,
+                'Feature("city", pl.String, nullable=False, default="unknown")',
+            ],
+            aggregations=[
+                'Sum("big", window=timedelta(days=7), name="big_7d", dtype=pl.Int64)',
+                'Mean("score", window=timedelta(days=7), name="score_mean_7d")',
+            ],
         ),
-        Feature("score", pl.Float64),
-        Feature("level", pl.Int8),
-        Feature("city", pl.String, nullable=False, default="unknown"),
-    ],
-    aggregations=[
-        Sum("big", window=timedelta(days=7), name="big_7d", dtype=pl.Int64),
-        Mean("score", window=timedelta(days=7), name="score_mean_7d"),
-    ],
-)
-'''
+        doc="A view whose source breaks every kind of rule.",
+    )
+
+
+DEFINITIONS = users_definitions()
 
 PLAIN = ["age", "plan", "country", "tenure_days", "score", "level", "city"]
 FEATURES = [*PLAIN, "big_7d", "score_mean_7d"]
@@ -201,12 +203,9 @@ def test_a_schema_problem_skips_the_value_check(
 
 
 def test_an_expression_failing_on_the_data_is_a_problem(make_repo: Callable[..., Path]) -> None:
-    definitions = DEFINITIONS.replace(
-        'Feature("level", pl.Int8)',
-        'Feature("level", pl.Int64, expr=pl.col("code").str.to_integer())',
-    )
+    changed = users_definitions('Feature("level", pl.Int64, expr=pl.col("code").str.to_integer())')
     frame = dirty_frame().with_columns(code=pl.Series(["1", "2", "x3"] + ["4"] * 7))
-    store = FeatureStore(make_repo(definitions=definitions, data={"data/users.parquet": frame}))
+    store = FeatureStore(make_repo(definitions=changed, data={"data/users.parquet": frame}))
     try:
         (report,) = store.validate()
     finally:

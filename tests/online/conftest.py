@@ -19,7 +19,16 @@ from typing import Any
 import polars as pl
 import pytest
 import redis
-from conftest import MERCHANT, USER, definitions, rows_frame, source, view, write_repo
+from conftest import (
+    MERCHANT,
+    TENURE_DAYS,
+    USER,
+    definitions,
+    rows_frame,
+    source,
+    view,
+    write_repo,
+)
 
 from featurestore import FeatureStore
 from featurestore._config import OnlineStoreConfig
@@ -58,13 +67,7 @@ DEFINITIONS = definitions(
             'Feature("country", pl.String, default="unknown")',
             'Feature("age", pl.Int64, ge=0, le=130)',
             'Feature("score", pl.Float64)',
-            """
-            Feature(
-                "tenure_days",
-                pl.Int64,
-                expr=(pl.col("updated_at") - pl.col("signup_at")).dt.total_days(),
-            )
-            """,
+            TENURE_DAYS,
         ],
     ),
     view(

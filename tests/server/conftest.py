@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
+from conftest import MERCHANT, USER, definitions, source, view, write_repo
 from prometheus_client import CollectorRegistry
 
 from featurestore import FeatureStore
@@ -41,75 +41,56 @@ __all__ = ["TestClient"]
 
 TOKEN_ENV = "FEATURESTORE_TOKENS"
 
-DEFINITIONS = '''
-"""Definitions of the server test repo."""
-
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureService,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-
-user = Entity("user", join_keys=["user_id"])
-merchant = Entity("merchant", join_keys=["merchant_id"])
-
-user_profile = FeatureView(
-    name="user_profile",
-    entities=[user],
-    owner="risk-team",
-    description="Profile of a user.",
-    ttl=timedelta(days=30),
-    source=FileSource(name="users", path="data/users.parquet", timestamp_field="updated_at"),
-    features=[
-        Feature("country", pl.String, default="unknown"),
-        Feature("age", pl.Int32, ge=0, le=130),
-        Feature("score", pl.Float64),
-        Feature("vip", pl.Boolean),
-        Feature("signup_date", pl.Date),
-        Feature("last_login", pl.Datetime),
-    ],
-)
-
-merchant_stats = FeatureView(
-    name="merchant_stats",
-    entities=[merchant],
-    owner="payments",
-    ttl=timedelta(days=1),
-    source=FileSource(name="merchants", path="data/merchants.parquet", timestamp_field="ts"),
-    features=[Feature("n_txn", pl.Int64, default=0), Feature("risk", pl.Float64)],
-)
-
-txn = RequestSource("txn", schema={"amount": pl.Float64, "txn_date": pl.Date})
-
-
-@on_demand_feature_view(
-    sources=[txn, user_profile],
-    schema={"amount_per_age": pl.Float64, "days_since_signup": pl.Int64},
-)
-def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
-    if (df["amount"] < 0).any():
-        raise ValueError("negative amounts are not supported")
-    return df.select(
-        (pl.col("amount") / pl.col("age")).cast(pl.Float64).alias("amount_per_age"),
-        (pl.col("txn_date") - pl.col("signup_date"))
-        .dt.total_days()
-        .cast(pl.Int64)
-        .alias("days_since_signup"),
+DEFINITIONS = definitions(
+    USER,
+    MERCHANT,
+    view(
+        "user_profile",
+        source("users", "data/users.parquet", "updated_at"),
+        owner='"risk-team"',
+        description='"Profile of a user."',
+        ttl="timedelta(days=30)",
+        features=[
+            'Feature("country", pl.String, default="unknown")',
+            'Feature("age", pl.Int32, ge=0, le=130)',
+            'Feature("score", pl.Float64)',
+            'Feature("vip", pl.Boolean)',
+            'Feature("signup_date", pl.Date)',
+            'Feature("last_login", pl.Datetime)',
+        ],
+    ),
+    view(
+        "merchant_stats",
+        source("merchants", "data/merchants.parquet"),
+        entities="merchant",
+        owner='"payments"',
+        ttl="timedelta(days=1)",
+        features=['Feature("n_txn", pl.Int64, default=0)', 'Feature("risk", pl.Float64)'],
+    ),
+    'txn = RequestSource("txn", schema={"amount": pl.Float64, "txn_date": pl.Date})',
+    """
+    @on_demand_feature_view(
+        sources=[txn, user_profile],
+        schema={"amount_per_age": pl.Float64, "days_since_signup": pl.Int64},
     )
-
-
-risk_model = FeatureService(
-    "risk_model", features=[user_profile, "merchant_stats:n_txn", "txn_risk:amount_per_age"]
+    def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
+        if (df["amount"] < 0).any():
+            raise ValueError("negative amounts are not supported")
+        return df.select(
+            (pl.col("amount") / pl.col("age")).cast(pl.Float64).alias("amount_per_age"),
+            (pl.col("txn_date") - pl.col("signup_date"))
+            .dt.total_days()
+            .cast(pl.Int64)
+            .alias("days_since_signup"),
+        )
+    """,
+    """
+    risk_model = FeatureService(
+        "risk_model", features=[user_profile, "merchant_stats:n_txn", "txn_risk:amount_per_age"]
+    )
+    """,
+    doc="Definitions of the server test repo.",
 )
-'''
 
 USER_FEATURES = [
     "user_profile:country",
@@ -163,20 +144,23 @@ def merchants_frame(now: dt.datetime) -> pl.DataFrame:
     )
 
 
-def write_repo(root: Path, config: str = "") -> Path:
+def server_repo(root: Path, config: str = "") -> Path:
     """Write the server test repo at ``root``: config, definitions and sources as of now."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "featurestore.yaml").write_text(f"project: server_tests\n{config}")
-    (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
-    users_frame(now).write_parquet(root / "data" / "users.parquet")
-    merchants_frame(now).write_parquet(root / "data" / "merchants.parquet")
-    return root
+    return write_repo(
+        root,
+        DEFINITIONS,
+        config=f"project: server_tests\n{config}",
+        data={
+            "data/users.parquet": users_frame(now),
+            "data/merchants.parquet": merchants_frame(now),
+        },
+    )
 
 
 def build_repo(root: Path, config: str = "") -> Path:
     """Write, apply and materialize (as of now) the server test repo at ``root``."""
-    store = FeatureStore(write_repo(root, config))
+    store = FeatureStore(server_repo(root, config))
     try:
         store.apply()
         # user 3's age breaks its bounds on purpose: force past the publish guard
@@ -298,7 +282,7 @@ def make_store(tmp_path: Path) -> Iterator[Callable[..., FeatureStore]]:
 
     def make(config: str = "", name: str = "repo", materialized: bool = True) -> FeatureStore:
         root = tmp_path / name
-        (build_repo if materialized else write_repo)(root, config)
+        (build_repo if materialized else server_repo)(root, config)
         store = FeatureStore(root)
         stores.append(store)
         return store

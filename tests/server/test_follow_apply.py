@@ -10,7 +10,6 @@ with two workers, both switch; a server started before the first apply serves it
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -19,53 +18,13 @@ from typing import Any
 
 import httpx
 import polars as pl
+from conftest import USER, definitions, source, view, write_repo
 from prometheus_client.parser import text_string_to_metric_families
 
 from featurestore import FeatureStore
 from featurestore._registry import RegistryState
 
 from .conftest import Server, running_server, served_by_worker, server_env
-
-DEFINITIONS = '''
-"""Definitions of the follow-apply server repo."""
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureService,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-
-user = Entity("user", join_keys=["user_id"])
-
-user_profile = FeatureView(
-    name="user_profile",
-    entities=[user],
-    owner="risk-team",
-    source=FileSource(name="users", path="data/users.parquet", timestamp_field="updated_at"),
-    features=[
-        Feature("age", pl.Int64),
-        Feature("age_plus", pl.Int64, expr=pl.col("age") + PLUS),
-    ],
-)
-
-txn = RequestSource("txn", schema={"amount": pl.Float64})
-
-
-@on_demand_feature_view(sources=[txn, "user_profile:age"], schema={"scaled": pl.Float64})
-def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select((pl.col("amount") * FACTOR).cast(pl.Float64).alias("scaled"))
-
-
-risk_model = FeatureService(
-    "risk_model", features=["user_profile:age", "user_profile:age_plus", "txn_risk:scaled"]
-)
-'''
 
 SCALED = "txn_risk:scaled"
 AGE = "user_profile:age"
@@ -89,24 +48,46 @@ TOKEN = "t0ken"
 RUN_APPLY = "run 'featurestore apply'"
 
 
-def definitions(factor: int, plus: int = 1) -> str:
+def repo_code(factor: int, plus: int = 1) -> str:
     """``txn_risk:scaled`` is amount * factor, ``user_profile:age_plus`` is age + plus."""
-    code = DEFINITIONS.replace("FACTOR", str(factor)).replace("PLUS", str(plus))
-    return textwrap.dedent(code).lstrip()
+    return definitions(
+        USER,
+        view(
+            "user_profile",
+            source("users", "data/users.parquet", "updated_at"),
+            owner='"risk-team"',
+            features=[
+                'Feature("age", pl.Int64)',
+                f'Feature("age_plus", pl.Int64, expr=pl.col("age") + {plus})',
+            ],
+        ),
+        'txn = RequestSource("txn", schema={"amount": pl.Float64})',
+        f"""
+        @on_demand_feature_view(sources=[txn, "user_profile:age"], schema={{"scaled": pl.Float64}})
+        def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
+            return df.select((pl.col("amount") * {factor}).cast(pl.Float64).alias("scaled"))
+        """,
+        """
+        risk_model = FeatureService(
+            "risk_model", features=["user_profile:age", "user_profile:age_plus", "txn_risk:scaled"]
+        )
+        """,
+        doc="Definitions of the follow-apply server repo.",
+    )
 
 
 def write(root: Path, interval: float) -> Path:
     """Write the repo (factor 2, plus 1) at ``root``, not applied."""
-    (root / "data").mkdir(parents=True)
-    (root / "featurestore.yaml").write_text(
-        f"project: follow\nserving: {{reload_interval_seconds: {interval}}}\n"
-    )
-    (root / "definitions.py").write_text(definitions(2))
-    pl.DataFrame(
+    users = pl.DataFrame(
         {"user_id": USERS, "updated_at": [dt.datetime(2024, 1, 1)] * 2, "age": AGES},
         schema_overrides={"updated_at": pl.Datetime("us")},
-    ).write_parquet(root / "data" / "users.parquet")
-    return root
+    )
+    return write_repo(
+        root,
+        repo_code(2),
+        config=f"project: follow\nserving: {{reload_interval_seconds: {interval}}}\n",
+        data={"data/users.parquet": users},
+    )
 
 
 def build(root: Path, interval: float) -> RegistryState:
@@ -221,7 +202,7 @@ def test_the_server_follows_an_apply(tmp_path: Path) -> None:
         assert (ready.status_code, ready.json()["registry_version"]) == (200, 1)
         with Watch(server.url) as watch:
             wait_for(lambda: bool(watch.seen), "a first answer to the watch")  # before the apply
-            v2 = apply_code(root, definitions(3, plus=100))
+            v2 = apply_code(root, repo_code(3, plus=100))
             assert fp(v2, SCALED) != fp(v1, SCALED) and fp(v2, AGE_PLUS) != fp(v1, AGE_PLUS)
             wait_for(lambda: serves_fingerprint(client, SERVICE, fp(v2, SCALED)), "the switch")
             assert_both_serve(client, v2, 3)
@@ -263,7 +244,7 @@ def test_code_edited_but_not_applied_makes_the_server_unready(tmp_path: Path) ->
     path = root / "definitions.py"
     applied_code = path.read_text()
     with running_server(root) as server, httpx.Client(base_url=server.url, timeout=10) as client:
-        path.write_text(definitions(5))
+        path.write_text(repo_code(5))
         wait_for(lambda: client.get("/readyz").status_code == 503, "/readyz 503")
         ready = client.get("/readyz")
         assert ready.status_code == 503
@@ -294,7 +275,7 @@ def test_admin_reload_switches_at_once_behind_the_token(tmp_path: Path) -> None:
         httpx.Client(base_url=server.url, timeout=10) as anonymous,
     ):
         assert_both_serve(client, v1, 2)
-        v2 = apply_code(root, definitions(3))
+        v2 = apply_code(root, repo_code(3))
         time.sleep(0.6)  # an interval of 0 never looks on its own
         assert_both_serve(client, v1, 2)
         assert anonymous.post("/v1/admin/reload").status_code == 401
@@ -316,7 +297,7 @@ def test_admin_reload_switches_at_once_behind_the_token(tmp_path: Path) -> None:
             True,
         )
         # an edit not applied: reported, not served
-        (root / "definitions.py").write_text(definitions(7))
+        (root / "definitions.py").write_text(repo_code(7))
         refused = client.post("/v1/admin/reload").json()
         assert (refused["registry_version"], refused["switched"], refused["code_matches"]) == (
             2,
@@ -362,7 +343,7 @@ def test_every_worker_switches(tmp_path: Path) -> None:
             assert_serves(post_new_connection(server, SERVICE), v1, 2)
             requests += 1
             assert requests < 300, "one worker served every request"
-        v2 = apply_code(root, definitions(3))
+        v2 = apply_code(root, repo_code(3))
         versions: dict[str, int] = {}  # per worker, the version of its last answer
         requests = 0
         while sorted(versions.values()) != [2, 2]:
@@ -383,7 +364,7 @@ def test_a_server_started_before_the_first_apply_follows_it(tmp_path: Path) -> N
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert "nothing has been applied yet" in ready.json()["error"]["message"]
-        v1 = apply_code(root, definitions(3), materialize=True)  # edited, then applied
+        v1 = apply_code(root, repo_code(3), materialize=True)  # edited, then applied
 
         def serves() -> bool:
             resp = client.post("/v1/online-features", json=SERVICE)

@@ -8,7 +8,6 @@ by the guard that keeps a broken server from hanging the test."""
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
+from conftest import USER, definitions, source, view, write_repo
 from redis_process import RedisProcess
 
 from featurestore import FeatureStore
@@ -28,38 +28,34 @@ TIMEOUT = 0.5  # the online store's timeout_seconds
 CONCURRENT = 50
 GUARD = 60.0  # seconds a wait may take before the test fails instead of hanging
 BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-DEFINITIONS = """
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import Entity, Feature, FeatureView, FileSource
-
-user = Entity("user", join_keys=["user_id"])
-profile = FeatureView(
-    name="profile",
-    entities=[user],
-    owner="tests",
-    ttl=timedelta(days=3650),
-    source=FileSource(name="profiles", path="data/profiles.parquet", timestamp_field="ts"),
-    features=[Feature("age", pl.Int64, default=-1)],
+DEFINITIONS = definitions(
+    USER,
+    view(
+        "profile",
+        source("profiles", "data/profiles.parquet"),
+        ttl="timedelta(days=3650)",
+        features=['Feature("age", pl.Int64, default=-1)'],
+    ),
+    doc="Definitions of the hung-store server repo.",
 )
-"""
 ASK = {"features": ["profile:age"], "entities": {"user_id": [1, 2]}}
 SHED = "waiting for the online store"
 
 
-def write_repo(root: Path, redis_url: str, extra: str = "", timeout: float = TIMEOUT) -> Path:
-    (root / "data").mkdir(parents=True)
-    (root / "featurestore.yaml").write_text(
+def build_repo(
+    root: Path, redis_url: str, extra: str = "", timeout: float = TIMEOUT, server: str = ""
+) -> Path:
+    """Write the repo (Redis online store, ``extra`` appended to its options, ``server`` to
+    the config), apply and materialize it."""
+    config = (
         f"project: hung\nonline_store: {{type: redis, url: '{redis_url}', key_prefix: 'hung:', "
-        f"timeout_seconds: {timeout}{extra}}}\n"
+        f"timeout_seconds: {timeout}{extra}}}\n{server}"
     )
-    (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
-    pl.DataFrame(
+    profiles = pl.DataFrame(
         {"user_id": [1, 2], "ts": [BASE, BASE], "age": [30, 40]},
         schema={"user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "age": pl.Int64},
-    ).write_parquet(root / "data" / "profiles.parquet")
+    )
+    write_repo(root, DEFINITIONS, config=config, data={"data/profiles.parquet": profiles})
     store = FeatureStore(root)
     store.apply()
     store.materialize(BASE)
@@ -128,7 +124,7 @@ def recovered(url: str) -> httpx.Response:
 
 
 def test_a_hung_redis_gives_every_request_its_503(tmp_path: Path, own_redis: RedisProcess) -> None:
-    repo = write_repo(tmp_path / "repo", own_redis.url)
+    repo = build_repo(tmp_path / "repo", own_redis.url)
     with running_server(repo) as server:
         assert httpx.post(f"{server.url}/v1/online-features", json=ASK).status_code == 200
         own_redis.pause()
@@ -148,7 +144,7 @@ def test_a_hung_redis_gives_every_request_its_503(tmp_path: Path, own_redis: Red
 def test_a_hung_redis_with_fallback_serves_defaults(
     tmp_path: Path, own_redis: RedisProcess
 ) -> None:
-    repo = write_repo(tmp_path / "repo", own_redis.url, ", fallback: defaults")
+    repo = build_repo(tmp_path / "repo", own_redis.url, ", fallback: defaults")
     with running_server(repo) as server:
         assert httpx.post(f"{server.url}/v1/online-features", json=ASK).status_code == 200
         own_redis.pause()
@@ -168,9 +164,12 @@ def test_while_requests_wait_for_a_hung_store_healthz_answers_and_the_excess_is_
     """The store's timeout outlasts the test's steps, so the requests that reached the store
     can only be answered once Redis resumes: the 25 shed answers, then /healthz, all come
     while those 5 still wait."""
-    root = write_repo(tmp_path / "repo", own_redis.url, timeout=GUARD)
-    config = root / "featurestore.yaml"
-    config.write_text(config.read_text() + "server: {max_pending_requests: 5, store_threads: 2}\n")
+    root = build_repo(
+        tmp_path / "repo",
+        own_redis.url,
+        timeout=GUARD,
+        server="server: {max_pending_requests: 5, store_threads: 2}\n",
+    )
     with running_server(root) as server:
         assert httpx.post(f"{server.url}/v1/online-features", json=ASK).status_code == 200
         own_redis.pause()

@@ -6,62 +6,52 @@ naming the problem and write nothing."""
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from collections.abc import Iterator
 
 import httpx
 import polars as pl
 import pytest
+from conftest import USER, definitions, source, view, write_repo
 
 from featurestore import Client, FeatureStore, SchemaMismatchError
 
 from .conftest import Server, running_server
 
 BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-DEFINITIONS = """
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import Entity, Feature, FeatureView, FileSource
-from featurestore.definitions import Count, Sum
-
-user = Entity("user", join_keys=["user_id"])
-txns = FileSource(name="txns", path="data/txns/", timestamp_field="ts")
-profiles = FeatureView(
-    name="profiles",
-    entities=[user],
-    source=FileSource(name="profile_rows", path="data/profiles.parquet", timestamp_field="ts"),
-    owner="tests",
-    features=[Feature("amount", pl.Float64)],
+DEFINITIONS = definitions(
+    USER,
+    f"txns = {source('txns', 'data/txns/')}",
+    view(
+        "profiles",
+        source("profile_rows", "data/profiles.parquet"),
+        features=['Feature("amount", pl.Float64)'],
+    ),
+    view(
+        "user_txn",
+        "txns",
+        aggregations=[
+            'Count(window=timedelta(hours=1), name="count_1h")',
+            'Sum("amount", window=timedelta(days=1), name="spend_1d")',
+        ],
+    ),
+    doc="Definitions of the push server repo.",
 )
-user_txn = FeatureView(
-    name="user_txn",
-    entities=[user],
-    source=txns,
-    owner="tests",
-    aggregations=[
-        Count(window=timedelta(hours=1), name="count_1h"),
-        Sum("amount", window=timedelta(days=1), name="spend_1d"),
-    ],
-)
-"""
 ASK = {"features": ["user_txn:count_1h", "user_txn:spend_1d"], "entities": {"user_id": [1, 2]}}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A repo whose user 1 had one 10.0 payment at BASE, materialized, served."""
-    root = tmp_path_factory.mktemp("push") / "repo"
-    (root / "data" / "txns").mkdir(parents=True)
-    (root / "featurestore.yaml").write_text("project: push_http\n")
-    (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
     first = pl.DataFrame(
         {"user_id": [1], "ts": [BASE], "amount": [10.0]},
         schema={"user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "amount": pl.Float64},
     )
-    first.write_parquet(root / "data" / "txns" / "base.parquet")
-    first.write_parquet(root / "data" / "profiles.parquet")
+    root = write_repo(
+        tmp_path_factory.mktemp("push") / "repo",
+        DEFINITIONS,
+        project="push_http",
+        data={"data/txns/base.parquet": first, "data/profiles.parquet": first},
+    )
     store = FeatureStore(root)
     store.apply()
     store.materialize(BASE)

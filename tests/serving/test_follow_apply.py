@@ -21,7 +21,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import write_repo
+from conftest import USER, source, view, write_repo
+from conftest import definitions as assemble
 
 from featurestore import FeatureStore
 from featurestore._registry import RegistryState, build_state
@@ -32,34 +33,8 @@ from featurestore.serving._response import OnlineResponse
 
 GATE_MODULE = "follow_apply_gate"  # imported by the on-demand function at call time
 
-DEFINITIONS = '''
-"""Definitions of the follow-apply test repo."""
-
-import polars as pl
-
-from featurestore import (
-    Entity,
-    Feature,
-    FeatureService,
-    FeatureView,
-    FileSource,
-    RequestSource,
-    on_demand_feature_view,
-)
-
-user = Entity("user", join_keys=["user_id"])
-
-user_profile = FeatureView(
-    name="user_profile",
-    entities=[user],
-    owner="risk-team",
-    source=FileSource(name="users", path="data/users.parquet", timestamp_field="updated_at"),
-    features=[
-        Feature("age", pl.Int64),
-        Feature("age_plus", pl.Int64, expr=pl.col("age") + PLUS),
-    ],
-)
-
+# the on-demand view and the service; FACTOR is replaced by the factor of the version
+ON_DEMAND = """
 txn = RequestSource("txn", schema={"amount": pl.Float64})
 
 
@@ -74,7 +49,7 @@ def txn_risk(df: pl.DataFrame) -> pl.DataFrame:
 risk_model = FeatureService(
     "risk_model", features=["user_profile:age", "user_profile:age_plus", "txn_risk:scaled"]
 )
-'''
+"""
 
 SCALED = "txn_risk:scaled"
 AGE_PLUS = "user_profile:age_plus"
@@ -88,7 +63,20 @@ GUARD = 30.0  # seconds a wait may take before the test fails instead of hanging
 
 def definitions(factor: int, plus: int = 1) -> str:
     """The repo's code: ``txn_risk:scaled`` is amount * factor, ``age_plus`` is age + plus."""
-    return DEFINITIONS.replace("FACTOR", str(factor)).replace("PLUS", str(plus))
+    return assemble(
+        USER,
+        view(
+            "user_profile",
+            source("users", "data/users.parquet", "updated_at"),
+            owner='"risk-team"',
+            features=[
+                'Feature("age", pl.Int64)',
+                f'Feature("age_plus", pl.Int64, expr=pl.col("age") + {plus})',
+            ],
+        ),
+        ON_DEMAND.replace("FACTOR", str(factor)),
+        doc="Definitions of the follow-apply test repo.",
+    )
 
 
 def users() -> pl.DataFrame:
