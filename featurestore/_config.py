@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from featurestore.definitions._base import identifier
+from featurestore.definitions._base import did_you_mean, identifier
 from featurestore.errors import ConfigError
 
 CONFIG_FILE = "featurestore.yaml"
@@ -117,7 +117,28 @@ def load_config(repo_dir: Path) -> RepoConfig:
     try:
         return RepoConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e["loc"], e["type"], e["msg"]) for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
+
+
+def _problem(loc: tuple[int | str, ...], kind: str, message: str) -> str:
+    """One validation problem; an unknown key names the known ones, and the closest."""
+    where = ".".join(str(p) for p in loc) or "file"
+    if kind != "extra_forbidden":
+        return f"{where}: {message}"
+    known = _known_keys(loc[:-1])
+    hint = did_you_mean(str(loc[-1]), known)
+    return f"{where}: unknown key.{hint} Known keys here: {', '.join(known)}"
+
+
+def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
+    """The keys a mapping at ``parent`` (a path of keys from the top) may hold."""
+    model: type[BaseModel] = RepoConfig
+    for key in parent:
+        field = model.model_fields.get(str(key))
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)

@@ -82,7 +82,8 @@ class RepoContents:
 
 
 def find_repo(path: str | Path | None = None) -> Path:
-    """The repo directory: ``path``, else the current directory, else ./feature_definitions."""
+    """The repo directory: ``path``; else the current directory, ./feature_definitions, or the
+    nearest parent directory that holds a featurestore.yaml (a command run in a subfolder)."""
     if path is not None:
         root = Path(path)
         if root.is_file() and root.name == CONFIG_FILE:
@@ -93,11 +94,12 @@ def find_repo(path: str | Path | None = None) -> Path:
                 "Create one with 'featurestore init DIR'."
             )
         return root.resolve()
-    for candidate in (Path.cwd(), Path.cwd() / DEFAULT_REPO):
+    here = Path.cwd()
+    for candidate in (here, here / DEFAULT_REPO, *here.parents):
         if (candidate / CONFIG_FILE).is_file():
             return candidate.resolve()
     raise RepoError(
-        f"no {CONFIG_FILE} in the current directory or in ./{DEFAULT_REPO}; "
+        f"no {CONFIG_FILE} in the current directory, its parents or ./{DEFAULT_REPO}; "
         "pass --repo DIR or create a repo with 'featurestore init DIR'"
     )
 
@@ -119,6 +121,18 @@ def _forget_modules(root: Path) -> None:
 # sys.modules, sys.path and the bytecode settings are process-wide: two threads loading repos at
 # once would pop each other's half-imported modules, so loads take turns
 _IMPORT_LOCK = threading.RLock()
+
+
+def _user_line(exc: BaseException, root: Path) -> str:
+    """Where the failure is in the repo's own code (the deepest frame in a file of the repo,
+    e.g. the declaration a definition refused), else where it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    prefix = os.path.join(str(root), "")
+    mine = [f for f in frames if f.filename.startswith(prefix)]
+    frame = (mine or frames)[-1]
+    name = Path(frame.filename)
+    shown = name.relative_to(root) if mine else name.name
+    return f"{shown}:{frame.lineno}"
 
 
 def _import_modules(root: Path, files: list[Path]) -> dict[str, Any]:
@@ -145,10 +159,9 @@ def _import_modules_locked(root: Path, files: list[Path]) -> dict[str, Any]:
             try:
                 modules[str(path.relative_to(root))] = importlib.import_module(name)
             except Exception as exc:
-                frame = traceback.extract_tb(exc.__traceback__)[-1]
                 raise RepoError(
                     f"importing {path.relative_to(root)} failed: {type(exc).__name__}: {exc} "
-                    f"(at {Path(frame.filename).name}:{frame.lineno})"
+                    f"(at {_user_line(exc, root)})"
                 ) from exc
     finally:
         sys.path.remove(str(root))

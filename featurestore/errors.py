@@ -12,7 +12,7 @@ where it helps, how to fix it. ``transient`` tells a caller whether retrying may
     ├── FeatureReferenceError    an unknown or ambiguous view, feature or service
     ├── SourceError              a source cannot be read
     │   ├── SourceNotFoundError  the source path matches no file
-    │   ├── SchemaMismatchError  a column vanished or changed type
+    │   ├── SchemaMismatchError  a column is missing or changed type
     │   └── PushError            pushed events cannot be appended to the source's files
     ├── SpineError               the entity spine lacks a key or timestamp, or has bad types
     ├── TransformError           a feature expression or on-demand function misbehaved
@@ -98,7 +98,7 @@ class SourceNotFoundError(SourceError):
 
 
 class SchemaMismatchError(SourceError):
-    """A source column vanished or changed to an incompatible type."""
+    """A source column is missing or changed to an incompatible type."""
 
 
 class PushError(SourceError):

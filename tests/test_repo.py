@@ -221,7 +221,7 @@ def test_find_repo_without_any_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ("project: [unclosed\n", ["not valid YAML"]),
         ("data_dir: state\n", ["project", "required"]),
         ("", ["project"]),
-        ("project: demo\nonline: true\n", ["online", "not permitted"]),
+        ("project: demo\nonline: true\n", ["online: unknown key. Did you mean 'online_store'?"]),
         ("project: demo\noffline_store:\n  threads: 0\n", ["offline_store.threads"]),
         ("project: demo\noffline_store:\n  type: spark\n", ["offline_store.type"]),
         ("project: my project\n", ["project", "my project"]),
@@ -427,3 +427,67 @@ def test_an_ignored_file_changes_no_code_signature(make_repo: MakeRepo) -> None:
     before = code_signature(root)
     (root / "generate_data.py").write_text(GENERATOR + "\n# edited\n")
     assert code_signature(root) == before
+
+
+def test_a_command_in_a_subfolder_finds_the_repo_above(
+    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_repo()
+    deep = root / "notebooks" / "week1"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert find_repo() == root.resolve()
+    assert list(FeatureStore().repo.views) == ["user_profile"]
+
+
+def test_no_repo_here_or_above_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        RepoError, match=r"current directory, its parents or \./feature_definitions"
+    ):
+        find_repo()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        (
+            "onlin_store:\n  type: sqlite\n",
+            "onlin_store: unknown key. Did you mean 'online_store'?",
+        ),
+        ("online_store:\n  typ: sqlite\n", "online_store.typ: unknown key. Did you mean 'type'?"),
+        ("server:\n  prot: 1\n", "server.prot: unknown key. Did you mean 'port'?"),
+    ],
+)
+def test_a_config_typo_gets_a_did_you_mean(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    (tmp_path / "featurestore.yaml").write_text("project: p\n" + yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert expected in str(info.value)
+    assert "Known keys here: " in str(info.value)
+
+
+def test_a_definition_refused_on_import_points_at_the_users_line(make_repo: MakeRepo) -> None:
+    no_owner = """\
+from featurestore import Entity, Feature, FeatureView, FileSource
+import polars as pl
+
+user = Entity("user", join_keys=["user_id"])
+src = FileSource(name="users", path="data/users.parquet", timestamp_field="updated_at")
+
+orphan = FeatureView(
+    name="orphan",
+    entities=[user],
+    source=src,
+    features=[Feature("age", pl.Int64)],
+)
+"""
+    root = make_repo(definitions=None, files={"views/orphan.py": no_owner})
+    with pytest.raises(RepoError) as info:
+        load_repo(root)
+    assert str(info.value) == (
+        "importing views/orphan.py failed: DefinitionError: FeatureView 'orphan': field 'owner' "
+        "is required: add owner=... to FeatureView(...) (at views/orphan.py:7)"
+    )

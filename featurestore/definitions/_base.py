@@ -103,6 +103,9 @@ class Definition(BaseModel):
             for err in exc.errors():
                 msg = err["msg"].removeprefix("Value error, ")
                 where = _location(err["loc"])
+                if err["type"] == "missing":
+                    problems.append(f"field {where!r} is required: add {where}=... to {kind}(...)")
+                    continue
                 found = err.get("input")
                 shown = "" if err["type"] == "value_error" else f" (found {found!r:.80})"
                 problems.append(f"field {where!r}: {msg}{shown}" if where else f"{msg}{shown}")

@@ -47,6 +47,7 @@ from starlette.concurrency import run_in_threadpool
 
 from featurestore._config import ServerConfig
 from featurestore.server._auth import BearerAuth, configured_tokens
+from featurestore.server._docs import add_docs
 from featurestore.server._fast_path import OnlineFeaturesHandler, ServerMiddleware
 from featurestore.server._http import ONLINE_FEATURES, REQUEST_ID_KEY, ASGIApp, Receive, Scope, Send
 from featurestore.server._metrics import ServerMetrics
@@ -134,6 +135,8 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         description="Online feature values with a status per value and the fingerprints of "
         "their definitions. Errors answer {error: {type, message}, request_id}.",
         lifespan=_lifespan(store, metrics),
+        docs_url=None,  # served from the package by add_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.metrics = metrics
     app.state.online = online
@@ -143,5 +146,6 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         partial(FastAPI.__call__, app), auth=auth, metrics=metrics, online=online
     )
     add_routes(app, store, config, metrics, online)
+    add_docs(app)
     add_error_handlers(app)
     return app

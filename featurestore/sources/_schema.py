@@ -58,8 +58,8 @@ def _column_problems(view: FeatureView, schema: dict[str, pl.DataType], columns:
             continue
         if field not in schema:
             problems.append(
-                f"timestamp column {field!r} vanished; expected a Datetime or Date column, "
-                f"found columns: {columns}"
+                f"timestamp column {field!r} not found in the source; expected a Datetime or "
+                f"Date column, found columns: {columns}"
             )
         elif dtype_kind(schema[field]) not in ("datetime", "date"):
             problems.append(
@@ -67,7 +67,9 @@ def _column_problems(view: FeatureView, schema: dict[str, pl.DataType], columns:
             )
     for key in view.join_keys:
         if key not in schema:
-            problems.append(f"join key column {key!r} vanished; found columns: {columns}")
+            problems.append(
+                f"join key column {key!r} not found in the source; found columns: {columns}"
+            )
         elif dtype_kind(schema[key]) not in ("int", "string"):
             problems.append(
                 f"join key column {key!r} is {schema[key]}; expected an integer or string"
@@ -84,7 +86,8 @@ def _feature_problems(view: FeatureView, schema: dict[str, pl.DataType], columns
         missing = [c for c in feature.source_columns if c not in schema]
         if missing:
             problems.append(
-                f"column(s) {missing} needed by feature {ref} vanished; found columns: {columns}"
+                f"column(s) {missing} needed by feature {ref} not found in the source; "
+                f"found columns: {columns}"
             )
             continue
         try:
@@ -113,7 +116,7 @@ def _aggregation_problems(
         if agg.column not in schema:
             hint = did_you_mean(agg.column, list(schema))
             problems.append(
-                f"column {agg.column!r} of aggregation {ref} vanished.{hint} "
+                f"column {agg.column!r} of aggregation {ref} not found in the source.{hint} "
                 f"Found columns: {columns}"
             )
         elif not agg.accepts(schema[agg.column]):

@@ -64,7 +64,7 @@ def test_apply_checks_aggregation_columns(make_repo: Any) -> None:
     assert len(problems) == 2, problems
     assert "'bad:country_sum'" in problems[0] and "String" in problems[0]
     assert "Float64" in problems[0]
-    assert "'bad:amount_mean'" in problems[1] and "vanished" in problems[1]
+    assert "'bad:amount_mean'" in problems[1] and "not found in the source" in problems[1]
     assert not (store.repo.data_dir / "registry.json").exists()
     store.close()
 

@@ -335,7 +335,7 @@ def test_push_checks_rows_before_writing_anything(
     store.materialize(BASE)
     ask = {"features": ["user_txn:count_1d"], "entities": {"user_id": [1, 2]}}
     before = store.get_online_features(**ask, request_time=BASE + H1).values
-    with pytest.raises(SchemaMismatchError, match=r"'amount'.*vanished"):
+    with pytest.raises(SchemaMismatchError, match=r"'amount'.*not found in the source"):
         store.push(
             "txns", {"user_id": [2], "ts": [BASE], "created": [BASE], "qty": [1], "merchant": ["b"]}
         )

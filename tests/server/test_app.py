@@ -289,3 +289,28 @@ def test_served_values_are_counted_per_ref_and_status_at_every_scrape(
         assert scraped == {k: float(v) for k, v in expected.items()}, f"round {round_}"
     assert len({status for _, status in expected}) > 1  # several statuses per feature
     assert metric_samples(client.get("/metrics").text, name) == scraped  # no double counting
+
+
+def test_docs_work_without_internet(client_for: Callable[..., TestClient]) -> None:
+    """/docs loads Swagger UI from the app itself: every URL the page names is local, each
+    answers, and the UI is one that reads the OpenAPI 3.1 schema the app serves."""
+    import re
+
+    client = client_for()
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url:\s*'([^']+)'""", page.text)
+    named = sorted({a or b for a, b in urls})
+    assert named == [
+        "/docs/assets/favicon-32x32.png",
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+        "/openapi.json",
+    ]
+    assert "http://" not in page.text and "https://" not in page.text
+    for url in named:
+        assert client.get(url).status_code == 200, url
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js").text
+    assert re.search(r'"5\.\d+\.\d+"', bundle)  # Swagger UI 5 reads OpenAPI 3.1
+    assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
+    assert client.get("/redoc").status_code == 404
