@@ -219,3 +219,22 @@ def test_progress_messages(store: FeatureStore, spine: pl.DataFrame) -> None:
     assert messages
     assert any("users" in m for m in messages)
     assert any("txn_risk" in m for m in messages)
+
+
+@pytest.mark.parametrize("name", ["v1.csv", "v1.json", "v1.JSONL"])
+def test_save_writes_csv_and_json_lines_by_extension(
+    training_set: TrainingSet, tmp_path: Path, name: str
+) -> None:
+    target = training_set.save(tmp_path / name)
+    frame = training_set.to_polars()
+    if name.endswith(".csv"):
+        read = pl.read_csv(target, schema=frame.schema)
+    else:
+        read = pl.read_ndjson(target, schema=frame.schema)
+    assert read.equals(frame)
+
+
+def test_save_refuses_an_unknown_extension(training_set: TrainingSet, tmp_path: Path) -> None:
+    with pytest.raises(FeatureStoreError, match=r"name a \.parquet, \.csv or \.json file"):
+        training_set.save(tmp_path / "out" / "v1.xlsx")
+    assert not (tmp_path / "out").exists()

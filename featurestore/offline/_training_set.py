@@ -87,10 +87,23 @@ class TrainingSet:
         return self.metadata.profiles
 
     def save(self, path: str | Path) -> Path:
-        """Write Parquet with the metadata and profiles in its footer, atomically."""
-        self.profile()
+        """Write the frame atomically, in the format of the path's extension: Parquet
+        (``.parquet``, ``.pq``; the metadata and profiles go in its footer, so that
+        :meth:`load` and the drift report can read them), CSV (``.csv``) or JSON lines
+        (``.json``, ``.jsonl``: one object per row); the last two hold the values only."""
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        suffix = target.suffix.lower()
+        frame = self.to_polars()
+        if suffix in (".csv", ".json", ".jsonl", ".ndjson"):
+            if suffix == ".csv":
+                return write_atomically(target, frame.write_csv)
+            return write_atomically(target, frame.write_ndjson)
+        if suffix not in (".parquet", ".pq"):
+            raise FeatureStoreError(
+                f"cannot write a training set to {target.name!r}: name a .parquet, .csv or "
+                ".json file (Parquet keeps the metadata and profiles)"
+            )
+        self.profile()
         table = self.to_arrow()
         meta = dict(table.schema.metadata or {})
         meta[METADATA_KEY] = self.metadata.model_dump_json().encode()

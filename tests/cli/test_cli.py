@@ -4,6 +4,7 @@ JSON output and error messages, run in this process; and once as the installed c
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -177,6 +178,26 @@ def test_training_set_features_json_and_full_names(starter: Path, tmp_path: Path
     assert pl.read_parquet(out).columns[-2:] == columns
 
 
+def test_training_set_output_format_follows_the_extension_and_keeps_files(
+    starter: Path, tmp_path: Path
+) -> None:
+    """-o x.csv writes CSV; an existing output is kept unless --force replaces it."""
+    args = ("training-set", "--spine", "data/spine.parquet", "--service", "starter_v1")
+    parquet, csv = tmp_path / "train.parquet", tmp_path / "train.csv"
+    assert run(*args, "-o", str(parquet), cwd=starter).returncode == 0
+    assert run(*args, "-o", str(csv), cwd=starter).returncode == 0
+    expected = pl.read_parquet(parquet)
+    assert pl.read_csv(csv, schema=expected.schema).equals(expected)
+
+    csv.write_text("keep me")
+    refused = run(*args, "-o", str(csv), cwd=starter)
+    assert refused.returncode == 2
+    assert f"{csv} exists; pass --force to replace it" in " ".join(refused.stderr.split())
+    assert csv.read_text() == "keep me"
+    assert run(*args, "-o", str(csv), "--force", cwd=starter).returncode == 0
+    assert pl.read_csv(csv, schema=expected.schema).equals(expected)
+
+
 def test_unknown_feature_exits_1_with_a_clean_message(starter: Path, tmp_path: Path) -> None:
     result = run(
         "training-set",
@@ -262,3 +283,59 @@ def test_the_installed_command_in_a_real_process(starter: Path) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     assert [r["ref"] for r in json.loads(listed.stdout)] == applied_refs(starter)
+
+
+def test_log_level_is_taken_after_the_verb_too(
+    starter: Path, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+) -> None:
+    root = logging.getLogger()
+    request.addfinalizer(lambda level=root.level: root.setLevel(level))
+    root.setLevel(logging.WARNING)
+    assert run("apply", cwd=starter).returncode == 0
+    assert not [r for r in caplog.records if r.name == "featurestore._registry"]
+    assert run("apply", "--log-level", "info", cwd=starter).returncode == 0
+    [applied] = [r for r in caplog.records if r.name == "featurestore._registry"]
+    assert applied.getMessage().startswith("applied project=")
+
+
+def test_errors_under_json_are_json_on_stderr(starter: Path, tmp_path: Path) -> None:
+    args = ("training-set", "--spine", "data/spine.parquet", "--json")
+    unknown = run(*args, "--features", "customer_stats:segmnt", "-o", "x.parquet", cwd=starter)
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    error = json.loads(unknown.stderr)["error"]
+    assert (error["type"], error["exit_code"]) == ("FeatureReferenceError", 1)
+    assert error["message"].startswith("Feature 'customer_stats:segmnt' is not defined.")
+    existing = tmp_path / "taken.parquet"
+    existing.write_text("keep")
+    refused = run(*args, "--service", "starter_v1", "-o", str(existing), cwd=starter)
+    assert refused.returncode == 2
+    assert json.loads(refused.stderr)["error"] == {
+        "type": "UsageError",
+        "message": f"{existing} exists; pass --force to replace it",
+        "exit_code": 2,
+    }
+
+
+def test_list_shows_each_kind_of_definition(starter: Path) -> None:
+    def listed(kind: str) -> list[dict[str, str]]:
+        result = run("list", kind, "--json", cwd=starter)
+        assert result.returncode == 0, result.stderr
+        return list(json.loads(result.stdout))
+
+    assert listed("entities") == [
+        {"name": "customer", "join_keys": "customer_id", "description": "A customer account."}
+    ]
+    assert [(s["name"], s["kind"]) for s in listed("sources")] == [
+        ("customer_stats", "file"),
+        ("order_request", "request"),
+    ]
+    views = {v["name"]: v for v in listed("views")}
+    assert views["customer_stats"]["kind"] == "batch"
+    assert views["customer_stats"]["features"] == "orders_30d, avg_order_value, segment"
+    assert views["basket_ratio"]["kind"] == "on-demand"
+    assert listed("services") == [
+        {"name": "starter_v1", "owner": "", "features": "customer_stats, basket_ratio"}
+    ]
+    table = run("list", "views", cwd=starter)
+    assert table.stdout.splitlines()[0].strip() == "2 views"
+    assert run("list", "widgets", cwd=starter).returncode == 2

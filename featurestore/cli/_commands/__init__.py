@@ -5,6 +5,7 @@ modules."""
 
 from featurestore.cli._commands._materialize import materialize, materialize_incremental
 from featurestore.cli._commands._offline import training_set, validate
+from featurestore.cli._commands._push import push
 from featurestore.cli._commands._repo import apply, init, list_features, plan
 from featurestore.cli._commands._reports import drift, skew, status
 from featurestore.cli._commands._serving import get_online, serve
@@ -20,6 +21,7 @@ COMMANDS = [
     training_set,
     materialize,
     materialize_incremental,
+    push,
     get_online,
     serve,
     status,

@@ -50,8 +50,10 @@ def validate(ctx: click.Context, repo: Path | None, as_json: bool) -> None:
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Parquet file to write.",
+    help="File to write, in the format of its extension: .parquet (with the metadata and "
+    "profiles), .csv or .json (JSON lines).",
 )
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.option(
     "--full-feature-names", is_flag=True, help="Name columns 'view__feature' instead of 'feature'."
 )
@@ -71,8 +73,11 @@ def training_set(
     full_feature_names: bool,
     timestamp_column: str,
     as_json: bool,
+    force: bool,
 ) -> None:
-    """Join point-in-time correct features onto a spine and write them to Parquet."""
+    """Join point-in-time correct features onto a spine and write them to a file."""
+    if output.exists() and not force:
+        raise click.UsageError(f"{output} exists; pass --force to replace it")
     refs = feature_selection(feature_refs, service)
     with open_store(repo) as store, render.steps(render.console(stderr=True)) as progress:
         ts = store.get_training_set(

@@ -14,6 +14,7 @@ from featurestore._store import FeatureStore
 from featurestore.cli._commands._parsing import ISO_DATETIME, split_list
 
 __all__ = [
+    "JSON_ERRORS",
     "end_option",
     "feature_selection",
     "features_option",
@@ -48,9 +49,24 @@ def repo_option(fn: F) -> F:
     return click.option("--repo", type=click.Path(path_type=Path), default=None, help=REPO_HELP)(fn)
 
 
+JSON_ERRORS = "json_errors"  # set in the root context's meta when --json is given
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:  # errors are then JSON on stderr too (see _main._Group)
+        ctx.find_root().meta[JSON_ERRORS] = True
+    return value
+
+
 def json_option(fn: F) -> F:
-    """``--json``: print JSON instead of tables."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(fn)
+    """``--json``: print JSON instead of tables, and errors as JSON on stderr."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_remember_json,
+        help="Print JSON instead of tables; errors as JSON on stderr.",
+    )(fn)
 
 
 def features_option(fn: F) -> F:

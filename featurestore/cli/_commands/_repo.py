@@ -10,6 +10,7 @@ import click
 
 from featurestore.cli import _render as render
 from featurestore.cli import _scaffold as scaffold
+from featurestore.cli._commands._listing import DEFINITION_KINDS, definition_rows
 from featurestore.cli._commands._options import json_option, open_store, repo_option
 
 __all__ = ["apply", "init", "list_features", "plan"]
@@ -124,11 +125,22 @@ def apply(
 
 
 @click.command("list")
+@click.argument(
+    "kind", type=click.Choice(["features", *DEFINITION_KINDS]), default="features", required=False
+)
 @repo_option
 @json_option
-def list_features(repo: Path | None, as_json: bool) -> None:
-    """List the applied features with dtype, owner and fingerprint."""
+def list_features(kind: str, repo: Path | None, as_json: bool) -> None:
+    """List the applied features (dtype, owner, fingerprint), or the repo's entities, sources,
+    views or services."""
     with open_store(repo) as store:
+        if kind != "features":
+            rows = definition_rows(store.repo, kind)
+            if as_json:
+                render.dump_json(rows)
+            else:
+                render.definitions(render.console(), kind, rows)
+            return
         records = store.list_features()
         if as_json:
             render.dump_json([r.model_dump(mode="json") for r in records])

@@ -7,9 +7,10 @@ from featurestore.cli._render._materialization import (
     guard_refusal,
     materialization,
     materialization_json,
+    push_result,
 )
 from featurestore.cli._render._online import online, online_json, value_text
-from featurestore.cli._render._plans import features, plan
+from featurestore.cli._render._plans import definitions, features, plan
 from featurestore.cli._render._progress import Steps, ViewSteps, steps, view_steps
 from featurestore.cli._render._reports import parity, parity_refusal, report
 from featurestore.cli._render._status import repo_status
@@ -22,6 +23,7 @@ __all__ = [
     "Steps",
     "ViewSteps",
     "console",
+    "definitions",
     "dump_json",
     "error",
     "feature_table",
@@ -34,6 +36,7 @@ __all__ = [
     "parity",
     "parity_refusal",
     "plan",
+    "push_result",
     "repo_status",
     "report",
     "status_counts",

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from featurestore._format import number
 from featurestore.cli._render._console import error, timestamp
-from featurestore.online import GuardCheck, GuardReport, MaterializationResult
+from featurestore.online import GuardCheck, GuardReport, MaterializationResult, PushResult
 
 __all__ = ["guard_refusal", "materialization", "materialization_json"]
 
@@ -120,3 +120,22 @@ def materialization_json(
         data["rows_per_second"] = r.rows_per_second if r.seconds > 0 else None
         views.append(data)
     return {"results": views, "refused": _guard_json(refused) if refused else None}
+
+
+def push_result(out: Console, result: PushResult) -> None:
+    """What a push did: events, the part written, per aggregation view what changed online."""
+    where = (
+        f"appended to the source's files as {result.offline_file}"
+        if result.offline_file
+        else ("not written to the source's files")
+    )
+    out.print(f"{number(result.events)} event(s) of {escape(result.source)} {where}")
+    for view, entities in result.entities.items():
+        late = result.late.get(view, 0)
+        compacted = result.compacted.get(view, 0)
+        out.print(
+            f"  {escape(view)}: {number(entities)} entities updated online"
+            f", {number(late)} late event(s) dropped, {number(compacted)} compacted"
+        )
+    if result.online_error:
+        out.print(f"[yellow]online store not updated: {escape(result.online_error)}[/]")

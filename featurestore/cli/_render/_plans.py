@@ -81,3 +81,13 @@ def features(out: Console, records: Sequence[FeatureRecord]) -> None:
             f"[dim]{rec.fingerprint}[/]",
         )
     out.print(table)
+
+
+def definitions(out: Console, kind: str, rows: Sequence[dict[str, str]]) -> None:
+    """The repo's definitions of one kind, a row each, a column per field."""
+    table = Table(title=f"{len(rows)} {kind}", title_justify="left")
+    for column in rows[0] if rows else ["name"]:
+        table.add_column(column.replace("_", " "), no_wrap=column == "name")
+    for row in rows:
+        table.add_row(*(escape(v or "-") for v in row.values()))
+    out.print(table)
