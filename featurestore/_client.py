@@ -23,6 +23,8 @@ import featurestore.errors as errors
 from featurestore._value_rules import FeatureStatus
 from featurestore.definitions._dtypes import parse_dtype
 from featurestore.serving._response import OnlineResponse
+from featurestore.sources._appends import RowsLike
+from featurestore.sources._frames import as_polars
 
 if TYPE_CHECKING:
     import httpx
@@ -83,6 +85,10 @@ def _parser(dtype: pl.DataType) -> Callable[[str], Any] | None:
 def _json_default(value: Any) -> Any:
     if isinstance(value, pl.Series):
         return value.to_list()
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
+        return None
+    if hasattr(value, "isoformat"):  # e.g. a pandas Timestamp
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -183,7 +189,7 @@ class Client:
     def push(
         self,
         source: str,
-        rows: Sequence[Mapping[str, Any]],
+        rows: RowsLike,
         *,
         to: str = "online_and_offline",
     ) -> dict[str, Any]:
@@ -191,7 +197,8 @@ class Client:
         as in :meth:`FeatureStore.push`); returns the events received, whether they were
         written to the source's files, per aggregation view entities updated, late events and
         entities compacted, and why the online store was not updated if it was not."""
-        body = {"source": source, "rows": list(rows), "to": to}
+        records = as_polars(rows, errors.PushError, "push rows").to_dicts()
+        body = {"source": source, "rows": records, "to": to}
         content = orjson.dumps(body, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
         return orjson.loads(self._request("POST", "/v1/push", content).content)
 

@@ -30,7 +30,7 @@ def training_set(store: FeatureStore, spine: pl.DataFrame) -> TrainingSet:
 
 def _plain(value: Any) -> Any:
     """NaN (pandas' null for numbers) as None, numpy scalars as Python values."""
-    if value is None:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return None
     if hasattr(value, "item"):
         value = value.item()
@@ -238,3 +238,49 @@ def test_save_refuses_an_unknown_extension(training_set: TrainingSet, tmp_path: 
     with pytest.raises(FeatureStoreError, match=r"name a \.parquet, \.csv or \.json file"):
         training_set.save(tmp_path / "out" / "v1.xlsx")
     assert not (tmp_path / "out").exists()
+
+
+def test_to_pandas_keeps_integers_booleans_and_missing_values() -> None:
+    """Nullable pandas dtypes: an Int32 with nulls stays Int32, a Boolean with nulls stays
+    boolean, a missing value is pd.NA (NaT for times), never NaN or None in an object column."""
+    import pandas as pd
+
+    from featurestore.offline._training_set import TrainingSetMetadata
+
+    frame = pl.DataFrame(
+        {
+            "n": [1, None],
+            "flag": [True, None],
+            "name": ["a", None],
+            "x": [0.5, None],
+            "at": [dt.datetime(2024, 1, 1), None],
+        },
+        schema={
+            "n": pl.Int32,
+            "flag": pl.Boolean,
+            "name": pl.String,
+            "x": pl.Float64,
+            "at": pl.Datetime("us"),
+        },
+    )
+    metadata = TrainingSetMetadata(
+        project="p",
+        created_at=dt.datetime(2024, 1, 2),
+        row_count=2,
+        timestamp_column="at",
+        spine_start=None,
+        spine_end=None,
+        features=[],
+    )
+    pdf = TrainingSet(frame, metadata).to_pandas()
+    assert {c: str(t) for c, t in pdf.dtypes.items()} == {
+        "n": "Int32",
+        "flag": "boolean",
+        "name": "string",
+        "x": "Float64",
+        "at": "datetime64[us]",
+    }
+    assert pdf["n"][0] == 1 and pdf["n"][1] is pd.NA
+    assert pdf["flag"][1] is pd.NA and pdf["name"][1] is pd.NA and pdf["x"][1] is pd.NA
+    assert pdf["at"][1] is pd.NaT
+    assert pl.from_pandas(pdf).equals(frame)

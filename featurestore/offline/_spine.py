@@ -13,6 +13,7 @@ from featurestore._selection import RetrievalPlan
 from featurestore.definitions._base import did_you_mean
 from featurestore.definitions._dtypes import dtype_kind, is_castable
 from featurestore.errors import SpineError
+from featurestore.sources._frames import as_polars, is_pandas
 from featurestore.sources._sql import SPINE_ROW, SPINE_TS
 
 __all__ = ["SpineLike", "check_spine", "read_spine", "spine_table"]
@@ -30,8 +31,8 @@ def read_spine(spine: SpineLike) -> pl.DataFrame:
         return pl.from_arrow(spine)  # type: ignore[return-value]
     if isinstance(spine, str | Path):
         return _read_file(Path(spine))
-    if type(spine).__module__.startswith("pandas"):
-        return _from_pandas(spine)
+    if is_pandas(spine):
+        return as_polars(spine, SpineError, "spine")
     raise SpineError(
         "spine must be a Polars, pandas or Arrow table or a Parquet path, "
         f"found {type(spine).__name__}"
@@ -49,21 +50,6 @@ def _read_file(path: Path) -> pl.DataFrame:
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise SpineError(
             f"spine file {path} cannot be read as {kind}: {str(exc).splitlines()[0]}"
-        ) from None
-
-
-def _from_pandas(spine: Any) -> pl.DataFrame:
-    duplicated = sorted({str(c) for c in spine.columns if list(spine.columns).count(c) > 1})
-    if duplicated:
-        raise SpineError(
-            f"the pandas spine has duplicate column names {duplicated}; rename or drop them"
-        )
-    try:
-        return pl.from_pandas(spine)
-    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
-        raise SpineError(
-            f"the pandas spine cannot be converted to a table: {str(exc).splitlines()[0]}; "
-            "give its columns plain types (numbers, strings, datetimes)"
         ) from None
 
 

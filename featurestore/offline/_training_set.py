@@ -20,6 +20,7 @@ from featurestore._selection import RetrievalPlan
 from featurestore.errors import FeatureStoreError
 from featurestore.offline._engine import OfflineEngine, Progress
 from featurestore.offline._spine import SpineLike, read_spine
+from featurestore.sources._frames import to_pandas
 
 __all__ = ["TrainingSet", "TrainingSetFeature", "TrainingSetMetadata", "build_training_set"]
 
@@ -70,13 +71,8 @@ class TrainingSet:
         return self._frame.to_arrow()
 
     def to_pandas(self) -> Any:
-        try:
-            import pandas  # noqa: F401
-        except ImportError:
-            raise FeatureStoreError(
-                "to_pandas() needs pandas: pip install 'featurestore[pandas]'"
-            ) from None
-        return self._frame.to_pandas()
+        """A pandas frame with nullable dtypes: integers stay integers, nulls stay missing."""
+        return to_pandas(self._frame)
 
     def profile(self) -> dict[str, FeatureProfile]:
         """Per-feature profiles (computed once, then kept in the metadata)."""

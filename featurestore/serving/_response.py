@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from featurestore._value_rules import FeatureStatus
+from featurestore.sources._frames import to_pandas
 
 __all__ = ["OnlineResponse"]
 
@@ -64,6 +65,11 @@ class OnlineResponse:
             if include_statuses:
                 out[f"{column}__status"] = [s.value for s in self.statuses[column]]
         return out
+
+    def to_pandas(self, include_statuses: bool = False) -> Any:
+        """The table of :meth:`to_polars` in pandas, with nullable dtypes (integers stay
+        integers, missing values stay missing)."""
+        return to_pandas(self.to_polars(include_statuses))
 
     def to_polars(self, include_statuses: bool = False) -> pl.DataFrame:
         """The same table as :meth:`to_dict`, with the features' declared dtypes."""

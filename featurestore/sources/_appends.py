@@ -36,32 +36,21 @@ from featurestore._files import write_atomically
 from featurestore.definitions import FeatureView, FileSource
 from featurestore.definitions._dtypes import dtype_kind, dtype_name, utc_text_datetime
 from featurestore.errors import PushError, SchemaMismatchError
+from featurestore.sources._frames import as_polars
 from featurestore.sources._scans import files_glob, resolve_path
 from featurestore.sources._schema import read_schema, view_problems
 
 __all__ = ["RowsLike", "append_part", "part_path", "pushed_frame"]
 
+# also a pandas DataFrame (typed as Any: pandas is optional)
 RowsLike: TypeAlias = (
-    pl.DataFrame | pa.Table | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+    pl.DataFrame | pa.Table | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | Any
 )
 _GLOB_CHARS = frozenset("*?[")
 
 
 def _frame(rows: Any) -> pl.DataFrame:
-    """A Polars frame of ``rows``: a frame, an Arrow table, columns or a list of records."""
-    if isinstance(rows, pl.DataFrame):
-        return rows
-    if isinstance(rows, pa.Table):
-        return pl.from_arrow(rows)  # type: ignore[return-value]
-    try:
-        if isinstance(rows, Mapping):
-            return pl.DataFrame(dict(rows))
-        return pl.DataFrame(list(rows), infer_schema_length=None)
-    except (TypeError, ValueError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
-        raise SchemaMismatchError(
-            f"push rows must be a Polars frame, an Arrow table, a mapping of column -> values or "
-            f"a list of records with the source's columns: {exc}"
-        ) from None
+    return as_polars(rows, SchemaMismatchError, "push rows")
 
 
 def _parse_times(frame: pl.DataFrame, views: Sequence[FeatureView]) -> pl.DataFrame:

@@ -33,6 +33,7 @@ from .push_repo import (
     BASE,
     MINUTE,
     PLAIN_REFS,
+    USERS,
     H,
     listing,
     offline,
@@ -289,3 +290,55 @@ def test_an_online_store_failure_after_the_part_is_written_keeps_the_push(
     store.materialize(BASE + 2 * MINUTE, force=True)
     assert online(store, refs, at) == expected
     assert online(store, refs, BASE + 2 * H) == offline(store, refs, BASE + 2 * H)
+
+
+# --- pandas in, pandas out ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["pandas", "pandas records", "arrow batch", "lazy"])
+def test_a_push_takes_pandas_and_arrow_rows_as_a_polars_frame(
+    make_store: Callable[..., FeatureStore], form: str
+) -> None:
+    """The same two events as a pandas frame (with a missing amount), its records (pandas
+    Timestamps), an Arrow record batch or a lazy frame: the same part, the same values."""
+    frame = pl.DataFrame(
+        [txn(2, BASE + MINUTE, 5.0, "b"), txn(3, BASE + 2 * MINUTE, None, "c")],
+        schema={"user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "amount": pl.Float64,
+                "merchant": pl.String},
+    )  # fmt: skip
+    rows = {
+        "pandas": lambda: frame.to_pandas(),
+        "pandas records": lambda: (
+            frame.to_pandas().astype({"amount": "Float64"}).to_dict("records")
+        ),
+        "arrow batch": lambda: frame.to_arrow().to_batches()[0],
+        "lazy": lambda: frame.lazy(),
+    }[form]()
+    store = make_store()
+    store.materialize(BASE)
+    result = store.push("txns", rows, to="offline")
+    assert result.events == 2 and result.offline_file is not None
+    written = pl.read_parquet(result.offline_file)
+    assert written.select(frame.columns).equals(frame)
+    at = BASE + 30 * MINUTE
+    assert offline(store, PLAIN_REFS, at) == {
+        "amount": [10.0, 5.0, None],
+        "merchant": ["a", "b", "c"],
+    }
+
+
+def test_an_online_response_converts_to_pandas_with_nullable_dtypes(
+    make_store: Callable[..., FeatureStore],
+) -> None:
+    import pandas as pd
+
+    store = make_store()
+    store.materialize(BASE)
+    response = store.get_online_features(
+        features=AGG_REFS, entities={"user_id": USERS}, request_time=BASE + 30 * MINUTE
+    )
+    pdf = response.to_pandas(include_statuses=True)
+    assert str(pdf["count_1h"].dtype) == "Int64" and str(pdf["user_id"].dtype) == "Int64"
+    assert pl.from_pandas(pdf).equals(response.to_polars(include_statuses=True))
+    assert pdf.columns.tolist() == response.to_polars(include_statuses=True).columns
+    assert isinstance(pdf, pd.DataFrame)

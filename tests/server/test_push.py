@@ -148,3 +148,25 @@ def test_bad_pushes_get_a_4xx_that_names_the_problem(server: Server) -> None:
         client.push("txns", [{"user_id": 1, "ts": BASE}])
     assert served(server) == before
     assert sorted((server.repo / "data").rglob("*.parquet")) == files
+
+
+def test_the_client_pushes_pandas_frames_and_their_records(server: Server) -> None:
+    """A pandas frame, and its records holding pandas Timestamps, go over HTTP as they are."""
+    import pandas as pd
+
+    before = served(server)
+    frame = pd.DataFrame(
+        {
+            "user_id": [1, 1],
+            "ts": pd.to_datetime(["2025-01-01T00:26:00Z", "2025-01-01T00:27:00Z"]),
+            "amount": [1.0, 2.0],
+        }
+    )
+    with Client(server.url) as client:
+        first = client.push("txns", frame.iloc[:1])
+        second = client.push("txns", frame.iloc[1:].to_dict("records"))
+    assert (first["events"], second["events"]) == (1, 1)
+    after = served(server)
+    assert after["count_1h"] == [before["count_1h"][0] + 2, before["count_1h"][1]]
+    assert after["spend_1d"] == [before["spend_1d"][0] + 3.0, before["spend_1d"][1]]
+    assert offline(server) == after
