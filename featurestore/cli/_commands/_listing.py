@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from featurestore._repo import RepoContents
 from featurestore._times import format_duration
-from featurestore.definitions import FeatureView, FileSource, PushSource, RequestSource
+from featurestore.definitions import (
+    FeatureView,
+    FileSource,
+    OnDemandFeatureView,
+    PushSource,
+    RequestSource,
+)
 
 __all__ = ["DEFINITION_KINDS", "definition_rows"]
 
@@ -47,21 +53,32 @@ def _files(source: FileSource) -> str:
 
 
 def _views(repo: RepoContents) -> list[Row]:
-    rows = []
-    for v in [*repo.views.values(), *repo.on_demand_views.values()]:
-        batch = isinstance(v, FeatureView)
-        rows.append(
-            {
-                "name": v.name,
-                "kind": ("batch" if v.online else "batch, offline only") if batch else "on-demand",
-                "entities": ", ".join(e.name for e in v.entities) if batch else "",
-                "source": v.source.name if batch else ", ".join(_names(v.sources)),
-                "ttl": format_duration(v.ttl.total_seconds()) if batch and v.ttl else "",
-                "owner": v.owner or "",
-                "features": ", ".join(v.feature_names),
-            }
-        )
-    return rows
+    batch = [_batch_view(v) for v in repo.views.values()]
+    return batch + [_on_demand_view(v) for v in repo.on_demand_views.values()]
+
+
+def _batch_view(v: FeatureView) -> Row:
+    return {
+        "name": v.name,
+        "kind": "batch" if v.online else "batch, offline only",
+        "entities": ", ".join(e.name for e in v.entities),
+        "source": v.source.name,
+        "ttl": format_duration(v.ttl.total_seconds()) if v.ttl else "",
+        "owner": v.owner,
+        "features": ", ".join(v.feature_names),
+    }
+
+
+def _on_demand_view(v: OnDemandFeatureView) -> Row:
+    return {
+        "name": v.name,
+        "kind": "on-demand",
+        "entities": "",
+        "source": ", ".join(_names(list(v.sources))),
+        "ttl": "",
+        "owner": v.owner or "",
+        "features": ", ".join(v.feature_names),
+    }
 
 
 def _names(items: list[object]) -> list[str]:
