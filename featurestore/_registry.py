@@ -84,13 +84,16 @@ class RegistryState(BaseModel):
 
 
 class Change(BaseModel):
-    """A changed feature and why; ``fingerprint_changed`` is False for metadata-only edits."""
+    """A changed feature and why; ``fingerprint_changed`` is False for metadata-only edits.
+    The full records before and after are kept for a verbose view, out of the JSON form."""
 
     ref: str
     reasons: list[str]
     fingerprint_changed: bool
     old_fingerprint: str
     new_fingerprint: str
+    old_record: FeatureRecord | None = Field(default=None, exclude=True, repr=False)
+    new_record: FeatureRecord | None = Field(default=None, exclude=True, repr=False)
 
 
 class PlanDiff(BaseModel):
@@ -255,6 +258,8 @@ def diff(old: RegistryState | None, new: RegistryState) -> PlanDiff:
                     fingerprint_changed=changed_fp,
                     old_fingerprint=before[ref].fingerprint,
                     new_fingerprint=rec.fingerprint,
+                    old_record=before[ref],
+                    new_record=rec,
                 )
             )
         else:

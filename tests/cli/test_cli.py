@@ -339,3 +339,21 @@ def test_list_shows_each_kind_of_definition(starter: Path) -> None:
     table = run("list", "views", cwd=starter)
     assert table.stdout.splitlines()[0].strip() == "2 views"
     assert run("list", "widgets", cwd=starter).returncode == 2
+
+
+def test_plan_verbose_diffs_each_changed_record(starter: Path) -> None:
+    assert run("apply", cwd=starter).returncode == 0
+    code = starter / "definitions.py"
+    code.write_text(code.read_text().replace("ttl=timedelta(days=7)", "ttl=timedelta(days=8)"))
+    short = run("plan", cwd=starter)
+    verbose = run("plan", "--verbose", cwd=starter)
+    assert verbose.stdout.startswith(
+        short.stdout.removesuffix(short.stdout.splitlines()[-1] + "\n")
+    )
+    assert '-    "ttl_seconds": 604800.0' in verbose.stdout
+    assert '+    "ttl_seconds": 691200.0' in verbose.stdout
+    data = json.loads(run("plan", "--verbose", "--json", cwd=starter).stdout)
+    first = data["changed"][0]
+    assert first["old"]["definition"]["ttl_seconds"] == 604800.0
+    assert first["new"]["definition"]["ttl_seconds"] == 691200.0
+    assert "old" not in json.loads(run("plan", "--json", cwd=starter).stdout)["changed"][0]

@@ -30,7 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 REPO_HELP = (
     "Feature repo directory. Default: the current directory if it has featurestore.yaml, "
-    "else ./feature_definitions."
+    "else ./feature_definitions, else the nearest parent directory with featurestore.yaml."
 )
 
 

@@ -36,22 +36,31 @@ def init(directory: Path, project: str | None) -> None:
     )
 
 
-def _show_diff(repo: Path | None, as_json: bool, applied: bool) -> None:
+def _show_diff(repo: Path | None, as_json: bool, applied: bool, verbose: bool = False) -> None:
     """Run apply (or plan) and print its diff as a table or JSON."""
     with open_store(repo) as store:
         diff = store.apply() if applied else store.plan()
         if as_json:
-            render.dump_json({"project": store.project, **diff.model_dump(mode="json")})
+            data = diff.model_dump(mode="json")
+            if verbose:  # the full records before and after, per changed feature
+                for change, out in zip(diff.changed, data["changed"], strict=True):
+                    out["old"] = change.old_record and change.old_record.model_dump(mode="json")
+                    out["new"] = change.new_record and change.new_record.model_dump(mode="json")
+            render.dump_json({"project": store.project, **data})
             return
-        render.plan(render.console(), diff, store.project, applied=applied)
+        render.plan(render.console(), diff, store.project, applied=applied, verbose=verbose)
 
 
 @click.command()
 @repo_option
 @json_option
-def plan(repo: Path | None, as_json: bool) -> None:
-    """Show what apply would change, without writing anything."""
-    _show_diff(repo, as_json, applied=False)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also show each changed feature's full definition diff."
+)
+def plan(repo: Path | None, as_json: bool, verbose: bool) -> None:
+    """Show what apply would change, without writing anything: one line per changed feature
+    naming each changed field with its old and new value."""
+    _show_diff(repo, as_json, applied=False, verbose=verbose)
 
 
 def _check_then_apply(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from featurestore._registry import FeatureRecord, PlanDiff
+from featurestore._registry import Change, FeatureRecord, PlanDiff
 
 __all__ = ["features", "plan"]
 
@@ -41,8 +44,9 @@ def _changes(diff: PlanDiff) -> Table:
     return table
 
 
-def plan(out: Console, diff: PlanDiff, project: str, applied: bool) -> None:
-    """The counts of a diff, then its changes; a plan says that nothing was written."""
+def plan(out: Console, diff: PlanDiff, project: str, applied: bool, verbose: bool = False) -> None:
+    """The counts of a diff, then its changes (``verbose``: with a unified diff of each changed
+    feature's full record); a plan says that nothing was written."""
     head = "Applied" if applied else "Plan for"
     if not diff.has_changes:
         out.print(
@@ -56,6 +60,9 @@ def plan(out: Console, diff: PlanDiff, project: str, applied: bool) -> None:
         f"{len(diff.unchanged)} unchanged."
     )
     out.print(_changes(diff))
+    if verbose:
+        for change in diff.changed:
+            out.print(Text(_record_diff(change), style="dim"))
     if not applied:
         out.print("[dim]Nothing was written; run 'featurestore apply' to record this.[/]")
 
@@ -91,3 +98,16 @@ def definitions(out: Console, kind: str, rows: Sequence[dict[str, str]]) -> None
     for row in rows:
         table.add_row(*(escape(v or "-") for v in row.values()))
     out.print(table)
+
+
+def _record_diff(change: Change) -> str:
+    """A unified diff of a changed feature's record, as indented JSON."""
+
+    def lines(record: FeatureRecord | None) -> list[str]:
+        data = record.model_dump(mode="json") if record is not None else {}
+        return json.dumps(data, indent=2, sort_keys=True).splitlines()
+
+    diff = difflib.unified_diff(
+        lines(change.old_record), lines(change.new_record), "applied", "on disk", lineterm=""
+    )
+    return f"{change.ref}\n" + "\n".join(diff)
