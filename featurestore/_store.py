@@ -30,6 +30,7 @@ from featurestore.online._materialize import (
 from featurestore.online._protocol import OnlineStore
 from featurestore.online._push import PushMode, PushResult, push_events
 from featurestore.online._state import MaterializationState
+from featurestore.online._teardown import teardown_online
 from featurestore.serving._response import OnlineResponse
 from featurestore.serving._retrieval import OnlineRetriever
 from featurestore.serving._served import ServedRetriever
@@ -180,16 +181,8 @@ class FeatureStore:
     def _materialize(
         self, starts: dict[str, Any], end: dt.datetime, force: bool, progress: Progress | None
     ) -> list[MaterializationResult]:
-        return materialize_views(
-            lambda: self.online,
-            self.repo,
-            self.registry,
-            self.offline,
-            starts,
-            end,
-            force,
-            progress,
-        )
+        run = (self.repo, self.registry, self.offline, starts, end, force, progress)
+        return materialize_views(lambda: self.online, *run)
 
     def push(
         self, source: str, rows: RowsLike, *, to: PushMode = "online_and_offline"
@@ -201,6 +194,11 @@ class FeatureStore:
         return push_events(
             self.repo, self.registry, self.offline.con, lambda: self.online, source, rows, to
         )
+
+    def teardown(self) -> list[str]:
+        """Remove this project's online values, events and publish state (see
+        :func:`featurestore.online._teardown.teardown_online`); returns what was dropped."""
+        return teardown_online(self.online, self.repo, self.registry.load())
 
     def newest_values(self) -> dict[str, dt.datetime | None]:
         """Per materialized view, the event time of the newest value published online."""
@@ -346,9 +344,7 @@ class FeatureStore:
     def close(self) -> None:
         self._served.stop()
         self._log.close()
-        if self._offline is not None:
-            self._offline.close()
-            self._offline = None
-        if self._online is not None:
-            self._online.close()
-            self._online = None
+        for part in (self._offline, self._online):
+            if part is not None:
+                part.close()
+        self._offline, self._online = None, None

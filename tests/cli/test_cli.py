@@ -357,3 +357,38 @@ def test_plan_verbose_diffs_each_changed_record(starter: Path) -> None:
     assert first["old"]["definition"]["ttl_seconds"] == 604800.0
     assert first["new"]["definition"]["ttl_seconds"] == 691200.0
     assert "old" not in json.loads(run("plan", "--json", cwd=starter).stdout)["changed"][0]
+
+
+def test_teardown_removes_the_online_data_after_confirmation(starter: Path) -> None:
+    import contextlib
+
+    from click.testing import CliRunner
+
+    from featurestore.cli import main
+
+    assert run("apply", cwd=starter).returncode == 0
+    assert run("materialize", "--end", "2025-01-14T00:00:00", cwd=starter).returncode == 0
+
+    def held() -> int:
+        store = FeatureStore(starter)
+        try:
+            return store.online.count("customer_stats")
+        finally:
+            store.close()
+
+    assert held() > 0
+    with contextlib.chdir(starter):
+        declined = CliRunner().invoke(main, ["teardown"], input="n\n")
+    assert declined.exit_code == 1 and held() > 0
+    done = run("teardown", "--yes", cwd=starter)
+    assert done.returncode == 0, done.stderr
+    assert "Removed the online values and events of 1 view(s)" in " ".join(done.stdout.split())
+    assert held() == 0
+    store = FeatureStore(starter)
+    try:
+        assert store.newest_values() == {}
+        assert store.list_features()  # the registry stays
+    finally:
+        store.close()
+    assert run("materialize", "--end", "2025-01-14T00:00:00", cwd=starter).returncode == 0
+    assert held() > 0

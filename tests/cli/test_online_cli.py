@@ -261,6 +261,14 @@ def test_get_online_features_full_names_and_broadcast_values(repo: Path) -> None
     assert list(data["features"]) == ["user_profile__age", "user_merchant__pair_txn_count"]
     assert data["entities"] == {"user_id": [1, 2], "merchant_id": [1001, 1001]}
     assert sorted(data["fingerprints"]) == ["user_merchant:pair_txn_count", "user_profile:age"]
+    said = run(
+        "get-online",
+        *("--features", "user_profile:age", "--entity", "user_id=1,2,3"),
+        *("--entity", "merchant_id=1001", "--at", end),
+        cwd=repo,
+    )
+    assert said.returncode == 0, said.stderr
+    assert "note: --entity merchant_id=1001 used for each of the 3 rows" in said.stderr
 
 
 def test_get_online_rejects_a_wrong_key_type_and_an_unknown_feature(repo: Path) -> None:

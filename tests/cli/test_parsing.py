@@ -62,11 +62,15 @@ def test_parse_assignments_types_every_value_and_names_the_bad_one() -> None:
 def test_broadcast_repeats_single_values_and_refuses_other_lengths() -> None:
     entities = {"user_id": [1, 2, 3], "merchant_id": [7]}
     request = {"amount": [2.5]}
-    broadcast(entities, request)
+    assert broadcast(entities, request) == [
+        "--entity merchant_id=7 used for each of the 3 rows",
+        "--request amount=2.5 used for each of the 3 rows",
+    ]
     assert entities == {"user_id": [1, 2, 3], "merchant_id": [7, 7, 7]}
     assert request == {"amount": [2.5, 2.5, 2.5]}
     with pytest.raises(click.UsageError, match="--request amount has 2"):
         broadcast({"user_id": [1, 2, 3]}, {"amount": [1.0, 2.0]})
+    assert broadcast({"user_id": [1]}, {"amount": [1.0]}) == []  # one row: nothing repeated
 
 
 def test_times_are_utc_and_durations_read_units() -> None:

@@ -3,7 +3,7 @@ the offline verbs, materialization, serving and the reports. Each verb parses it
 calls the facade and renders the result; shared options and value parsing have their own
 modules."""
 
-from featurestore.cli._commands._materialize import materialize, materialize_incremental
+from featurestore.cli._commands._materialize import materialize, materialize_incremental, teardown
 from featurestore.cli._commands._offline import training_set, validate
 from featurestore.cli._commands._push import push
 from featurestore.cli._commands._repo import apply, init, list_features, plan
@@ -22,6 +22,7 @@ COMMANDS = [
     materialize,
     materialize_incremental,
     push,
+    teardown,
     get_online,
     serve,
     status,

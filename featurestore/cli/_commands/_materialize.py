@@ -24,7 +24,7 @@ from featurestore.cli._commands._parsing import ISO_DATETIME, split_list
 from featurestore.errors import MaterializationGuardError
 from featurestore.online import GuardReport, MaterializationResult
 
-__all__ = ["materialize", "materialize_incremental"]
+__all__ = ["materialize", "materialize_incremental", "teardown"]
 
 MaterializeOne = Callable[[str, Callable[[str], None]], list[MaterializationResult]]
 
@@ -133,3 +133,25 @@ def materialize_incremental(
             return store.materialize_incremental(until, [name], force=force, progress=progress)
 
         run_materialization(ctx, view_names(store, views), one, as_json)
+
+
+@click.command()
+@repo_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def teardown(repo: Path | None, yes: bool) -> None:
+    """Remove the project's online data (values, events and the state of publishes); the
+    sources, the registry and the serving log stay, and materialize publishes again."""
+    with open_store(repo) as store:
+        where = store.repo.config.online_store.type
+        if not yes:
+            click.confirm(
+                f"Remove every online value of project {store.project!r} from the {where} "
+                "online store?",
+                abort=True,
+            )
+        dropped = store.teardown()
+    views = [d for d in dropped if not d.startswith("__fs") and "@" not in d]
+    render.console().print(
+        f"Removed the online values and events of {len(views)} view(s) and the state of their "
+        "publishes; run 'featurestore materialize' to publish again."
+    )

@@ -123,8 +123,10 @@ def parse_assignments(
     return out
 
 
-def broadcast(entities: dict[str, list[Any]], request: dict[str, list[Any]]) -> None:
-    """Repeat single values to the row count of the longest list; other lengths must agree."""
+def broadcast(entities: dict[str, list[Any]], request: dict[str, list[Any]]) -> list[str]:
+    """Repeat single values to the row count of the longest list (other lengths must agree);
+    returns one note per repeated value, e.g. "--entity product_id=1000 used for each of the 2
+    rows", so that the caller says so instead of broadcasting silently."""
     lengths = {f"--entity {k}": len(v) for k, v in entities.items()}
     lengths |= {f"--request {k}": len(v) for k, v in request.items()}
     n = max(lengths.values(), default=0)
@@ -134,7 +136,10 @@ def broadcast(entities: dict[str, list[Any]], request: dict[str, list[Any]]) -> 
             f"each --entity and --request needs {n} value(s), or 1 used for every row: "
             + ", ".join(bad)
         )
-    for columns in (entities, request):
+    notes = []
+    for flag, columns in (("--entity", entities), ("--request", request)):
         for key, values in columns.items():
-            if len(values) == 1:
+            if len(values) == 1 and n > 1:
+                notes.append(f"{flag} {key}={values[0]} used for each of the {n} rows")
                 columns[key] = values * n
+    return notes

@@ -94,7 +94,8 @@ def get_online(
         request = parse_assignments(
             request_args, request_dtypes(store), "--request", "request column"
         )
-        broadcast(entities, request)
+        for note in broadcast(entities, request):
+            render.note(render.console(stderr=True), note)
         try:
             resp = store.get_online_features(
                 features=refs or None,

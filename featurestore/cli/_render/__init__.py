@@ -2,7 +2,7 @@
 sets, materialization, online values, reports and status. Commands gather results from the
 facade; these modules decide how they look."""
 
-from featurestore.cli._render._console import console, dump_json, error, timestamp
+from featurestore.cli._render._console import console, dump_json, error, note, timestamp
 from featurestore.cli._render._materialization import (
     guard_refusal,
     materialization,
@@ -31,6 +31,7 @@ __all__ = [
     "guard_refusal",
     "materialization",
     "materialization_json",
+    "note",
     "online",
     "online_json",
     "parity",

@@ -40,3 +40,8 @@ def error(out: Console, message: str) -> None:
 def timestamp(value: dt.datetime | None) -> str:
     """A time to the second, without its zone (the CLI prints UTC and says so); None is "-"."""
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def note(out: Console, message: str) -> None:
+    """One dim line of information on what the command did for the user (never an error)."""
+    out.print(Text(f"note: {message}", style="dim"), soft_wrap=True)
