@@ -23,6 +23,7 @@ import featurestore.errors as errors
 from featurestore._value_rules import FeatureStatus
 from featurestore.definitions._dtypes import parse_dtype
 from featurestore.serving._response import OnlineResponse
+from featurestore.serving._retrieval._request import as_columns
 from featurestore.sources._appends import RowsLike
 from featurestore.sources._frames import as_polars
 
@@ -92,10 +93,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _columns(columns: Mapping[str, Sequence[Any]] | None) -> dict[str, Any]:
-    """Request columns as JSON-ready lists (tuples, Series and other sequences become lists)."""
-    if not columns:
-        return {}
+def _columns(name: str, given: object) -> dict[str, Any]:
+    """Entity or request columns (a mapping, or any table the library takes) as JSON-ready
+    lists (tuples, Series and other sequences become lists)."""
+    columns = as_columns(name, given)
     return {
         k: v if isinstance(v, list | str | bytes) or not isinstance(v, Sequence) else list(v)
         for k, v in columns.items()
@@ -169,13 +170,13 @@ class Client:
     ) -> OnlineResponse:
         """Latest values for each entity row, as :meth:`FeatureStore.get_online_features`
         (a datetime ``request_time`` is sent as ISO 8601 text; naive means UTC)."""
-        body: dict[str, Any] = {"entities": _columns(entities)}
+        body: dict[str, Any] = {"entities": _columns("entities", entities)}
         if features is not None:
             body["features"] = list(features)
         if feature_service is not None:
             body["feature_service"] = feature_service
-        if request_data:
-            body["request_data"] = _columns(request_data)
+        if request_data is not None:
+            body["request_data"] = _columns("request_data", request_data)
         if full_feature_names:
             body["full_feature_names"] = True
         if request_time is not None:

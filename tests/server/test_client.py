@@ -57,6 +57,33 @@ def test_client_returns_what_in_process_retrieval_returns(
     assert served.request_time.tzinfo is not None
 
 
+@pytest.mark.parametrize("form", ["pandas", "polars", "arrow", "records"])
+def test_entities_and_request_data_as_tables_through_the_client_and_the_facade(
+    client: Client, local: FeatureStore, form: str
+) -> None:
+    """Entity and request columns given as a pandas, Polars or Arrow table or as records give
+    what the mapping gives, in process and over HTTP."""
+    import pandas as pd
+
+    entities, request = pl.DataFrame(ENTITIES), pl.DataFrame(REQUEST)
+    convert = {
+        "pandas": lambda f: pd.DataFrame(f.to_dict(as_series=False)),  # dates as objects
+        "polars": lambda f: f,
+        "arrow": lambda f: f.to_arrow(),
+        "records": lambda f: f.to_dicts(),
+    }[form]
+    expected = local.get_online_features(ALL_FEATURES, entities=ENTITIES, request_data=REQUEST)
+    for where in (client, local):
+        got = where.get_online_features(
+            ALL_FEATURES, entities=convert(entities), request_data=convert(request)
+        )
+        assert (got.values, got.statuses, got.entities) == (
+            expected.values,
+            expected.statuses,
+            expected.entities,
+        )
+
+
 def test_client_serves_a_service_with_full_names(client: Client, local: FeatureStore) -> None:
     kwargs = {
         "feature_service": "risk_model",

@@ -15,24 +15,20 @@ from featurestore._value_rules import FeatureStatus
 from featurestore.definitions._dtypes import PYTHON_TYPES, dtype_kind, dtype_name
 from featurestore.errors import OnlineRequestError
 from featurestore.serving._retrieval._plan import Prepared, ViewRead
+from featurestore.sources._frames import as_polars
 
 __all__ = ["RequestState", "as_columns", "as_of", "row_count"]
 
 
 def as_columns(name: str, value: object) -> Mapping[str, Sequence[Any]]:
-    """Entity or request columns as a mapping of column -> values: a mapping as given, a
-    Polars or pandas frame column by column, None as no columns."""
+    """Entity or request columns as a mapping of column -> values: a mapping as given; a
+    Polars, pandas or Arrow table or a list of records column by column; None as no columns."""
     if value is None:
         return {}
     if isinstance(value, Mapping):
         return value
-    if isinstance(value, pl.DataFrame) or type(value).__module__.startswith("pandas"):
-        frame = value if isinstance(value, pl.DataFrame) else pl.from_pandas(value)
-        return {str(c): frame[c].to_list() for c in frame.columns}
-    raise OnlineRequestError(
-        f"{name} must be a mapping of column -> list of values, e.g. {{'user_id': [7, 9]}}, "
-        f"or a Polars or pandas frame; found {type(value).__name__}"
-    )
+    frame = as_polars(value, OnlineRequestError, name)
+    return {str(c): frame[c].to_list() for c in frame.columns}
 
 
 def as_of(value: object) -> dt.datetime:
