@@ -9,6 +9,7 @@ metrics. Hooks are configured once, when the facade and the app are built."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from featurestore.serving._serving_log import ServingLogWriter
 
 __all__ = ["SERVING_LOG_HOOK", "OnlineRequest", "Served", "ServedHook", "ServingPath", "log_to"]
+
+log = logging.getLogger(__name__)
 
 SERVING_LOG_HOOK = "serving_log"  # the name of the hook that logs what is served
 
@@ -105,8 +108,11 @@ class ServingPath:
                 request.request_data,
                 request.feature_service,
             )
-            for hook in hooks.values():
-                hook(served)
+            for name, hook in hooks.items():
+                try:
+                    hook(served)
+                except Exception:  # a hook (log, metrics) never fails the answer it reports
+                    log.exception("on_served hook failed hook=%s", name)
         return response
 
 

@@ -6,12 +6,14 @@ one of the same name; the facade logs through its writer only with ``serving_log
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
 from featurestore import FeatureStatus, FeatureStore
 from featurestore.serving._response import OnlineResponse
@@ -75,6 +77,27 @@ def test_each_hook_gets_one_record_of_each_answer() -> None:
     path.get(request)
     assert len(first[1].request_id) == 32  # a new id when none is given
     assert len(first) == len(second) == 2
+
+
+def test_a_failing_hook_never_fails_the_answer_nor_the_other_hooks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = ServingPath(lambda: FakeRetriever("v1"))  # type: ignore[arg-type,return-value]
+    seen: list[Served] = []
+
+    def broken(served: Served) -> None:
+        raise OSError("disk full")
+
+    path.on_served("log", broken)
+    path.on_served("metrics", seen.append)
+    request = OnlineRequest(["v:x"], entities={"user_id": [1]})
+    with caplog.at_level(logging.ERROR):
+        response = path.get(request, request_id="rid")
+    assert response.values == {"x": ["v1"]}
+    assert [s.request_id for s in seen] == ["rid"]
+    [record] = caplog.records
+    assert record.getMessage() == "on_served hook failed hook=log"
+    assert record.exc_info is not None and "disk full" in str(record.exc_info[1])
 
 
 def test_the_facade_answers_through_its_serving_path(store: FeatureStore) -> None:
