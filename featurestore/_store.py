@@ -238,7 +238,7 @@ class FeatureStore:
     def serving_path(self) -> ServingPath:
         """The one retrieval path (``get_online_features`` and the server), logging what it
         serves when ``serving_log.enabled`` (the server logs in any case, and counts)."""
-        path = ServingPath(lambda: self.retriever)
+        path = ServingPath(lambda: self._served.current)
         if self.repo.config.serving_log.enabled:
             path.log_to(lambda: self.serving_log)
         return path

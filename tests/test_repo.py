@@ -491,3 +491,14 @@ orphan = FeatureView(
         "importing views/orphan.py failed: DefinitionError: FeatureView 'orphan': field 'owner' "
         "is required: add owner=... to FeatureView(...) (at views/orphan.py:7)"
     )
+
+
+def test_editing_the_ignore_file_changes_the_code_signature(make_repo: MakeRepo) -> None:
+    """Which modules load depends on .featurestoreignore, so a serving process that follows
+    the code on disk sees an edit of it as a change."""
+    from featurestore.serving._versions import code_signature
+
+    root = make_repo()
+    before = code_signature(root)
+    (root / ".featurestoreignore").write_text("scratch/\n")
+    assert code_signature(root) != before

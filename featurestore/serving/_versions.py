@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from featurestore._registry import Registry, RegistryState, build_state
 from featurestore._repo import RepoContents, load_repo, repo_files
+from featurestore._repo_files import IGNORE_FILE
 from featurestore.errors import FeatureStoreError
 
 __all__ = [
@@ -104,9 +105,10 @@ def files_signature(paths: Iterable[Path]) -> Signature:
 
 
 def code_signature(root: Path) -> Signature:
-    """The signature of the code files a repo at ``root`` is loaded from (taken before they
-    are read, so an edit made while they load is seen as a change at the next check)."""
-    return files_signature(repo_files(root))
+    """The signature of the code files a repo at ``root`` is loaded from, and of the ignore
+    file that chooses them (taken before they are read, so an edit made while they load is
+    seen as a change at the next check)."""
+    return files_signature([*repo_files(root), root / IGNORE_FILE])
 
 
 class VersionWatcher:

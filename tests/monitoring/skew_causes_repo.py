@@ -17,6 +17,7 @@ from conftest import definitions as assemble
 from featurestore import FeatureStore
 from featurestore.monitoring._report import Verdict
 from featurestore.monitoring._skew import SkewReport
+from tests.monitoring.skew_repo import activity_rows
 
 D = dt.datetime
 BASE = D(2024, 1, 1)  # event time of the first version of every row
@@ -111,20 +112,6 @@ def profile_rows(ids: range | list[int], at: dt.datetime, bump: int = 0) -> pl.D
             "score": np.sin(uid.astype(float)) * 100 + bump * 0.5,
         },
         schema_overrides={"updated_at": pl.Datetime("us")},
-    )
-
-
-def activity_rows(ids: range | list[int], at: dt.datetime, bump: int = 0) -> pl.DataFrame:
-    """One activity row per user; ``bump`` shifts every value."""
-    uid = np.asarray(ids, dtype=np.int64)
-    return pl.DataFrame(
-        {
-            "user_id": uid,
-            "ts": [at] * len(uid),
-            "clicks": uid % 7 + bump,
-            "spend": np.cos(uid.astype(float)) * 10 + bump,
-        },
-        schema_overrides={"ts": pl.Datetime("us")},
     )
 
 

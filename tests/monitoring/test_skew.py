@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -25,7 +24,6 @@ from tests.monitoring.skew_repo import (
     T0,
     T1,
     T2,
-    Stores,
     activity_rows,
     definitions,
     mismatching_users,
@@ -34,14 +32,6 @@ from tests.monitoring.skew_repo import (
     serve,
     write,
 )
-
-
-@pytest.fixture
-def open_store(make_repo: Callable[..., Path]) -> Iterator[Stores]:
-    """Applied stores over the skew repo, closed after the test."""
-    stores = Stores(make_repo)
-    yield stores
-    stores.close()
 
 
 def test_stale_materialization_is_flagged_with_its_cause_and_nothing_else(

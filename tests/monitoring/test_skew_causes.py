@@ -8,9 +8,6 @@ mismatch at all)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pytest
 
 from featurestore import FeatureStore
@@ -35,27 +32,18 @@ from tests.monitoring.skew_causes_repo import (
     txn_rows,
 )
 
-
-@pytest.fixture
-def open_store(make_repo: Callable[..., Path]) -> Iterator[Stores]:
-    """Applied stores over the causes repo, closed after the test."""
-    stores = Stores(make_repo)
-    yield stores
-    stores.close()
-
-
 # --- definitions ------------------------------------------------------------------------
 
 
-def test_a_definition_changed_since_serving(open_store: Stores) -> None:
-    store = open_store()
+def test_a_definition_changed_since_serving(open_causes_store: Stores) -> None:
+    store = open_causes_store()
     store.materialize(end=T0)
     served_fp = fingerprint(store, "profile:age")
     serve(store, [*PROFILE, *ACTIVITY])
     store.close()
     (store.repo.root / "definitions.py").write_text(definitions(age=', expr=pl.col("age") * 2'))
     changed = FeatureStore(store.repo.root)
-    open_store.track(changed)
+    open_causes_store.track(changed)
     changed.apply()
     new_fp = fingerprint(changed, "profile:age")
     report = changed.skew_report()
@@ -75,9 +63,9 @@ def test_a_definition_changed_since_serving(open_store: Stores) -> None:
 
 @pytest.mark.parametrize("how", ["reload", "reopen"])
 def test_values_of_an_earlier_definition_served_after_an_apply_without_materializing(
-    open_store: Stores, how: str
+    open_causes_store: Stores, how: str
 ) -> None:
-    store = open_store()
+    store = open_causes_store()
     store.materialize(end=T0)
     old_fp = fingerprint(store, "profile:age")
     serving = store
@@ -85,7 +73,7 @@ def test_values_of_an_earlier_definition_served_after_an_apply_without_materiali
     root = store.repo.root
     (root / "definitions.py").write_text(definitions(age=', expr=pl.col("age") * 2'))
     applier = FeatureStore(root)  # another process applies; nobody materializes
-    open_store.track(applier)
+    open_causes_store.track(applier)
     applier.apply()
     new_fp = fingerprint(applier, "profile:age")
     if how == "reload":
@@ -93,7 +81,7 @@ def test_values_of_an_earlier_definition_served_after_an_apply_without_materiali
     else:
         serving.close()
         serving = FeatureStore(root)
-        open_store.track(serving)
+        open_causes_store.track(serving)
     response = serving.get_online_features(
         features=PROFILE, entities={"user_id": [7]}, request_time=T1
     )
@@ -124,8 +112,8 @@ def test_values_of_an_earlier_definition_served_after_an_apply_without_materiali
 # --- freshness of plain views -----------------------------------------------------------
 
 
-def test_a_stale_materialization_of_a_plain_view(open_store: Stores) -> None:
-    store = open_store()
+def test_a_stale_materialization_of_a_plain_view(open_causes_store: Stores) -> None:
+    store = open_causes_store()
     store.materialize(end=T0)
     add_file(store, "data/profile/late.parquet", profile_rows(range(100), LATE, bump=1))
     serve(store, [*PROFILE, *ACTIVITY])
@@ -147,9 +135,9 @@ def test_a_stale_materialization_of_a_plain_view(open_store: Stores) -> None:
 
 
 def test_a_newer_row_served_than_the_source_now_holds(
-    open_store: Stores,
+    open_causes_store: Stores,
 ) -> None:
-    store = open_store()
+    store = open_causes_store()
     add_file(store, "data/profile/mid.parquet", profile_rows(range(40), MID, bump=3))
     store.materialize(end=T0)
     (store.repo.root / "data/profile/mid.parquet").unlink()  # the newer rows are taken back
@@ -170,8 +158,8 @@ def test_a_newer_row_served_than_the_source_now_holds(
 # --- events of aggregation views --------------------------------------------------------
 
 
-def test_stale_events_of_an_aggregation_view(open_store: Stores) -> None:
-    store = open_store()
+def test_stale_events_of_an_aggregation_view(open_causes_store: Stores) -> None:
+    store = open_causes_store()
     store.materialize(end=T0)
     add_file(store, "data/txns/late.parquet", txn_rows(range(50), LATE, amount=5.0))
     serve(store, SPEND)
@@ -193,9 +181,9 @@ def test_stale_events_of_an_aggregation_view(open_store: Stores) -> None:
 
 
 def test_events_pushed_online_only_are_named_missing_offline_not_stale(
-    open_store: Stores,
+    open_causes_store: Stores,
 ) -> None:
-    store = open_store()
+    store = open_causes_store()
     store.materialize(end=T0)
     pushed = txn_rows(range(50), LATE, amount=5.0)
     result = store.push("txns", pushed, to="online")
@@ -225,9 +213,9 @@ def test_events_pushed_online_only_are_named_missing_offline_not_stale(
 
 
 def test_events_pushed_to_both_stores_give_no_mismatch(
-    open_store: Stores,
+    open_causes_store: Stores,
 ) -> None:
-    store = open_store()
+    store = open_causes_store()
     store.materialize(end=T0)
     result = store.push("txns", txn_rows(range(50), LATE, amount=5.0))
     assert result.offline_file is not None and result.entities == {"spend": 50}

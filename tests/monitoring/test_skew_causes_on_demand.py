@@ -4,9 +4,6 @@ without the inputs, or the function itself when no input did."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.monitoring.skew_causes_repo import (
@@ -22,18 +19,10 @@ from tests.monitoring.skew_causes_repo import (
 )
 
 
-@pytest.fixture
-def open_store(make_repo: Callable[..., Path]) -> Iterator[Stores]:
-    """Applied stores over the causes repo, closed after the test."""
-    stores = Stores(make_repo)
-    yield stores
-    stores.close()
-
-
 def test_an_on_demand_output_over_two_views_names_only_the_stale_ones_inputs(
-    open_store: Stores,
+    open_causes_store: Stores,
 ) -> None:
-    store = stale_activity(open_store)
+    store = stale_activity(open_causes_store)
     serve(store, ["both:mix", *PROFILE, *ACTIVITY])
     report = store.skew_report()
 
@@ -54,9 +43,9 @@ def test_an_on_demand_output_over_two_views_names_only_the_stale_ones_inputs(
 
 
 def test_an_on_demand_output_served_alone_names_the_stale_view(
-    open_store: Stores,
+    open_causes_store: Stores,
 ) -> None:
-    store = stale_activity(open_store)
+    store = stale_activity(open_causes_store)
     serve(store, ["both:mix"])
     mix = store.skew_report().result("both:mix")
 
@@ -69,9 +58,9 @@ def test_an_on_demand_output_served_alone_names_the_stale_view(
 
 
 def test_an_on_demand_output_with_a_view_feature_input_names_that_reference(
-    open_store: Stores,
+    open_causes_store: Stores,
 ) -> None:
-    store = stale_activity(open_store)
+    store = stale_activity(open_causes_store)
     # activity:clicks differs too, but is no input of one_input
     serve(store, ["one_input:spend_x", *ACTIVITY])
     report = store.skew_report()
@@ -95,11 +84,11 @@ def test_an_on_demand_output_with_a_view_feature_input_names_that_reference(
 
 
 def test_an_on_demand_output_served_with_and_without_its_inputs_blames_the_inputs_on_both(
-    open_store: Stores,
+    open_causes_store: Stores,
 ) -> None:
     """Some requests ask for the inputs too, others only for the output: on the latter the
     inputs' values were not served, so the stored rows must decide, not the function."""
-    store = stale_activity(open_store, [*range(30), *range(N // 2, N // 2 + 30)])
+    store = stale_activity(open_causes_store, [*range(30), *range(N // 2, N // 2 + 30)])
     serve(store, ["both:mix", *ACTIVITY], range(N // 2))
     serve(store, ["both:mix"], range(N // 2, N))
     mix = store.skew_report().result("both:mix")
@@ -113,9 +102,9 @@ def test_an_on_demand_output_served_with_and_without_its_inputs_blames_the_input
 
 
 def test_an_on_demand_output_that_differs_with_equal_inputs_blames_the_function(
-    open_store: Stores, monkeypatch: pytest.MonkeyPatch
+    open_causes_store: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = open_store()
+    store = open_causes_store()
     store.materialize(end=T0)
     serve(store, ["scaled:scaled", *PROFILE])
     monkeypatch.setenv("SKEW_CAUSES_FACTOR", "3")  # read at run time: not in any fingerprint

@@ -5,8 +5,7 @@ numpy."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -19,21 +18,12 @@ from tests.monitoring.skew_repo import (
     T0,
     T1,
     D,
-    Stores,
     mismatching_users,
     pairs_frame,
     run_pairs,
     serve,
     write,
 )
-
-
-@pytest.fixture
-def open_store(make_repo: Callable[..., Path]) -> Iterator[Stores]:
-    """Applied stores over the skew repo, closed after the test."""
-    stores = Stores(make_repo)
-    yield stores
-    stores.close()
 
 
 def test_tolerance_boundaries_are_inclusive_and_relative_to_the_offline_value(
