@@ -17,6 +17,7 @@ from featurestore._registry import FeatureRecord, PlanDiff, Registry, RegistrySt
 from featurestore._repo import RepoContents, find_repo, load_repo
 from featurestore._selection import build_plan
 from featurestore.offline._engine import OfflineEngine
+from featurestore.offline._event_spine import event_range
 from featurestore.offline._spine import SpineLike
 from featurestore.offline._training_set import TrainingSet, build_training_set
 from featurestore.online._backends import open_online_store
@@ -125,19 +126,24 @@ class FeatureStore:
 
     def get_training_set(
         self,
-        spine: SpineLike,
+        spine: SpineLike | None = None,
         features: list[str] | None = None,
         feature_service: str | None = None,
         *,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        latest: bool = False,
         full_feature_names: bool = False,
         timestamp_column: str = "event_timestamp",
         progress: Callable[[str], None] | None = None,
     ) -> TrainingSet:
-        """Point-in-time correct features for every spine row, in spine order."""
+        """Point-in-time correct features for every spine row, in spine order; with no spine,
+        for every source event in ``[start, end]`` (``latest``: each entity once, at ``end``)."""
+        span = event_range(spine, start, end, latest)
         plan = build_plan(self.repo, features, feature_service, full_feature_names)
         fingerprints = self.applied_fingerprints([r.ref for r in plan.refs])
         return build_training_set(
-            self.offline, spine, plan, fingerprints, timestamp_column, progress
+            self.offline, span or spine, plan, fingerprints, timestamp_column, progress
         )
 
     @property

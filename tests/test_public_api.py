@@ -103,7 +103,7 @@ PACKAGE_ALL = {
         "read_schema", "reading", "scan_sql", "sql_string", "timestamp_sql", "view_problems",
     ],
     "featurestore.offline": [
-        "OfflineEngine", "SpineLike", "TrainingSet", "TrainingSetFeature",
+        "EventRange", "OfflineEngine", "SpineLike", "TrainingSet", "TrainingSetFeature",
         "TrainingSetMetadata", "read_spine",
     ],
     "featurestore.online": [

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
@@ -19,8 +19,12 @@ from featurestore._profiles import FeatureProfile, profile_frame
 from featurestore._selection import RetrievalPlan
 from featurestore.errors import FeatureStoreError
 from featurestore.offline._engine import OfflineEngine, Progress
+from featurestore.offline._event_spine import EventRange, event_spine
 from featurestore.offline._spine import SpineLike, read_spine
 from featurestore.sources._frames import to_pandas
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TrainingSet", "TrainingSetFeature", "TrainingSetMetadata", "build_training_set"]
 
@@ -46,6 +50,7 @@ class TrainingSetMetadata(BaseModel):
     timestamp_column: str
     spine_start: dt.datetime | None
     spine_end: dt.datetime | None
+    events: EventRange | None = None  # the range the spine was read from, when none was given
     features: list[TrainingSetFeature]
     profiles: dict[str, FeatureProfile] = Field(default_factory=dict)
 
@@ -70,7 +75,7 @@ class TrainingSet:
     def to_arrow(self) -> pa.Table:
         return self._frame.to_arrow()
 
-    def to_pandas(self) -> Any:
+    def to_pandas(self) -> pd.DataFrame:
         """A pandas frame with nullable dtypes: integers stay integers, nulls stay missing."""
         return to_pandas(self._frame)
 
@@ -121,15 +126,21 @@ class TrainingSet:
 
 def build_training_set(
     engine: OfflineEngine,
-    spine: SpineLike,
+    spine: SpineLike | EventRange,
     plan: RetrievalPlan,
     fingerprints: dict[str, str],
     timestamp_column: str = "event_timestamp",
     progress: Progress | None = None,
 ) -> TrainingSet:
-    """The spine with the plan's features as of each row's time, and the metadata that
-    reproduces it (``fingerprints``: the applied ones, by reference)."""
-    frame = read_spine(spine)
+    """The spine (given, or read from the sources' events in an :class:`EventRange`) with
+    the plan's features as of each row's time, and the metadata that reproduces it
+    (``fingerprints``: the applied ones, by reference)."""
+    if isinstance(spine, EventRange):
+        if progress:
+            progress("reading the spine from the sources' events")
+        frame = event_spine(engine, plan, spine, timestamp_column)
+    else:
+        frame = read_spine(spine)
     out, statuses = engine.training_frame(frame, plan, timestamp_column, progress)
     ts = frame[timestamp_column]
     metadata = TrainingSetMetadata(
@@ -139,6 +150,7 @@ def build_training_set(
         timestamp_column=timestamp_column,
         spine_start=ts.min() if frame.height else None,  # type: ignore[arg-type]
         spine_end=ts.max() if frame.height else None,  # type: ignore[arg-type]
+        events=spine if isinstance(spine, EventRange) else None,
         features=[
             TrainingSetFeature(
                 ref=r.ref,

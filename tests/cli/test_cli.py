@@ -198,6 +198,50 @@ def test_training_set_output_format_follows_the_extension_and_keeps_files(
     assert pl.read_csv(csv, schema=expected.schema).equals(expected)
 
 
+def test_training_set_without_a_spine_reads_the_sources_events(
+    starter: Path, tmp_path: Path
+) -> None:
+    """--start/--end: one row per source event in the range, as the library builds it;
+    --latest: each customer once, at --end."""
+    features = ("--features", "customer_stats:orders_30d,customer_stats:segment")
+    source = pl.read_parquet(starter / "data/customer_stats.parquet")
+    times = sorted(source["updated_at"].unique())
+    start, end = times[2], times[5]
+    ranged = run(
+        "training-set",
+        *features,
+        *("--start", start.isoformat(), "--end", end.isoformat()),
+        *("-o", str(tmp_path / "range.parquet")),
+        cwd=starter,
+    )
+    assert ranged.returncode == 0, ranged.stderr
+    got = TrainingSet.load(tmp_path / "range.parquet")
+    in_range = source.filter(pl.col("updated_at").is_between(start, end))
+    assert got.metadata.row_count == in_range.height > 0
+    store = FeatureStore(starter)
+    try:
+        same = store.get_training_set(
+            features=["customer_stats:orders_30d", "customer_stats:segment"],
+            start=start,
+            end=end,
+        )
+    finally:
+        store.close()
+    assert got.to_polars().equals(same.to_polars())
+
+    latest = run(
+        "training-set",
+        *features,
+        *("--latest", "--end", end.isoformat(), "-o", str(tmp_path / "latest.csv")),
+        cwd=starter,
+    )
+    assert latest.returncode == 0, latest.stderr
+    rows = pl.read_csv(tmp_path / "latest.csv")
+    assert rows.height == source.filter(pl.col("updated_at") <= end)["customer_id"].n_unique()
+    as_of = f"{end:%Y-%m-%dT%H:%M:%S}.000000+0000"  # the range's end, in UTC
+    assert rows["event_timestamp"].unique().to_list() == [as_of]
+
+
 def test_unknown_feature_exits_1_with_a_clean_message(starter: Path, tmp_path: Path) -> None:
     result = run(
         "training-set",
@@ -223,8 +267,17 @@ def test_usage_errors_exit_2(starter: Path) -> None:
     assert both.returncode == 2
     assert "Error: pass exactly one of --features REFS or --service NAME" in both.stderr
     assert not (starter / "x.parquet").exists()
-    missing = run("training-set", "--service", "starter_v1", cwd=starter)
-    assert missing.returncode == 2 and "Missing option '--spine'" in missing.stderr
+    missing = run("training-set", "--service", "starter_v1", "-o", "x.parquet", cwd=starter)
+    assert missing.returncode == 2
+    assert "give --spine FILE, or --start/--end" in " ".join(missing.stderr.split())
+    spine_and_range = run(
+        "training-set",
+        *("--spine", "data/spine.parquet", "--latest", "--service", "starter_v1"),
+        *("-o", "x.parquet"),
+        cwd=starter,
+    )
+    assert spine_and_range.returncode == 2 and "not both" in spine_and_range.stderr
+    assert not (starter / "x.parquet").exists()
     unknown = run("no-such-verb", cwd=starter)
     assert unknown.returncode == 2 and "No such command 'no-such-verb'" in unknown.stderr
     check_only = run("apply", "--seed", "3", "--fail-on-flagged", cwd=starter)

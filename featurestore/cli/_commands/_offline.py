@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from featurestore.cli._commands._options import (
     open_store,
     repo_option,
 )
+from featurestore.cli._commands._parsing import ISO_DATETIME
 
 __all__ = ["training_set", "validate"]
 
@@ -41,8 +43,24 @@ def validate(ctx: click.Context, repo: Path | None, as_json: bool) -> None:
 @click.option(
     "--spine",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Parquet or CSV file of entity keys, timestamps and request columns.",
+    default=None,
+    help="Parquet or CSV file of entity keys, timestamps and request columns. Without it, "
+    "give --start/--end (every source event in the range) or --latest.",
+)
+@click.option(
+    "--start",
+    type=ISO_DATETIME,
+    default=None,
+    help="Without --spine: one row per entity per source event from this time (ISO; naive = UTC).",
+)
+@click.option(
+    "--end", type=ISO_DATETIME, default=None, help="Without --spine: events up to this time."
+)
+@click.option(
+    "--latest",
+    is_flag=True,
+    help="Without --spine: one row per entity (seen in --start..--end), as of --end "
+    "(default: now).",
 )
 @features_option
 @click.option(
@@ -66,7 +84,10 @@ def validate(ctx: click.Context, repo: Path | None, as_json: bool) -> None:
 @json_option
 def training_set(
     repo: Path | None,
-    spine: Path,
+    spine: Path | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    latest: bool,
     feature_refs: tuple[str, ...],
     service: str | None,
     output: Path,
@@ -75,7 +96,13 @@ def training_set(
     as_json: bool,
     force: bool,
 ) -> None:
-    """Join point-in-time correct features onto a spine and write them to a file."""
+    """Join point-in-time correct features onto a spine (a file, or the sources' events in
+    a time range) and write them to a file."""
+    if (spine is None) == (start is None and end is None and not latest):
+        raise click.UsageError(
+            "give --spine FILE, or --start/--end (every source event in the range), or "
+            "--latest (each entity once, as of --end), not both"
+        )
     if output.exists() and not force:
         raise click.UsageError(f"{output} exists; pass --force to replace it")
     refs = feature_selection(feature_refs, service)
@@ -84,6 +111,9 @@ def training_set(
             spine,
             features=refs or None,
             feature_service=service,
+            start=start,
+            end=end,
+            latest=latest,
             full_feature_names=full_feature_names,
             timestamp_column=timestamp_column,
             progress=progress,
