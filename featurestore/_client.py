@@ -22,6 +22,7 @@ import polars as pl
 import featurestore.errors as errors
 from featurestore._value_rules import FeatureStatus
 from featurestore.definitions._dtypes import parse_dtype
+from featurestore.online._push import PushMode, PushResult
 from featurestore.serving._response import OnlineResponse
 from featurestore.serving._retrieval._request import as_columns
 from featurestore.sources._appends import RowsLike
@@ -192,20 +193,29 @@ class Client:
         source: str,
         rows: RowsLike,
         *,
-        to: str = "online_and_offline",
-    ) -> dict[str, Any]:
-        """Send new events of ``source`` (one mapping per event) to ``POST /v1/push`` (``to``
-        as in :meth:`FeatureStore.push`); returns the events received, whether they were
-        written to the source's files, per aggregation view entities updated, late events and
-        entities compacted, and why the online store was not updated if it was not."""
+        to: PushMode = "online_and_offline",
+    ) -> PushResult:
+        """Send new events of ``source`` (any table or records) to ``POST /v1/push`` (``to``
+        as in :meth:`FeatureStore.push`); the same :class:`PushResult` as the library's, but
+        for the part file's name, which the server keeps to itself."""
         records = as_polars(rows, errors.PushError, "push rows").to_dicts()
         body = {"source": source, "rows": records, "to": to}
         content = orjson.dumps(body, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
-        return orjson.loads(self._request("POST", "/v1/push", content).content)
+        answer = orjson.loads(self._request("POST", "/v1/push", content).content)
+        return PushResult(
+            source=answer["source"],
+            events=answer["events"],
+            offline=answer["offline"],
+            entities=answer["entities"],
+            late=answer["late"],
+            compacted=answer["compacted"],
+            online_error=answer["online_error"],
+        )
 
     def list_features(self) -> list[dict[str, Any]]:
         """The server's applied features: ref, view, name, kind, dtype, owner, fingerprint."""
-        return orjson.loads(self._request("GET", "/v1/features").content)
+        features: list[dict[str, Any]] = orjson.loads(self._request("GET", "/v1/features").content)
+        return features
 
     def ready(self) -> bool:
         """Whether the server is ready to serve (registry applied, online store reachable)."""

@@ -68,14 +68,16 @@ _MODES = ("online_and_offline", "online", "offline")
 
 @dataclass
 class PushResult:
-    """What one push did: events received; the part file written to the source's files
-    (None with ``to="online"``); per online view with aggregations, entities updated, late
-    events dropped and entities whose appended events were folded into one state; and why the
-    online store was not updated, when it could not be (the events are in the source's files:
-    the next materialization brings them online)."""
+    """What one push did: events received; whether they were appended to the source's files
+    (not with ``to="online"``) and as which part file (known in process, not over HTTP); per
+    online view with aggregations, entities updated, late events dropped and entities whose
+    appended events were folded into one state; and why the online store was not updated,
+    when it could not be (the events are in the source's files: the next materialization
+    brings them online). ``FeatureStore.push`` and ``Client.push`` both return one."""
 
     source: str
     events: int
+    offline: bool = False
     offline_file: str | None = None
     entities: dict[str, int] = field(default_factory=dict)
     late: dict[str, int] = field(default_factory=dict)
@@ -240,7 +242,7 @@ def push_events(
     result = PushResult(source=source, events=frame.height)
     if target is not None and frame.height:
         written = append_part(con, views[0].source, repo.root, frame, target, views)
-        result.offline_file = str(written)
+        result.offline, result.offline_file = True, str(written)
     if online_views:
         definitions = {ref: applied.features[ref].definition for ref in refs}
         published = {v.name: events_definitions(v, fingerprints, definitions) for v in online_views}
@@ -249,7 +251,7 @@ def push_events(
         "pushed source=%s events=%d offline=%s late=%s",
         source,
         result.events,
-        result.offline_file,
+        result.offline,
         result.late,
     )
     return result
@@ -278,7 +280,7 @@ def _push_online(
     try:
         push_rows(open_online(), views, frame, result, con, definitions)
     except OnlineStoreError as exc:
-        if result.offline_file is None:
+        if not result.offline:
             raise
         result.online_error = (
             f"{exc}; the events are in the source's files, and the next "

@@ -95,7 +95,7 @@ def _add_serving_routes(
                 "request_id": request_id,
                 "source": result.source,
                 "events": result.events,
-                "offline": result.offline_file is not None,
+                "offline": result.offline,
                 "entities": result.entities,
                 "late": result.late,
                 "compacted": result.compacted,

@@ -7,7 +7,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from featurestore.online._push import PushMode, PushResult
 from featurestore.serving._response import OnlineResponse
+from featurestore.sources._appends import RowsLike
 
 __all__ = ["OnlineFeatures"]
 
@@ -15,8 +17,8 @@ __all__ = ["OnlineFeatures"]
 @runtime_checkable
 class OnlineFeatures(Protocol):
     """Latest feature values for entity rows, with a status per value (see
-    ``FeatureStore.get_online_features``). ``push`` is not part of it: the facade returns a
-    ``PushResult`` and the client the server's JSON answer."""
+    ``FeatureStore.get_online_features``), and new events pushed to a source (see
+    ``FeatureStore.push``)."""
 
     def get_online_features(
         self,
@@ -29,4 +31,10 @@ class OnlineFeatures(Protocol):
         request_time: dt.datetime | str | None = None,
     ) -> OnlineResponse:
         """Values and statuses for each entity row, as of ``request_time`` (default: now)."""
+        ...
+
+    def push(
+        self, source: str, rows: RowsLike, *, to: PushMode = "online_and_offline"
+    ) -> PushResult:
+        """Append events of ``source`` to its files and to the online aggregation state."""
         ...

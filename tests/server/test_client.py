@@ -101,9 +101,14 @@ def test_client_serves_a_service_with_full_names(client: Client, local: FeatureS
 def test_the_client_and_the_facade_offer_the_same_online_features(
     client: Client, local: FeatureStore
 ) -> None:
-    assert inspect.signature(Client.get_online_features) == inspect.signature(
-        FeatureStore.get_online_features
-    )
+    """Every method of the protocol has one signature, annotations and defaults included, in
+    the protocol, the facade and the client."""
+    methods = [m for m in vars(OnlineFeatures) if not m.startswith("_")]
+    assert sorted(methods) == ["get_online_features", "push"]
+    for method in methods:
+        declared = inspect.signature(getattr(OnlineFeatures, method))
+        assert inspect.signature(getattr(Client, method)) == declared, method
+        assert inspect.signature(getattr(FeatureStore, method)) == declared, method
     assert isinstance(client, OnlineFeatures)
     assert isinstance(local, OnlineFeatures)
 

@@ -110,7 +110,8 @@ def test_push_over_http_moves_the_window_values(server: Server) -> None:
         result = client.push(
             "txns", [{"user_id": 2, "ts": BASE + dt.timedelta(minutes=25), "amount": 2.5}]
         )
-    assert result["entities"] == {"user_txn": 1}
+    assert (result.events, result.offline, result.entities) == (1, True, {"user_txn": 1})
+    assert result.offline_file is None, "the server does not tell its file names"
     assert served(server) == {"count_1h": [2, 2], "spend_1d": [15.0, 10.0]}
     assert offline(server) == served(server)
     parts = sorted(p.name for p in (server.repo / "data" / "txns").iterdir())
@@ -165,7 +166,7 @@ def test_the_client_pushes_pandas_frames_and_their_records(server: Server) -> No
     with Client(server.url) as client:
         first = client.push("txns", frame.iloc[:1])
         second = client.push("txns", frame.iloc[1:].to_dict("records"))
-    assert (first["events"], second["events"]) == (1, 1)
+    assert (first.events, second.events) == (1, 1)
     after = served(server)
     assert after["count_1h"] == [before["count_1h"][0] + 2, before["count_1h"][1]]
     assert after["spend_1d"] == [before["spend_1d"][0] + 3.0, before["spend_1d"][1]]
