@@ -3,6 +3,7 @@ requested features need, and turned into the internal table the point-in-time jo
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,11 @@ def _check_request_columns(spine: pl.DataFrame, plan: RetrievalPlan) -> None:
                 f"spine request column {col!r} is {spine.schema[col]}; on-demand view(s) "
                 f"{users} expect {dtype}"
             )
+        if dtype_kind(dtype) == "date" and dtype_kind(spine.schema[col]) == "datetime":
+            timed = spine.filter(pl.col(col).dt.time() != dt.time())[col]
+            if timed.len():
+                raise SpineError(
+                    f"spine request column {col!r} holds datetimes with a time of day (e.g. "
+                    f"{timed[0]}); on-demand view(s) {users} expect dates, and a datetime "
+                    "counts as its date only at midnight: pass dates, e.g. pl.col(c).dt.date()"
+                )

@@ -91,15 +91,25 @@ def _json_type(value: Any) -> str:
 
 
 def _iso_date(column: str) -> Parser:
+    """ISO dates; an ISO datetime at midnight counts as its date (as in the library)."""
+
     def parse(value: Any) -> Any:
         if not isinstance(value, str):
             return value  # retrieval rejects it with the expected type
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
+            pass
+        try:
+            t = dt.datetime.fromisoformat(value)
+        except ValueError:
+            t = None
+        if t is None or t.time() != dt.time():
             raise OnlineRequestError(
-                f"request_data[{column!r}] takes ISO dates such as 2024-03-01; found {value!r}"
-            ) from None
+                f"request_data[{column!r}] takes ISO dates such as 2024-03-01 (or a datetime "
+                f"at midnight); found {value!r}"
+            )
+        return t.date()
 
     return parse
 

@@ -17,7 +17,7 @@ import pytest
 from featurestore import FeatureReferenceError, FeatureStore, FeatureStoreError, TransformError
 from featurestore._client import Client, decode_response
 from featurestore._value_rules import FeatureStatus
-from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError
+from featurestore.errors import OnlineRequestError, OnlineStoreUnavailableError, SpineError
 from featurestore.server._encoding import encode_response
 from featurestore.serving import OnlineFeatures
 from featurestore.serving._response import OnlineResponse
@@ -57,17 +57,23 @@ def test_client_returns_what_in_process_retrieval_returns(
     assert served.request_time.tzinfo is not None
 
 
-@pytest.mark.parametrize("form", ["pandas", "polars", "arrow", "records"])
+@pytest.mark.parametrize("form", ["pandas", "pandas-datetimes", "polars", "arrow", "records"])
 def test_entities_and_request_data_as_tables_through_the_client_and_the_facade(
     client: Client, local: FeatureStore, form: str
 ) -> None:
     """Entity and request columns given as a pandas, Polars or Arrow table or as records give
-    what the mapping gives, in process and over HTTP."""
+    what the mapping gives, in process and over HTTP; pandas has no date dtype, so a Date
+    request column may come as datetimes at midnight."""
     import pandas as pd
 
     entities, request = pl.DataFrame(ENTITIES), pl.DataFrame(REQUEST)
     convert = {
         "pandas": lambda f: pd.DataFrame(f.to_dict(as_series=False)),  # dates as objects
+        "pandas-datetimes": lambda f: (
+            f.to_pandas().astype({"txn_date": "datetime64[us]"})
+            if "txn_date" in f.columns
+            else f.to_pandas()
+        ),
         "polars": lambda f: f,
         "arrow": lambda f: f.to_arrow(),
         "records": lambda f: f.to_dicts(),
@@ -81,6 +87,34 @@ def test_entities_and_request_data_as_tables_through_the_client_and_the_facade(
             expected.values,
             expected.statuses,
             expected.entities,
+        )
+
+
+def test_a_date_request_column_takes_midnight_datetimes_only(
+    client: Client, local: FeatureStore
+) -> None:
+    """A datetime at midnight counts as its date, online, over HTTP and in a spine; one with
+    a time of day is refused on every path (a cast would silently drop the time)."""
+    ask: dict[str, Any] = {"features": ["txn_risk:days_since_signup"], "entities": ENTITIES}
+    dates = local.get_online_features(**ask, request_data=REQUEST)
+    midnights = [dt.datetime.combine(d, dt.time()) for d in REQUEST["txn_date"]]
+    at_midnight = {**REQUEST, "txn_date": midnights}
+    assert local.get_online_features(**ask, request_data=at_midnight).values == dates.values
+    timed = {**REQUEST, "txn_date": [t.replace(hour=13) for t in midnights]}
+    with pytest.raises(OnlineRequestError, match="has a time of day"):
+        local.get_online_features(**ask, request_data=timed)
+    with pytest.raises(OnlineRequestError, match=r"found '2024-03-01T13:00:00'"):
+        client.get_online_features(**ask, request_data=timed)
+
+    spine = pl.DataFrame({**ENTITIES, **REQUEST, "event_timestamp": [dt.datetime.now()] * 5})
+    features = ["txn_risk:days_since_signup"]
+    by_date = local.get_training_set(spine, features=features).to_polars()
+    as_datetimes = spine.with_columns(pl.col("txn_date").cast(pl.Datetime("us")))
+    by_midnight = local.get_training_set(as_datetimes, features=features).to_polars()
+    assert by_midnight["days_since_signup"].equals(by_date["days_since_signup"])
+    with pytest.raises(SpineError, match="datetimes with a time of day"):
+        local.get_training_set(
+            as_datetimes.with_columns(pl.col("txn_date").dt.offset_by("13h")), features=features
         )
 
 

@@ -17,7 +17,9 @@ from featurestore.errors import OnlineRequestError
 from featurestore.serving._retrieval._plan import Prepared, ViewRead
 from featurestore.sources._frames import as_polars
 
-__all__ = ["RequestState", "as_columns", "as_of", "row_count"]
+__all__ = ["RequestState", "as_columns", "as_dates", "as_of", "row_count"]
+
+_MIDNIGHT = dt.time()
 
 
 def as_columns(name: str, value: object) -> Mapping[str, Sequence[Any]]:
@@ -123,10 +125,15 @@ def _request_lengths(
         kind = dtype_kind(dtype)
         accepted = PYTHON_TYPES[kind]  # as the offline spine takes them
         for value in column:
+            if kind == "date" and isinstance(value, dt.datetime) and value.time() != _MIDNIGHT:
+                raise OnlineRequestError(
+                    f"request_data[{col!r}] must hold dates for on-demand view(s) {users}; "
+                    f"found {value!r}, which has a time of day (a datetime at midnight counts "
+                    "as its date: pass dates, e.g. series.dt.date)"
+                )
             if value is not None and (
                 not isinstance(value, accepted)
                 or (isinstance(value, bool) and bool not in accepted)
-                or (kind == "date" and isinstance(value, dt.datetime))
             ):
                 raise OnlineRequestError(
                     f"request_data[{col!r}] must hold {dtype_name(dtype)} values for "
@@ -134,6 +141,21 @@ def _request_lengths(
                 )
         lengths[f"request_data[{col!r}]"] = len(column)
     return lengths
+
+
+def as_dates(
+    prepared: Prepared, request_data: Mapping[str, Sequence[Any]]
+) -> Mapping[str, Sequence[Any]]:
+    """Request data with the datetimes of Date columns as their dates (pandas has no date
+    dtype, so dates often arrive as datetimes at midnight; :func:`row_count` refused any
+    other time of day), as a spine's midnight datetimes are cast offline."""
+    dates = [c for c, d in prepared.plan.request_columns.items() if dtype_kind(d) == "date"]
+    if not any(isinstance(v, dt.datetime) for c in dates for v in request_data[c]):
+        return request_data
+    out = dict(request_data)
+    for col in dates:
+        out[col] = [v.date() if isinstance(v, dt.datetime) else v for v in request_data[col]]
+    return out
 
 
 def row_count(

@@ -19,6 +19,7 @@ from featurestore.serving._retrieval._plan import Prepared, prepare
 from featurestore.serving._retrieval._request import (
     RequestState,
     as_columns,
+    as_dates,
     as_of,
     row_count,
 )
@@ -95,6 +96,7 @@ class OnlineRetriever:
         entities = as_columns("entities", entities)
         request_data = as_columns("request_data", request_data)
         n = row_count(prepared, entities, request_data)
+        request_data = as_dates(prepared, request_data)
         state = RequestState(entities, n, epoch_us(now), prepared.read_fingerprints)
         for read in prepared.reads:
             if read.columns:
