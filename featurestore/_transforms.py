@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from featurestore._row_mode import rows_frame
 from featurestore.definitions import Feature, FeatureView, OnDemandFeatureView
 from featurestore.definitions._dtypes import dtype_name
 from featurestore.errors import TransformError
@@ -53,7 +54,10 @@ def run_on_demand(odfv: OnDemandFeatureView, inputs: pl.DataFrame) -> pl.DataFra
     callers read the declared ones by name).
     """
     try:
-        out = _as_frame(odfv, inputs, odfv.udf(inputs))
+        if odfv.mode == "rows":
+            out = rows_frame(odfv, inputs)
+        else:
+            out = _as_frame(odfv, inputs, odfv.udf(inputs))
     except TransformError:
         raise
     except Exception as exc:

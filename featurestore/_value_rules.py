@@ -8,14 +8,24 @@ invalid: they cannot be stored or served faithfully, so neither path passes them
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
+from typing import Any
 
 import polars as pl
 
 from featurestore.definitions import Feature
 from featurestore.definitions._dtypes import dtype_kind
 
-__all__ = ["MATCH_FOUND", "MATCH_NONE", "MATCH_STALE", "FeatureStatus", "has_rules", "resolve"]
+__all__ = [
+    "MATCH_FOUND",
+    "MATCH_NONE",
+    "MATCH_STALE",
+    "FeatureStatus",
+    "has_rules",
+    "resolve",
+    "resolve_value",
+]
 
 # How a view's row was found for a key and time: the "match" code the engines emit.
 MATCH_NONE, MATCH_STALE, MATCH_FOUND = 0, 1, 2
@@ -83,3 +93,19 @@ def resolve(feature: Feature, raw: pl.Expr, match: pl.Expr, name: str) -> tuple[
     )
     final = pl.when(found & ~broken & value.is_not_null()).then(value).otherwise(default)
     return final.alias(name), status.alias(f"{name}__status")
+
+
+def resolve_value(feature: Feature, value: Any) -> tuple[Any, FeatureStatus]:
+    """The final value and status of one computed value of the feature's dtype: the Python
+    twin of :func:`resolve` for a found row, for the paths that build no frame (an on-demand
+    view in row mode at request time)."""
+    broken = value is not None and (
+        (isinstance(value, float) and not math.isfinite(value)) or not feature.is_valid(value)
+    )
+    if value is None and not feature.nullable and feature.default is None:
+        broken = True
+    if broken:
+        return feature.default, FeatureStatus.INVALID
+    if value is None and feature.default is not None:
+        return feature.default, FeatureStatus.DEFAULTED
+    return value, FeatureStatus.PRESENT

@@ -159,6 +159,7 @@ def on_demand_definition(
         "output": feature.name,
         "function": function if function is not None else function_definition(odfv.udf),
         "inputs": inputs,
+        **({"mode": odfv.mode} if odfv.mode != "frame" else {}),  # frame: as before modes
         **_rules(feature),
     }
 
@@ -176,7 +177,7 @@ def function_definition(fn: Callable[..., Any]) -> dict[str, Any]:
 
 def _function(fn: Callable[..., Any], seen: set[int]) -> dict[str, Any]:
     seen.add(id(fn))
-    code: types.CodeType = fn.__code__  # type: ignore[attr-defined]
+    code: types.CodeType = fn.__code__
     names = _global_names(code)
     namespace: dict[str, Any] = getattr(fn, "__globals__", {})
     cells = getattr(fn, "__closure__", None) or ()

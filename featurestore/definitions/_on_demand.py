@@ -6,19 +6,26 @@ The decorator leaves the function callable: ``txn_risk(df)`` still runs the user
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from featurestore.definitions._base import Definition, Identifier, did_you_mean, split_ref
+from featurestore.definitions._dtypes import DTypeLike
 from featurestore.definitions._feature import Feature
 from featurestore.definitions._sources import RequestSource
 from featurestore.definitions._view import FeatureView
 from featurestore.errors import DefinitionError, FeatureReferenceError
 
-Udf = Callable[[pl.DataFrame], "pl.DataFrame | list[pl.Expr] | dict[str, pl.Expr]"]
+# The function of an on-demand view: the frame of its inputs in, its output columns out (as a
+# frame, or expressions over the inputs, named by alias or by the dict's keys).
+UdfResult: TypeAlias = pl.DataFrame | pl.LazyFrame | pl.Expr | list[pl.Expr] | dict[str, pl.Expr]
+Udf: TypeAlias = Callable[[pl.DataFrame], UdfResult]
+# In row mode: one row's inputs in, its outputs out, as dicts keyed by column name.
+RowUdf: TypeAlias = Callable[[dict[str, Any]], Mapping[str, Any]]
+Source: TypeAlias = RequestSource | FeatureView | str
 
 
 class OnDemandFeatureView(Definition):
@@ -34,9 +41,25 @@ class OnDemandFeatureView(Definition):
     sources: list[RequestSource | FeatureView | str]
     features: list[Feature]
     udf: Callable[..., Any]
+    mode: Literal["frame", "rows"] = "frame"
     owner: str | None = None
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            name: str,
+            *,
+            sources: Sequence[Source],
+            features: Sequence[Feature],
+            udf: Udf | RowUdf,
+            mode: Literal["frame", "rows"] = "frame",
+            owner: str | None = None,
+            description: str = "",
+            tags: Mapping[str, str] = ...,
+        ) -> None: ...
 
     @field_validator("sources")
     @classmethod
@@ -81,9 +104,9 @@ class OnDemandFeatureView(Definition):
             and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         if len(params) != 1:
+            takes = "a dict of one row's inputs" if self.mode == "rows" else "a Polars DataFrame"
             raise ValueError(
-                f"function {label} must take exactly one argument (a Polars "
-                f"DataFrame of its inputs), found {len(params)}"
+                f"function {label} must take exactly one argument ({takes}), found {len(params)}"
             )
         return self
 
@@ -139,25 +162,27 @@ class OnDemandFeatureView(Definition):
             f"Known features of view '{self.name}': {', '.join(names)}."
         )
 
-    def __call__(self, df: pl.DataFrame) -> Any:
-        """Run the user's function unchanged."""
-        return self.udf(df)
+    def __call__(self, inputs: Any) -> Any:
+        """Run the user's function unchanged (on a frame, or on one row's dict in row mode)."""
+        return self.udf(inputs)
 
 
 def on_demand_feature_view(
     *,
-    sources: list[RequestSource | FeatureView | str],
-    schema: dict[str, Any] | list[Feature],
+    sources: Sequence[Source],
+    schema: Mapping[str, DTypeLike] | list[Feature],
     name: str | None = None,
+    mode: Literal["frame", "rows"] = "frame",
     owner: str | None = None,
     description: str | None = None,
-    tags: dict[str, str] | None = None,
-) -> Callable[[Udf], OnDemandFeatureView]:
+    tags: Mapping[str, str] | None = None,
+) -> Callable[[Udf | RowUdf], OnDemandFeatureView]:
     """Declare an on-demand view over ``sources`` (request sources, feature views and
     ``"view:feature"`` references); ``schema`` maps output names to dtypes (or lists
-    Features)."""
+    Features). ``mode="rows"``: the function takes one row's inputs as a dict and returns a
+    dict of its outputs (no frame is built at request time; see :mod:`featurestore._row_mode`)."""
 
-    def wrap(fn: Udf) -> OnDemandFeatureView:
+    def wrap(fn: Udf | RowUdf) -> OnDemandFeatureView:
         view_name = name if name is not None else getattr(fn, "__name__", None)
         if view_name is None:
             raise DefinitionError(
@@ -182,6 +207,7 @@ def on_demand_feature_view(
             sources=sources,
             features=features,
             udf=fn,
+            mode=mode,
             owner=owner,
             description=description if description is not None else inspect.getdoc(fn) or "",
             tags=tags if tags is not None else {},

@@ -11,8 +11,9 @@ from typing import Any
 import polars as pl
 
 from featurestore._registry import RegistryState
+from featurestore._row_mode import conform, row_outputs
 from featurestore._transforms import run_on_demand
-from featurestore._value_rules import MATCH_FOUND, FeatureStatus, resolve
+from featurestore._value_rules import MATCH_FOUND, FeatureStatus, resolve, resolve_value
 from featurestore.definitions._fingerprint import fingerprint
 from featurestore.serving._retrieval._plan import OnDemandRun, Prepared
 
@@ -30,6 +31,9 @@ def run_on_demand_view(
     statuses: dict[str, list[FeatureStatus]],
 ) -> None:
     """Run one on-demand view over the request's rows; fill its outputs' values and statuses."""
+    if run.view.mode == "rows":
+        _run_rows(run, request_data, values, statuses)
+        return
     columns = [request_data[key] if req else values[key] for req, key in run.inputs]
     # one dict per row builds a small typed frame faster than rows or one Series per column
     # (same row builder, without a dtype check per column); request values were
@@ -56,6 +60,28 @@ def run_on_demand_view(
         else:
             values[ref] = column
             statuses[ref] = [_PRESENT] * len(column)
+
+
+def _run_rows(
+    run: OnDemandRun,
+    request_data: Mapping[str, Sequence[Any]],
+    values: dict[str, list[Any]],
+    statuses: dict[str, list[FeatureStatus]],
+) -> None:
+    """Row mode: the function on each row as a dict, no frame built; inputs typed as a
+    training frame's rows hold them, outputs checked by the rules' Python twin."""
+    columns = [
+        conform(dtype, request_data[key] if req else values[key], key)
+        for (req, key), dtype in zip(run.inputs, run.schema.values(), strict=True)
+    ]
+    names = run.names
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    outputs = row_outputs(run.view, rows)
+    for feature in run.view.features:
+        ref = f"{run.view.name}:{feature.name}"
+        resolved = [resolve_value(feature, v) for v in outputs[feature.name]]
+        values[ref] = [v for v, _ in resolved]
+        statuses[ref] = [s for _, s in resolved]
 
 
 class OnDemandFingerprints:
