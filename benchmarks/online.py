@@ -2,8 +2,9 @@
 
 For each backend it materializes a view of N entities x 10 features (rows/s, next to the raw
 ``publish`` of the same encoded rows), then times in-process ``get_online_features`` for
-1 entity x (10 features + 1 on-demand view) and for 100 entities, next to the raw store read of
-the same keys measured in the same run, and prints p50/p99 and the ratios.
+1 entity x (10 features + 1 on-demand view, in frame mode and in row mode) and for 100
+entities, next to the raw store read of the same keys measured in the same run, and prints
+p50/p99 and the ratios.
 
     python benchmarks/online.py --entities 1000000
     python benchmarks/online.py --entities 100000 --calls 5000 --backends sqlite --json
@@ -43,7 +44,7 @@ FEATURES = [f"f{i}" for i in range(10)]
 THREADS_ENV = "POLARS_MAX_THREADS"  # read by Polars once, when it is imported
 
 DEFINITIONS = '''
-"""Benchmark repo: one entity, one view of 10 features, one on-demand view."""
+"""Benchmark repo: one entity, one view of 10 features, an on-demand view in each mode."""
 
 from datetime import timedelta
 
@@ -73,7 +74,15 @@ def ratio(df: pl.DataFrame) -> pl.DataFrame:
     return df.select((pl.col("amount") / (pl.col("f0").abs() + 1.0)).alias("amount_ratio"))
 
 
+@on_demand_feature_view(
+    sources=[request, stats], schema={"amount_ratio_rows": pl.Float64}, mode="rows"
+)
+def ratio_rows(row: dict) -> dict:
+    return {"amount_ratio_rows": row["amount"] / (abs(row["f0"]) + 1.0)}
+
+
 service = FeatureService("bench", [stats, ratio])
+rows_service = FeatureService("bench_rows", [stats, ratio_rows])
 '''
 
 
@@ -147,6 +156,16 @@ def run_backend(backend: str, entities: int, calls: int) -> dict[str, Any]:
             request_time=END,
         )
 
+    rows_one = iter(keys * 3)
+
+    def online_one_rows() -> None:
+        store.get_online_features(
+            feature_service="bench_rows",
+            entities={"entity_id": [next(rows_one)]},
+            request_data={"amount": [12.5]},
+            request_time=END,
+        )
+
     raw_one = iter(keys * 3)
 
     def raw_read_one() -> None:
@@ -170,6 +189,7 @@ def run_backend(backend: str, entities: int, calls: int) -> dict[str, Any]:
     assert all(s.value == "PRESENT" for s in check.statuses["f0"]), "benchmark rows must be present"
 
     out["one_p50_us"], out["one_p99_us"] = percentiles(online_one, calls)
+    out["one_rows_p50_us"], out["one_rows_p99_us"] = percentiles(online_one_rows, calls)
     out["raw_one_p50_us"], out["raw_one_p99_us"] = percentiles(raw_read_one, calls)
     hundred_calls = max(calls // 5, 1000)
     out["hundred_p50_us"], out["hundred_p99_us"] = percentiles(online_hundred, hundred_calls)
@@ -199,6 +219,7 @@ def report(results: list[dict[str, Any]]) -> None:
         print(header)
         rows = [
             ("get_online_features 1 entity x (10 + 1 odfv)", "one", "raw_one"),
+            ("  ... the odfv in row mode", "one_rows", "raw_one"),
             ("get_online_features 100 entities x 10", "hundred", "raw_hundred"),
         ]
         for label, ours, raw in rows:
