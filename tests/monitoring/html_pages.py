@@ -1,16 +1,22 @@
-"""Report dicts and pages for the HTML tests: hand-made features, reports and histograms, and a
-small parser that turns a page into a tree of nodes to query."""
+"""Report dicts and pages for the HTML tests: hand-made features, reports and histograms, real
+skew and drift reports over a long window, and a small parser that turns a page into a tree of
+nodes to query."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
+import polars as pl
 
+from featurestore import FeatureStore
 from featurestore.monitoring._report import Verdict
+from tests.monitoring.skew_repo import BASE, LATE, T0, T1, T2, profile_rows, serve, write
 
 HOSTILE = "<script>alert(1)</script>"
 VOID_TAGS = {"meta", "input", "br", "img", "link", "hr", "area", "base", "col", "embed", "wbr"}
@@ -90,7 +96,8 @@ def histogram(labels: list[str], reference: list[Any], current: list[Any]) -> di
 def shares_from(values: np.ndarray, edges: np.ndarray) -> list[float]:
     """Each bin's share of ``values`` over bins ``(e[i-1], e[i]]``."""
     counts = np.bincount(np.searchsorted(edges, values), minlength=len(edges) + 1)
-    return (counts / counts.sum()).tolist()
+    shares: list[float] = (counts / counts.sum()).tolist()
+    return shares
 
 
 def numeric_histogram(seed: int, bins: int = 10, shift: float = 0.5) -> dict[str, Any]:
@@ -140,3 +147,69 @@ def cards(root: Node) -> list[Node]:
 def charts(root: Node) -> list[Node]:
     """The page's charts, in order."""
     return root.find_all("svg", "fs-chart")
+
+
+# a window of months: requests from February to April, the source's rows from January
+WINDOW = (dt.datetime(2024, 1, 15, tzinfo=dt.UTC), dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
+LAST_REQUEST = dt.datetime(2024, 4, 20)
+
+
+def long_window_reports(open_store: Callable[..., FeatureStore]) -> dict[str, dict[str, Any]]:
+    """A real skew report and a real drift report over months, as dicts: newer profile rows
+    for users 0..99 arrive after the materialization, so their float scores mismatch; the
+    drift compares the profile source of January with the serving log of the window."""
+    store = open_store(n=1200)
+    store.materialize(end=T0)
+    newer = profile_rows([*range(100)], LATE, bump=1)
+    write(store, "data/profile.parquet", pl.concat([profile_rows(range(1200), BASE), newer]))
+    for i, at in enumerate((T1, T2, LAST_REQUEST)):
+        serve(store, range(400 * i, 400 * (i + 1)), at)
+    skew = store.skew_report(*WINDOW).to_dict()
+    drift = store.drift_report(
+        "source:profile:2023-12-01..2024-01-10", "log:2024-01-15..2024-05-01"
+    ).to_dict()
+    return {"skew": skew, "drift": drift}
+
+
+def crowded_report() -> dict[str, Any]:
+    """A report that tries to be wide: long unbroken references, reasons and values, a dozen
+    example columns, 40 long category labels, a temporal chart binned in epoch microseconds,
+    long window labels and a setting with no space in it."""
+    week_us = 7 * 86_400_000_000
+    edges = [1_735_862_400_000_000 + k * week_us for k in range(10)]
+    weeks = histogram([f"({a}, {b}]" for a, b in pairwise(edges)], [1 / 9] * 9, [1 / 9] * 9)
+    weeks |= {
+        "reference_label": "serving log [2025-01-03T00:00:00.123456Z, 2025-03-28T12:00Z)",
+        "current_label": "source of a_long_view_name [2025-03-28T00:00Z, 2025-04-28T00:00Z)",
+    }
+    examples = [
+        {
+            "request_id": f"request-{i}-" + "0" * 30,
+            "request_time": "2025-02-19T08:29:32.462612+00:00",
+            "merchant_id": "m" * 90,
+            "note": "a long sentence " * 20,
+            "served": 3123.2400000000002 + i,
+            "offline": 0.1 + 0.2 + i,
+            "status": "PRESENT",
+            **{f"extra_column_{k}": 1 / 3 + k for k in range(5)},
+        }
+        for i in range(5)
+    ]
+    categories = [f"category-{i}-" + "y" * 30 for i in range(40)]
+    features = [
+        feature(
+            "a_view_with_a_long_name:" + "f" * 150,
+            "flagged",
+            reasons=["r" * 400, "served a row of 2025-02-19T08:29:32+00:00"],
+            stats={"pairs": "'a' -> 'b' x3; " * 30, "counts": {"PRESENT": 3}, "none": []},
+            examples=examples,
+        ),
+        feature("t:when", "warn", kind="temporal", histogram=weeks),
+        feature(
+            "u:country", kind="categorical", histogram=histogram(categories, *[[1 / 40] * 40] * 2)
+        ),
+    ]
+    data = report(features, title="Drift of " + weeks["current_label"])
+    data["summary"] |= {"not_replayed": [], "reference": weeks["reference_label"]}
+    data["settings"] |= {"long": "z" * 500}
+    return data

@@ -125,8 +125,8 @@ def test_bar_heights_are_proportional_to_the_shares(seed: int) -> None:
     ref_h, cur_h = heights("fs-bar-ref"), heights("fs-bar-cur")
     assert cur_h[0] is None and all(h is not None for h in ref_h + cur_h[1:])
     scale = max(h for h in ref_h if h is not None) / max(ref)
-    assert np.allclose(ref_h, np.asarray(ref) * scale, atol=2e-3)
-    assert np.allclose(cur_h[1:], np.asarray(cur[1:]) * scale, atol=2e-3)
+    assert np.allclose(np.asarray(ref_h, float), np.asarray(ref) * scale, atol=2e-3)
+    assert np.allclose(np.asarray(cur_h[1:], float), np.asarray(cur[1:]) * scale, atol=2e-3)
     # the y axis reaches the tallest bar, and its top gridline is at most one step above it
     ticks = [
         float(t.text().rstrip("%")) / 100
@@ -146,8 +146,10 @@ def test_bar_heights_are_proportional_to_the_shares(seed: int) -> None:
 
 
 def test_statistics_and_examples_are_formatted() -> None:
-    """Statistics take the short number form of the CLI; example values keep every digit."""
-    stats = {
+    """Statistics take the short number form of the CLI; example values a few significant
+    digits (more only to tell two different values apart), times to the second, long values
+    cut, each with its exact form as a tooltip; nothing shows as a Python repr."""
+    stats: dict[str, Any] = {
         "rows": 1234567,
         "psi": 0.2531416,
         "p_value": 1.23456e-40,
@@ -160,8 +162,21 @@ def test_statistics_and_examples_are_formatted() -> None:
         "zero": 0.0,
         "method": "PSI",
         "counts": {"PRESENT": 3},
+        "none": [],
+        "first": "2025-01-03 00:00:00+00:00",
     }
-    examples = [{"user_id": 1234567, "served": 1.4999, "offline": 1.5, "note": None, "ok": False}]
+    examples = [
+        {"user_id": 1234567, "served": 1.4999, "offline": 1.5, "note": None, "ok": False},
+        {
+            "user_id": 7,
+            "served": 3123.2400000000002,
+            "offline": 3123.24,
+            "note": "n" * 100,
+            "ok": True,
+            "request_time": "2025-02-19T08:29:32.462612+00:00",
+        },
+        {"user_id": 8, "served": 0.1 + 0.2, "offline": 2 / 3, "note": [], "ok": True},
+    ]
     root = parse(render_report(report([feature("v:x", stats=stats, examples=examples)])))
     table = root.find_all("table", "fs-stats")[0]
     names = [th.text() for th in table.find_all("th")]
@@ -174,17 +189,80 @@ def test_statistics_and_examples_are_formatted() -> None:
         "-",
         "12,346",
         "1,235",
-        "nan",
+        "n/a",
         "inf",
         "true",
         "0",
         "PSI",
-        '{"PRESENT": 3}',
+        "PRESENT: 3",
+        "none",
+        "2025-01-03 00:00 UTC",
     ]
     aligned = [td.attrs.get("class") for td in table.find_all("td")]  # numbers to the right
-    assert aligned == ["fs-num"] * 3 + [None] + ["fs-num"] * 4 + [None, "fs-num", None, None]
-    example_cells = [td.text() for td in root.find_all("table", "fs-examples")[0].find_all("td")]
-    assert example_cells == ["1234567", "1.4999", "1.5", "null", "false"]
+    assert aligned == ["fs-num"] * 3 + [None] + ["fs-num"] * 4 + [None, "fs-num"] + [None] * 4
+    rows = [tr.find_all("td") for tr in root.find_all("table", "fs-examples")[0].find_all("tr")]
+    assert [[td.text() for td in row] for row in rows if row] == [
+        ["1234567", "1.4999", "1.5", "null", "false", "null"],
+        ["7", "3123.2400000000002", "3123.24", "n" * 39 + "…", "true", "2025-02-19 08:29:32"],
+        ["8", "0.3", "0.6666667", "(empty)", "true", "null"],
+    ]
+    tips = [[td.attrs.get("title") for td in row] for row in rows if row]
+    assert tips[1] == [None, None, None, "n" * 100, None, "2025-02-19T08:29:32.462612+00:00"]
+    assert tips[2] == [None, "0.30000000000000004", "0.6666666666666666", "[]", None, None]
+
+
+def test_summary_lists_and_texts_read_as_words() -> None:
+    """A list in the summary is a tile of its length naming its items (an empty one is 0, never
+    "[]"); text entries such as the sides of a drift report are a line under the tiles."""
+    data = report([feature("v:a")])
+    data["summary"] |= {
+        "not_replayed": [],
+        "gone": ["v:b", "v:c"],
+        "reference": "serving log [2025-01-03T00:00Z, 2025-03-28T00:00Z)",
+    }
+    root = parse(render_report(data))
+    tiles = {t.find_all("span")[0].text(): t for t in root.find_all("li", "fs-tile")}
+    assert tiles["Not replayed"].find_all("b")[0].text() == "0"
+    assert not tiles["Not replayed"].find_all("code")
+    assert [c.text() for c in tiles["Gone"].find_all("code")] == ["v:b", "v:c"]
+    assert tiles["Gone"].find_all("b")[0].text() == "2"
+    (facts,) = root.find_all("dl", "fs-facts")
+    assert [d.text() for d in facts.find_all("dt")] == ["Reference"]
+    assert [d.text() for d in facts.find_all("dd")] == ["serving log 2025-01-03 → 2025-03-28"]
+    assert "[]" not in root.text()
+
+
+def test_titles_legends_and_settings_show_dates_not_timestamps() -> None:
+    """A window of weeks shows as dates everywhere a reader sees it; the exact times stay in
+    the attributes of the generated time."""
+    ref = "serving log [2025-01-03T00:00:00.123456Z, 2025-03-28T12:00Z)"
+    cur = "source of view [2025-03-28T00:00Z, 2025-03-29T06:00Z)"  # shorter than two days
+    data = report(
+        [
+            feature(
+                "v:x",
+                histogram=numeric_histogram(1) | {"reference_label": ref, "current_label": cur},
+            )
+        ],
+        title=f"Drift of {cur} against {ref}",
+        generated_at="2025-03-29T07:07:39.855782+00:00",
+    )
+    data["settings"] |= {"window": "2024-12-20T00:00:00+00:00 to 2025-03-05T00:00:00+00:00"}
+    root = parse(render_report(data))
+    ref_shown = "serving log 2025-01-03 → 2025-03-28"
+    cur_shown = "source of view 2025-03-28 00:00 → 2025-03-29 06:00 UTC"
+    assert root.find_all("h1")[0].text() == f"Drift of {cur_shown} against {ref_shown}"
+    assert root.find_all("title")[0].text() == f"Drift of {cur_shown} against {ref_shown}"
+    (generated,) = root.find_all("time")
+    assert generated.text() == "2025-03-29 07:07:39 UTC"
+    assert generated.attrs["datetime"] == "2025-03-29T07:07:39.855782+00:00"
+    (chart,) = charts(root)
+    legend = [t.text() for t in chart.find_all("g", "fs-legend")[0].find_all("text")]
+    assert legend == [ref_shown, cur_shown]
+    assert f"{ref_shown} against {cur_shown}" in chart.find_all("title")[0].text()
+    settings = root.find_all("details", "fs-settings")[0].text()
+    assert "2024-12-20 → 2025-03-05" in settings
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d", root.text())
 
 
 def test_page_is_self_contained() -> None:

@@ -1,6 +1,7 @@
 """A feature's histogram as inline SVG: the reference's shares as wide pale bars, the current
-side's as narrow bars on top, per bin, with gridlines, axis titles, a legend, a sentence for
-screen readers and the shares as a table."""
+side's as narrow bars on top, per bin, with gridlines, axis titles, a legend (on two rows when
+the sides' names are long), a sentence for screen readers and the shares as a table. Times in
+the sides' names and the bins' labels show as dates."""
 
 from __future__ import annotations
 
@@ -12,19 +13,24 @@ from typing import Any
 
 from featurestore._format import percent
 from featurestore.monitoring._html._tables import shares_table
+from featurestore.monitoring._html._times import readable, readable_labels
 
 __all__ = ["chart"]
 
 X_TITLES = {"numeric": "value bin", "temporal": "time bin", "categorical": "category"}
-MAX_LABEL = 16
+MAX_LABEL = 24  # characters of a bin label under the axis
 
 # chart geometry, in SVG user units (the chart scales to its container's width)
 W = 600
 PLOT_H = 180
 LEFT = 56
 RIGHT = 12
-TOP = 40
+TOP = 40  # above the plot: the legend's first row
+LEGEND_ROW = 18  # a second legend row pushes the plot down by this much
 CHAR_W = 6.2  # average width of an 11px sans-serif character
+SWATCH = 20  # a legend swatch and the gap to its text
+LEGEND_GAP = 40  # between the two legend entries on one row
+LEGEND_MAX = int((W - LEFT - RIGHT - SWATCH) / CHAR_W)  # characters of a side's name
 
 
 def _share(value: Any) -> float | None:
@@ -36,7 +42,7 @@ def _share(value: Any) -> float | None:
 def _nice_step(top: float) -> float:
     """A 1-2-2.5-5 step giving at most five gridlines up to ``top``."""
     raw = top / 5
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     return next(f * power for f in (1, 2, 2.5, 5, 10) if f * power >= raw * (1 - 1e-9))
 
 
@@ -46,37 +52,44 @@ def _short(text: str, limit: int = MAX_LABEL) -> str:
 
 @dataclass(frozen=True)
 class _Frame:
-    """Where things go: bin width, whether bin labels turn, the height and the share scale."""
+    """Where things go: bin width, whether bin labels turn, the plot's top edge, the height and
+    the share scale."""
 
     bin_w: float
     rotate: bool
+    overhang: float  # how far the first turned label reaches left of the chart's edge
     every: int  # label every n-th bin
+    plot_top: float
     height: float
     top: float  # the share at the top of the plot
     ticks: list[float]
 
     @classmethod
-    def of(cls, labels: Sequence[str], shares: Sequence[float | None]) -> _Frame:
+    def of(cls, labels: Sequence[str], shares: Sequence[float | None], legend_rows: int) -> _Frame:
         n = len(labels)
         bin_w = (W - LEFT - RIGHT) / n
         longest = max(len(_short(label)) for label in labels)
         rotate = n > 6 or longest * CHAR_W > bin_w - 4
         label_h = longest * CHAR_W * 0.64 + 8 if rotate else 14
+        reach = longest * CHAR_W * 0.9 - (LEFT + bin_w / 2)  # cos 40 degrees, and a margin
         peak = max([0.01, *(s for s in shares if s is not None)])
         step = _nice_step(peak)
         top = step * math.ceil(peak / step - 1e-9)
+        plot_top = TOP + LEGEND_ROW * (legend_rows - 1)
         return cls(
             bin_w=bin_w,
             rotate=rotate,
+            overhang=max(0.0, reach) if rotate else 0.0,
             every=max(1, math.ceil(n / 32)) if rotate else 1,
-            height=TOP + PLOT_H + 10 + label_h + 22,
+            plot_top=plot_top,
+            height=plot_top + PLOT_H + 10 + label_h + 22,
             top=top,
             ticks=[step * k for k in range(round(top / step) + 1)],
         )
 
     @property
-    def base(self) -> int:
-        return TOP + PLOT_H
+    def base(self) -> float:
+        return self.plot_top + PLOT_H
 
     def y(self, share: float) -> float:
         return self.base - share / self.top * PLOT_H
@@ -85,19 +98,23 @@ class _Frame:
 def chart(index: int, ref: str, kind: str, histogram: Mapping[str, Any]) -> str:
     """The SVG chart of one feature's histogram and its shares table."""
     labels = [str(label) for label in histogram["labels"]]
+    labels = readable_labels(labels, epoch_us=kind == "temporal")
     ref_shares = [_share(v) for v in histogram["reference"]]
     cur_shares = [_share(v) for v in histogram["current"]]
-    ref_label, cur_label = str(histogram["reference_label"]), str(histogram["current_label"])
-    frame = _Frame.of(labels, ref_shares + cur_shares)
+    ref_label = readable(str(histogram["reference_label"]))
+    cur_label = readable(str(histogram["current_label"]))
+    legend, legend_rows = _legend(ref_label, cur_label)
+    frame = _Frame.of(labels, ref_shares + cur_shares, legend_rows)
     parts = [
         *_grid(frame),
         *_bins(frame, labels, ref_shares, cur_shares, ref_label, cur_label),
         _axes(frame, kind),
-        _legend(ref_label, cur_label),
+        legend,
     ]
-    chart_id = f"fs-chart-{index}"
+    chart_id, pad = f"fs-chart-{index}", math.ceil(frame.overhang)
     desc = _describe(labels, ref_shares, cur_shares, ref_label, cur_label)
-    return f"""<svg class="fs-chart" data-ref="{escape(ref)}" viewBox="0 0 {W} {frame.height:.0f}" \
+    return f"""<svg class="fs-chart" data-ref="{escape(ref)}" \
+viewBox="{-pad} 0 {W + pad} {frame.height:.0f}" \
 role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">
 <title id="{chart_id}-title">Share of rows per bin of {escape(ref)}: {escape(ref_label)} \
 against {escape(cur_label)}</title>
@@ -157,24 +174,36 @@ def _axes(frame: _Frame, kind: str) -> str:
     base = frame.base
     return (
         f'<line class="fs-axis" x1="{LEFT}" x2="{W - RIGHT}" y1="{base}" y2="{base}"/>'
-        f'<line class="fs-axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{base}"/>'
+        f'<line class="fs-axis" x1="{LEFT}" x2="{LEFT}" y1="{frame.plot_top}" y2="{base}"/>'
         f'<text class="fs-axis-title" x="{LEFT + (W - LEFT - RIGHT) / 2:.1f}" '
         f'y="{frame.height - 6:.1f}" text-anchor="middle">'
         f"{escape(X_TITLES.get(kind, 'value'))}</text>"
         f'<text class="fs-axis-title" x="0" y="0" text-anchor="middle" '
-        f'transform="translate(14 {TOP + PLOT_H / 2:.1f}) rotate(-90)">share of rows</text>'
+        f'transform="translate(14 {frame.plot_top + PLOT_H / 2:.1f}) rotate(-90)">share of rows'
+        "</text>"
     )
 
 
-def _legend(ref_label: str, cur_label: str) -> str:
-    """The two sides' names beside a swatch of their bars."""
-    legend_x = LEFT + 4 + len(_short(ref_label, 40)) * CHAR_W + 40
-    return (
-        f'<g class="fs-legend"><rect class="fs-bar-ref" x="{LEFT}" y="10" width="14" '
-        f'height="12"/><text x="{LEFT + 20}" y="20">{escape(_short(ref_label, 40))}</text>'
-        f'<rect class="fs-bar-cur" x="{legend_x:.1f}" y="10" width="14" height="12"/>'
-        f'<text x="{legend_x + 20:.1f}" y="20">{escape(_short(cur_label, 40))}</text></g>'
-    )
+def _legend(ref_label: str, cur_label: str) -> tuple[str, int]:
+    """The two sides' names beside a swatch of their bars, and its rows: one when both fit,
+    else one per side; a name cut short keeps its whole form as a tooltip."""
+    ref, cur = _short(ref_label, LEGEND_MAX), _short(cur_label, LEGEND_MAX)
+    second_x = LEFT + SWATCH + len(ref) * CHAR_W + LEGEND_GAP
+    one_row = second_x + SWATCH + len(cur) * CHAR_W <= W - RIGHT
+    places = [(LEFT, 10.0), (second_x, 10.0) if one_row else (LEFT, 10.0 + LEGEND_ROW)]
+    entries = [
+        f'<rect class="{cls}" x="{x:.1f}" y="{y:.0f}" width="14" height="12"/>'
+        f'<text x="{x + SWATCH:.1f}" y="{y + 10:.0f}">{_tip(whole, shown)}{escape(shown)}</text>'
+        for (x, y), cls, shown, whole in zip(
+            places, ("fs-bar-ref", "fs-bar-cur"), (ref, cur), (ref_label, cur_label), strict=True
+        )
+    ]
+    return f'<g class="fs-legend">{"".join(entries)}</g>', 1 if one_row else 2
+
+
+def _tip(whole: str, shown: str) -> str:
+    """An SVG tooltip with the whole text, when the shown one was cut."""
+    return "" if whole == shown else f"<title>{escape(whole)}</title>"
 
 
 def _describe(

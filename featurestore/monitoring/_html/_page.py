@@ -1,5 +1,5 @@
-"""The report page: the shape check of the report dict, then the title, summary tiles, settings,
-overview, the filter and one card per feature, in the report's order."""
+"""The report page: the shape check of the report dict, then the title, summary tiles and facts,
+settings, overview, the filter and one card per feature, in the report's order."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Any
 from featurestore.errors import ReportError
 from featurestore.monitoring._html._charts import chart
 from featurestore.monitoring._html._style import CSP, CSS
-from featurestore.monitoring._html._tables import examples_table, stats_table, text
+from featurestore.monitoring._html._tables import examples_table, stats_table
+from featurestore.monitoring._html._text import plain
+from featurestore.monitoring._html._times import as_time, instant, keep_dates_whole, readable
 
 __all__ = ["render_report"]
 
@@ -40,15 +42,13 @@ def render_report(report: Mapping[str, Any]) -> str:
     """The whole HTML page for a report dict of the shape documented in ``monitoring._report``."""
     _check_shape(report)
     features: Sequence[Mapping[str, Any]] = report["features"]
-    title = escape(str(report["title"]))
+    title = readable(str(report["title"]))
     kind = str(report.get("kind", "")).strip()
     subtitle = f"{escape(kind.capitalize())} report · " if kind else ""
-    generated = escape(str(report["generated_at"]))
     body = "\n".join(
         [
-            f"<h1>{title}</h1>",
-            f'<p class="fs-sub">{subtitle}generated <time datetime="{generated}">{generated}'
-            "</time></p>",
+            f"<h1>{_prose(title)}</h1>",
+            f'<p class="fs-sub">{subtitle}generated {_generated(report["generated_at"])}</p>',
             _summary(report["summary"]),
             _settings(report["settings"]),
             _overview(features),
@@ -62,7 +62,7 @@ def render_report(report: Mapping[str, Any]) -> str:
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
+<title>{escape(title)}</title>
 <style>{CSS}</style>
 </head>
 <body>
@@ -128,27 +128,57 @@ def _badge(verdict: str) -> str:
     return f'<span class="fs-badge {_verdict_class(verdict)}">{escape(name)}</span>'
 
 
+def _prose(text: Any) -> str:
+    """Text from the report as HTML: times and windows readable, no line break in a date."""
+    return keep_dates_whole(escape(readable(str(text))))
+
+
+def _generated(value: Any) -> str:
+    """When the report was made, readable, with the exact time in the element's attributes."""
+    whole = escape(str(value))
+    time = as_time(value)
+    shown = escape(instant(time) if time is not None else plain(value))
+    return f'<time datetime="{whole}" title="{whole}">{shown}</time>'
+
+
 def _summary(summary: Mapping[str, Any]) -> str:
-    """Counts as tiles: the verdicts (coloured) first, then the report-specific entries."""
+    """Counts as tiles (the verdicts coloured first, then the report's own), a list as a tile
+    of its length naming its items, and any other entry as a line of text under the tiles."""
     order = ["features", *VERDICTS]
     keys = [k for k in order if k in summary] + [k for k in summary if k not in order]
-    tiles = []
+    tiles, facts = [], []
     for key in keys:
+        value = summary[key]
+        name = escape(VERDICTS.get(key, str(key).replace("_", " ").capitalize()))
         css = _verdict_class(key) if key in VERDICTS else ""
-        name = VERDICTS.get(key, str(key).replace("_", " ").capitalize())
-        tiles.append(
-            f'<li class="fs-tile {css}"><b>{escape(text(summary[key]))}</b>'
-            f"<span>{escape(name)}</span></li>"
-        )
-    return f'<ul class="fs-tiles" aria-label="Summary">{"".join(tiles)}</ul>'
+        if isinstance(value, list | tuple):
+            tiles.append(_list_tile(name, value))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            tiles.append(
+                f'<li class="fs-tile {css}"><b>{escape(plain(value))}</b><span>{name}</span></li>'
+            )
+        else:
+            facts.append(f"<div><dt>{name}</dt><dd>{_prose(plain(value))}</dd></div>")
+    listed = f'<dl class="fs-facts">{"".join(facts)}</dl>' if facts else ""
+    return f'<ul class="fs-tiles" aria-label="Summary">{"".join(tiles)}</ul>{listed}'
+
+
+def _list_tile(name: str, items: Sequence[Any]) -> str:
+    """A list in the summary (e.g. the features not replayed) as its length, naming each."""
+    named = " ".join(f"<code>{escape(plain(item))}</code>" for item in items)
+    listed = f'<small class="fs-tile-items">{named}</small>' if items else ""
+    return f'<li class="fs-tile"><b>{len(items):,}</b><span>{name}</span>{listed}</li>'
 
 
 def _settings(settings: Mapping[str, Any]) -> str:
+    """The rules and defaults the report applied, folded, with readable windows."""
     rows = "".join(
-        f'<tr><th scope="row"><code>{escape(str(k))}</code></th><td>{escape(text(v))}</td></tr>'
+        f'<tr><th scope="row"><code>{escape(str(k))}</code></th><td>{_prose(plain(v))}</td></tr>'
         for k, v in settings.items()
     )
-    table = f'<table class="fs-table-wide">{rows}</table>' if rows else "<p>None recorded.</p>"
+    table = (
+        f'<table class="fs-table-wide">{rows}</table>' if rows else "<p>No settings recorded.</p>"
+    )
     return (
         '<details class="fs-settings"><summary>Settings and methods '
         f"({len(settings)})</summary>{table}</details>"
@@ -163,12 +193,14 @@ def _overview(features: Sequence[Mapping[str, Any]]) -> str:
         f'<tr data-verdict="{escape(_verdict(f))}"><td>{_badge(_verdict(f))}</td>'
         f'<td><a href="#fs-feature-{i}"><code>{escape(str(f["ref"]))}</code></a></td>'
         f"<td>{escape(str(f['owner'] or '-'))}</td>"
-        f"<td>{escape(str(f['reasons'][0]) if f['reasons'] else '')}</td></tr>"
+        f"<td>{_prose(f['reasons'][0]) if f['reasons'] else ''}</td></tr>"
         for i, f in enumerate(features)
     )
     return (
         '<section class="fs-overview" aria-label="Overview"><div class="fs-scroll">'
-        '<table class="fs-table-wide"><thead><tr><th scope="col">Verdict</th>'
+        '<table class="fs-table-wide fs-index"><colgroup><col class="fs-c-verdict">'
+        '<col class="fs-c-ref"><col class="fs-c-owner"><col></colgroup>'
+        '<thead><tr><th scope="col">Verdict</th>'
         '<th scope="col">Feature</th><th scope="col">Owner</th><th scope="col">Main reason</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></div></section>"
     )
@@ -191,7 +223,7 @@ def _card(index: int, feature: Mapping[str, Any]) -> str:
     """One feature: reference, owner, dtype, badge, reasons, chart, statistics and examples."""
     verdict = _verdict(feature)
     ref = escape(str(feature["ref"]))
-    reasons = "".join(f"<li>{escape(str(r))}</li>" for r in feature["reasons"])
+    reasons = "".join(f"<li>{_prose(r)}</li>" for r in feature["reasons"])
     histogram = feature["histogram"]
     if histogram is not None and histogram["labels"]:
         drawn = chart(index, str(feature["ref"]), str(feature["kind"]), histogram)

@@ -1,5 +1,6 @@
 """The report page's look: its Content-Security-Policy (nothing may be loaded) and its inline
-CSS, including the "all / needs attention / flagged" filter built on radio buttons."""
+CSS, including the "all / needs attention / flagged" filter built on radio buttons. Long words
+and values wrap anywhere, so no table or card is ever wider than the page."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--fg); line-height: 1.45;
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 20px 48px; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 20px 48px; overflow-wrap: anywhere; }
 h1 { font-size: 1.6rem; margin: 0 0 4px; }
 h2 { font-size: 1.1rem; margin: 0; overflow-wrap: anywhere; }
 h2 code { font-size: 1.05rem; }
@@ -29,6 +30,12 @@ code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
   padding: 8px 14px; min-width: 110px; }
 .fs-tile b { display: block; font-size: 1.5rem; line-height: 1.2; }
 .fs-tile span { color: var(--muted); font-size: .85rem; }
+.fs-tile-items { display: flex; flex-wrap: wrap; gap: 2px 8px; max-width: 420px;
+  margin-top: 2px; }
+.fs-facts { display: flex; flex-wrap: wrap; gap: 4px 24px; margin: -6px 0 18px; }
+.fs-facts div { display: flex; gap: 8px; min-width: 0; }
+.fs-facts dt { color: var(--muted); }
+.fs-facts dd { margin: 0; font-weight: 600; }
 .fs-tile.fs-v-flagged { border-color: var(--flagged); background: var(--flagged-bg); }
 .fs-tile.fs-v-warn { border-color: var(--warn); background: var(--warn-bg); }
 .fs-tile.fs-v-insufficient_data { background: var(--insufficient_data-bg); }
@@ -45,8 +52,17 @@ table { border-collapse: collapse; font-size: 13px; }
 th, td { text-align: left; padding: 4px 10px 4px 0; vertical-align: top;
   border-bottom: 1px solid #eef1f4; }
 th { font-weight: 600; }
-td.fs-num { text-align: right; font-variant-numeric: tabular-nums; }
+td.fs-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.fs-examples { width: 100%; }
+.fs-examples td { min-width: 6em; }
+.fs-examples th, .fs-stats th { overflow-wrap: break-word; }
+.fs-examples td { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .fs-table-wide { width: 100%; }
+.fs-index { table-layout: fixed; }
+.fs-c-verdict { width: 11em; }
+.fs-c-ref { width: 27%; }
+.fs-c-owner { width: 11%; }
+.fs-date { white-space: nowrap; }
 .fs-scroll { overflow-x: auto; }
 .fs-badge { display: inline-block; border-radius: 999px; padding: 1px 10px; font-size: 12px;
   font-weight: 600; white-space: nowrap; border: 1px solid currentColor; }

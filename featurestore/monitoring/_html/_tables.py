@@ -1,41 +1,26 @@
-"""The report page's tables and cell text: a feature's statistics, its example rows, and a
-chart's shares per bin."""
+"""The report page's tables: a feature's statistics, its example rows, and a chart's shares per
+bin. Cells wrap rather than widen the page; a value cut short keeps its whole form in a
+tooltip."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from featurestore._format import exact, number, percent
+from featurestore._format import percent
+from featurestore.monitoring._html._text import MAX_STAT, Cell, clip, example_cells, plain
 
-__all__ = ["examples_table", "label", "shares_table", "stats_table", "text"]
+__all__ = ["examples_table", "label", "shares_table", "stats_table", "td"]
 
 MAX_EXAMPLES = 20
 
 
-def text(value: Any, exact_numbers: bool = False) -> str:
-    """A value as short readable text (not yet escaped); None is shown as "-".
-
-    ``exact_numbers`` is for example rows (keys, served and offline values): None is "null",
-    numbers keep every digit, so that two values that differ never print the same.
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None or isinstance(value, int | float):
-        return exact(value) if exact_numbers else number(value)
-    if isinstance(value, list | tuple | dict):
-        dumped = json.dumps(value, default=str)
-        return dumped if len(dumped) <= 200 else dumped[:199] + "…"
-    return str(value)
-
-
-def _td(value: Any, exact_numbers: bool = False) -> str:
-    """A table cell holding a formatted value; numbers are right-aligned."""
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    cell = escape(text(value, exact_numbers))
-    return f'<td class="fs-num">{cell}</td>' if is_number else f"<td>{cell}</td>"
+def td(cell: Cell) -> str:
+    """A table cell: numbers right-aligned, a cut value with its whole form as the tooltip."""
+    css = ' class="fs-num"' if cell.numeric else ""
+    tip = f' title="{escape(cell.full)}"' if cell.full is not None else ""
+    return f"<td{css}{tip}>{escape(cell.text)}</td>"
 
 
 def label(key: str) -> str:
@@ -43,12 +28,25 @@ def label(key: str) -> str:
     return escape(str(key).replace("_", " "))
 
 
+def _stat(value: Any) -> Cell:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    cell = clip(plain(value), MAX_STAT)
+    return Cell(cell.text, cell.full, numeric=is_number)
+
+
 def stats_table(stats: Mapping[str, Any]) -> str:
     """One row per statistic, in the report's order."""
     if not stats:
-        return '<p class="fs-empty">None.</p>'
-    rows = "".join(f'<tr><th scope="row">{label(k)}</th>{_td(v)}</tr>' for k, v in stats.items())
+        return '<p class="fs-empty">No statistics.</p>'
+    rows = "".join(
+        f'<tr><th scope="row">{label(k)}</th>{td(_stat(v))}</tr>' for k, v in stats.items()
+    )
     return f'<table class="fs-stats">{rows}</table>'
+
+
+def _column(name: str) -> str:
+    """A column name that may break after its underscores rather than anywhere."""
+    return escape(name).replace("_", "_<wbr>")
 
 
 def examples_table(examples: Sequence[Mapping[str, Any]]) -> str:
@@ -56,10 +54,10 @@ def examples_table(examples: Sequence[Mapping[str, Any]]) -> str:
     if not examples:
         return ""
     shown = examples[:MAX_EXAMPLES]
-    columns = list(dict.fromkeys(k for row in shown for k in row))
-    head = "".join(f'<th scope="col">{escape(str(c))}</th>' for c in columns)
+    columns = list(dict.fromkeys(str(k) for row in shown for k in row))
+    head = "".join(f'<th scope="col">{_column(c)}</th>' for c in columns)
     body = "".join(
-        "<tr>" + "".join(_td(row.get(c), exact_numbers=True) for c in columns) + "</tr>"
+        "<tr>" + "".join(td(c) for c in example_cells([row.get(c) for c in columns])) + "</tr>"
         for row in shown
     )
     more = len(examples) - len(shown)
