@@ -100,7 +100,8 @@ def _counts_at(histogram: Mapping[float, int] | None, points: list[float]) -> li
     items = sorted((k, n) for k, n in (histogram or {}).items() if k is not None)
     keys = np.array([k for k, _ in items], dtype=np.float64)
     cum = np.concatenate([[0], np.cumsum([n for _, n in items], dtype=np.int64)])
-    return cum[np.searchsorted(keys, points, side="right")].astype(int).tolist()
+    counts: list[int] = cum[np.searchsorted(keys, points, side="right")].astype(int).tolist()
+    return counts
 
 
 def _bins(profile: FeatureProfile, edges: list[float]) -> list[int]:

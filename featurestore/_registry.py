@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from featurestore._files import write_text_atomically
 from featurestore._repo import RepoContents
 from featurestore._times import format_duration
+from featurestore.definitions import Aggregation, Feature
 from featurestore.definitions._dtypes import dtype_name
 from featurestore.definitions._fingerprint import (
     aggregation_definition,
@@ -114,7 +115,9 @@ def build_state(repo: RepoContents, key_dtypes: dict[str, dict[str, str]]) -> Re
     features: dict[str, FeatureRecord] = {}
     views: dict[str, ViewRecord] = {}
     for view in repo.views.values():
-        outputs = [(f, "feature", feature_definition(view, f)) for f in view.features]
+        outputs: list[tuple[Feature | Aggregation, str, dict[str, Any]]] = [
+            (f, "feature", feature_definition(view, f)) for f in view.features
+        ]
         outputs += [(a, "aggregation", aggregation_definition(view, a)) for a in view.aggregations]
         for item, kind, definition in outputs:
             features[f"{view.name}:{item.name}"] = FeatureRecord(

@@ -171,7 +171,8 @@ def _import_modules_locked(root: Path, files: list[Path]) -> dict[str, Any]:
     return modules
 
 
-_KINDS: list[tuple[type, str]] = [
+_Named = Entity | FileSource | RequestSource | FeatureView | OnDemandFeatureView | FeatureService
+_KINDS: list[tuple[type[_Named], str]] = [
     (Entity, "entities"),
     (FileSource, "sources"),
     (RequestSource, "sources"),

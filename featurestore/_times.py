@@ -59,7 +59,7 @@ def format_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds:.1g}s" if seconds else "0s"
     left = int(seconds)
-    parts = []
+    parts: list[str] = []
     for unit, size in _UNITS.items():
         if left >= size and len(parts) < 2:
             parts.append(f"{left // size}{unit}")

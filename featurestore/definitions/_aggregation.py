@@ -30,7 +30,7 @@ without events). Rules shared by the offline and online paths:
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import polars as pl
 from pydantic import Field, PrivateAttr, field_validator, model_validator
@@ -38,6 +38,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from featurestore.definitions._base import Definition, identifier
 from featurestore.definitions._dtypes import (
     SUPPORTED,
+    DTypeLike,
     dtype_kind,
     dtype_name,
     is_castable,
@@ -79,9 +80,24 @@ class Aggregation(Definition):
     column: str | None = None
     window: timedelta
     name: Annotated[str, identifier("aggregation name")]
-    dtype: Any = Field(None, validate_default=True)
+    if TYPE_CHECKING:
+        dtype: pl.DataType  # what the validator makes of any DTypeLike (None: the default)
+    else:
+        dtype: Any = Field(default=None, validate_default=True)
     description: str = ""
     _feature: Feature = PrivateAttr()
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            column: str | None = None,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
 
     @field_validator("column")
     @classmethod
@@ -154,6 +170,18 @@ class Sum(Aggregation):
     empty_value: ClassVar[int | None] = 0
     allowed_dtypes: ClassVar[tuple[str, ...]] = ("Float64", "Int64")
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            column: str,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
+
 
 class Count(Aggregation):
     """Number of events (null values included); needs no column; Int64."""
@@ -162,6 +190,17 @@ class Count(Aggregation):
     empty_value: ClassVar[int | None] = 0
     default_dtype: ClassVar[str] = "Int64"
     allowed_dtypes: ClassVar[tuple[str, ...]] = ("Int64",)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
 
     @field_validator("column")
     @classmethod
@@ -181,12 +220,36 @@ class Mean(Aggregation):
 
     kind: ClassVar[str] = "mean"
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            column: str,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
+
 
 class Min(Aggregation):
     """Smallest non-null value, null without any; in the declared dtype (default Float64)."""
 
     kind: ClassVar[str] = "min"
     allowed_dtypes: ClassVar[tuple[str, ...]] = _ANY
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            column: str,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
 
 
 class Max(Aggregation):
@@ -195,6 +258,18 @@ class Max(Aggregation):
     kind: ClassVar[str] = "max"
     allowed_dtypes: ClassVar[tuple[str, ...]] = _ANY
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            column: str,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
+
 
 class Last(Aggregation):
     """Value of the latest event with a non-null value (ties: see the module docstring)."""
@@ -202,11 +277,35 @@ class Last(Aggregation):
     kind: ClassVar[str] = "last"
     allowed_dtypes: ClassVar[tuple[str, ...]] = _ANY
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            column: str,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
+
 
 class StdDev(Aggregation):
     """Sample standard deviation of the non-null values, null below two; Float64."""
 
     kind: ClassVar[str] = "stddev"
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            column: str,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
 
 
 class CountDistinct(Aggregation):
@@ -216,6 +315,18 @@ class CountDistinct(Aggregation):
     empty_value: ClassVar[int | None] = 0
     default_dtype: ClassVar[str] = "Int64"
     allowed_dtypes: ClassVar[tuple[str, ...]] = ("Int64",)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            column: str,
+            *,
+            window: timedelta,
+            name: str,
+            dtype: DTypeLike | None = None,
+            description: str = "",
+        ) -> None: ...
 
     def accepts(self, found: pl.DataType) -> bool:
         return dtype_kind(found) in _SCALAR_KINDS or found == pl.Null  # nulls count nothing

@@ -75,7 +75,12 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 
 class Definition(BaseModel):
-    """Frozen model; positional arguments fill ``_positional`` fields in order."""
+    """Frozen model; positional arguments fill ``_positional`` fields in order.
+
+    Type checkers see pydantic's keyword-only constructor, so each public subclass declares
+    its real signature (positional ``_positional`` fields, keyword-only rest) under
+    ``TYPE_CHECKING``; at run time every call goes through the ``__init__`` below.
+    """
 
     model_config = ConfigDict(
         frozen=True, arbitrary_types_allowed=True, extra="forbid", validate_by_name=True
@@ -118,7 +123,7 @@ class Definition(BaseModel):
         return self._origin
 
     def __eq__(self, other: object) -> bool:  # by field values; where it was made does not count
-        return type(self) is type(other) and self.__dict__ == other.__dict__  # type: ignore[union-attr]
+        return type(self) is type(other) and self.__dict__ == other.__dict__
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, getattr(self, "name", None)))

@@ -6,12 +6,15 @@ One table, so the offline engine, the validators and the registry agree on every
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeAlias
 
 import polars as pl
 
 __all__ = [
     "PYTHON_TYPES",
+    "Bound",
+    "DTypeLike",
+    "Scalar",
     "dtype_kind",
     "dtype_name",
     "duckdb_type",
@@ -19,6 +22,14 @@ __all__ = [
     "parse_dtype",
     "utc_text_datetime",
 ]
+
+# What a definition's dtype may be given as: a Polars dtype class (``pl.Int64``) or instance
+# (``pl.Datetime("us", "UTC")``), or its name (``"Int64"``, ``"float"``); see parse_dtype.
+DTypeLike: TypeAlias = pl.DataType | type[pl.DataType] | str
+# A feature's value as Python gives it (bool and int are floats to a type checker, a
+# datetime is a date), for defaults and allowed values; bounds are numbers or times.
+Scalar: TypeAlias = float | str | dt.date
+Bound: TypeAlias = float | dt.date
 
 # canonical name -> (Polars dtype, DuckDB type, kind)
 _TABLE: dict[str, tuple[pl.DataType, str, str]] = {

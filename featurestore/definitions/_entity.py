@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 from pydantic import Field, field_validator
 
 from featurestore.definitions._base import Definition, Identifier, check_identifier
@@ -14,6 +17,17 @@ class Entity(Definition):
     join_keys: list[str] = Field(default_factory=list)
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            name: str,
+            *,
+            join_keys: Sequence[str] = ...,
+            description: str = "",
+            tags: Mapping[str, str] = ...,
+        ) -> None: ...
 
     @field_validator("join_keys")
     @classmethod

@@ -5,13 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 from pydantic import field_validator, model_validator
 
 from featurestore.definitions._base import Definition, identifier
-from featurestore.definitions._dtypes import PYTHON_TYPES, dtype_kind, dtype_name, parse_dtype
+from featurestore.definitions._dtypes import (
+    PYTHON_TYPES,
+    Bound,
+    DTypeLike,
+    Scalar,
+    dtype_kind,
+    dtype_name,
+    parse_dtype,
+)
 from featurestore.definitions._monitoring import DriftConfig, SkewConfig
 
 
@@ -46,7 +55,10 @@ class Feature(Definition):
     _positional = ("name", "dtype")
 
     name: Annotated[str, identifier("feature name")]
-    dtype: Any
+    if TYPE_CHECKING:
+        dtype: pl.DataType  # what the validator makes of any DTypeLike
+    else:
+        dtype: Any
     expr: pl.Expr | None = None
     ge: Any = None
     le: Any = None
@@ -56,6 +68,24 @@ class Feature(Definition):
     description: str = ""
     drift: DriftConfig | None = None
     skew: SkewConfig | None = None
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            name: str,
+            dtype: DTypeLike,
+            *,
+            expr: pl.Expr | None = None,
+            ge: Bound | None = None,
+            le: Bound | None = None,
+            allowed: Sequence[Scalar] | None = None,
+            nullable: bool = True,
+            default: Scalar | None = None,
+            description: str = "",
+            drift: DriftConfig | None = None,
+            skew: SkewConfig | None = None,
+        ) -> None: ...
 
     @field_validator("dtype", mode="before")
     @classmethod
@@ -124,12 +154,9 @@ class Feature(Definition):
                 f"{what} {value!r} is a {type(value).__name__}, "
                 f"which does not fit dtype {dtype_name(self.dtype)}"
             )
-        if kind == "datetime" and (value.tzinfo is None) != (self.dtype.time_zone is None):
-            fix = (
-                "a naive datetime (meaning UTC)"
-                if self.dtype.time_zone is None
-                else "a timezone-aware datetime"
-            )
+        zone = self.dtype.time_zone if isinstance(self.dtype, pl.Datetime) else None
+        if isinstance(value, dt.datetime) and (value.tzinfo is None) != (zone is None):
+            fix = "a naive datetime (meaning UTC)" if zone is None else "a timezone-aware datetime"
             raise ValueError(
                 f"{what} {value!r} is {'naive' if value.tzinfo is None else 'timezone-aware'}, "
                 f"which does not fit dtype {dtype_name(self.dtype)}: pass {fix}"

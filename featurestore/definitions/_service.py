@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 from pydantic import Field, field_validator
 
 from featurestore.definitions._base import Definition, Identifier, split_ref
@@ -19,6 +22,18 @@ class FeatureService(Definition):
     owner: str | None = None
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            name: str,
+            features: Sequence[FeatureView | OnDemandFeatureView | str],
+            *,
+            owner: str | None = None,
+            description: str = "",
+            tags: Mapping[str, str] = ...,
+        ) -> None: ...
 
     @field_validator("features")
     @classmethod

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from featurestore.definitions._base import Definition, Identifier, check_identifier
-from featurestore.definitions._dtypes import parse_dtype
+from featurestore.definitions._dtypes import DTypeLike, parse_dtype
+
+FileFormat = Literal["parquet", "csv"]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv"}
 
@@ -25,10 +28,25 @@ class FileSource(Definition):
     path: str
     timestamp_field: str
     created_timestamp_field: str | None = None
-    file_format: Literal["parquet", "csv"] | None = None
+    file_format: FileFormat | None = None
     description: str = ""
     owner: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            name: str,
+            *,
+            path: str,
+            timestamp_field: str,
+            created_timestamp_field: str | None = None,
+            file_format: FileFormat | None = None,
+            description: str = "",
+            owner: str | None = None,
+            tags: Mapping[str, str] = ...,
+        ) -> None: ...
 
     @model_validator(mode="after")
     def _format(self) -> FileSource:
@@ -62,6 +80,22 @@ class PushSource(FileSource):
 
     batch_source: FileSource
 
+    if TYPE_CHECKING:
+
+        def __init__(  # the file fields come from batch_source (equal values are accepted)
+            self,
+            name: str,
+            *,
+            batch_source: FileSource,
+            path: str | None = None,
+            timestamp_field: str | None = None,
+            created_timestamp_field: str | None = None,
+            file_format: FileFormat | None = None,
+            description: str = "",
+            owner: str | None = None,
+            tags: Mapping[str, str] = ...,
+        ) -> None: ...
+
     @model_validator(mode="before")
     @classmethod
     def _from_batch(cls, data: Any) -> Any:
@@ -85,8 +119,17 @@ class RequestSource(Definition):
     """Columns supplied with each request (and by the spine when building training sets)."""
 
     name: Identifier
-    fields: dict[str, Any] = Field(alias="schema")
+    if TYPE_CHECKING:
+        fields: dict[str, pl.DataType]  # what the validator makes of the given schema
+    else:
+        fields: dict[str, Any] = Field(alias="schema")
     description: str = ""
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self, name: str, *, schema: Mapping[str, DTypeLike], description: str = ""
+        ) -> None: ...
 
     @field_validator("fields")
     @classmethod

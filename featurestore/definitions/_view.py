@@ -7,7 +7,9 @@ Both are referenced as ``view:name``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator, model_validator
 
@@ -33,6 +35,23 @@ class FeatureView(Definition):
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     online: bool = True
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            name: str,
+            *,
+            entities: Sequence[Entity],
+            source: FileSource,
+            features: Sequence[Feature] = ...,
+            aggregations: Sequence[Aggregation] = ...,
+            owner: str,
+            ttl: timedelta | None = None,
+            description: str = "",
+            tags: Mapping[str, str] = ...,
+            online: bool = True,
+        ) -> None: ...
 
     @field_validator("owner")
     @classmethod

@@ -217,16 +217,16 @@ class _Checker:
     def defined(self, view: FeatureView | OnDemandFeatureView) -> ViewStatus:
         """A view of the code: its definitions against the registry and, for an applied online
         batch view, what the online store holds."""
-        batch = isinstance(view, FeatureView)
+        batch = view if isinstance(view, FeatureView) else None
         status = ViewStatus(
             name=view.name,
-            kind="batch" if batch else "on_demand",
+            kind="batch" if batch is not None else "on_demand",
             owner=view.owner,
-            online=batch and view.online,
+            online=batch is not None and batch.online,
             features=len(view.feature_names),
             applied=self.applied is not None and view.name in self.applied.views,
             changed=_code_changes(view.feature_names, self.current, self.applied, view.name),
-            ttl_seconds=view.ttl.total_seconds() if batch and view.ttl else None,
+            ttl_seconds=batch.ttl.total_seconds() if batch is not None and batch.ttl else None,
         )
         if self.applied is not None and not status.applied:  # (nothing applied: said once)
             status.problems.append(f"defined in the code but not applied; {_APPLY}")
@@ -234,15 +234,15 @@ class _Checker:
             status.problems.append(
                 f"{', '.join(status.changed)} differ from the applied definitions; {_APPLY}"
             )
-        if batch:
-            self._source(view, status)
-        if batch and view.online and status.applied:
-            if view.features:
-                self._latest_values(view, status)
-            if view.aggregations:
-                self._events(view, status)
-        if batch and view.online and not status.stale:
-            self._source_freshness(view, status)
+        if batch is not None:
+            self._source(batch, status)
+        if batch is not None and batch.online and status.applied:
+            if batch.features:
+                self._latest_values(batch, status)
+            if batch.aggregations:
+                self._events(batch, status)
+        if batch is not None and batch.online and not status.stale:
+            self._source_freshness(batch, status)
         return status
 
     def _source(self, view: FeatureView, status: ViewStatus) -> None:
@@ -367,7 +367,11 @@ def build_status(
         applied = None
         problems.insert(0, str(exc))
     checker = _Checker(reads, online, now, error is not None, applied)
-    views = [checker.defined(v) for v in [*repo.views.values(), *repo.on_demand_views.values()]]
+    defined: list[FeatureView | OnDemandFeatureView] = [
+        *repo.views.values(),
+        *repo.on_demand_views.values(),
+    ]
+    views = [checker.defined(v) for v in defined]
     if checker.applied is not None:
         views += [
             checker.removed(record)

@@ -357,7 +357,7 @@ class OfflineEngine:
         names = [f.name for f in view.features]
         scan = self._scan("v0", view, names, schema)
         with reading([view.source], self.repo.root):
-            joined = self.con.sql(
+            joined: pl.DataFrame = self.con.sql(
                 point_in_time_sql(spine_table, [scan], tuple(view.join_keys), event_times=True)
             ).pl()
         values = self._compute_view(joined, scan, view, names, "")

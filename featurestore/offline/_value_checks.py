@@ -219,7 +219,8 @@ def _reason_expr(feature: Feature, raw: pl.Expr) -> pl.Expr:
     chain: Any = pl
     for text, breaks in _reasons(feature):
         chain = chain.when(breaks(raw, value).fill_null(False)).then(pl.lit(text))
-    return chain.otherwise(pl.lit("breaks a rule"))
+    reason: pl.Expr = chain.otherwise(pl.lit("breaks a rule"))  # when/then types vary by depth
+    return reason
 
 
 class _Tally:

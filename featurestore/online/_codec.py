@@ -79,7 +79,8 @@ def value_expr(ts_column: str, features: dict[str, str], digest: str) -> pl.Expr
 
 def decode_value(raw: bytes) -> dict[str, Any]:
     """The stored mapping of one row; temporal values are still ISO text (see to_python)."""
-    return orjson.loads(raw)
+    value: dict[str, Any] = orjson.loads(raw)
+    return value
 
 
 def decode_statuses(text: str | None) -> dict[str, str]:

@@ -196,7 +196,8 @@ def decode_state(raw: bytes | None) -> dict[str, Any] | None:
     if not raw:
         return None
     if FRAGMENT_SEPARATOR not in raw:
-        return orjson.loads(raw)
+        stored: dict[str, Any] = orjson.loads(raw)
+        return stored
     every = _parts(raw)
     parts = [p for p in every if p["t"]]
     if len(parts) <= 1 and (not parts or parts[0] is every[0]):

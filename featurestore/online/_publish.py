@@ -207,7 +207,8 @@ def _recent_events(
         f"AND epoch_us({timestamp}) > {end_us - layout.max_window_us}",
     )
     with reading([src], root):
-        return con.sql(sql).pl()
+        events: pl.DataFrame = con.sql(sql).pl()
+    return events
 
 
 def _entities_guard(

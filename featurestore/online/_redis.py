@@ -32,6 +32,8 @@ from featurestore.errors import OnlineStoreError, OnlineStoreUnavailableError
 from featurestore.online._protocol import META_VIEW
 
 if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
+
     from featurestore._config import OnlineStoreConfig
 
 try:
@@ -143,7 +145,7 @@ class RedisOnlineStore:
             clear = not replace and self.client.exists(appended)
             pipe = self.client.pipeline(transaction=not replace)
             for start in range(0, len(keys), _CHUNK):
-                mapping = dict(
+                mapping: dict[FieldT, EncodableT] = dict(
                     zip(keys[start : start + _CHUNK], values[start : start + _CHUNK], strict=True)
                 )
                 pipe.hset(target, mapping=mapping)
@@ -152,7 +154,7 @@ class RedisOnlineStore:
                 if replace and start == 0:  # a staging key left by a crash expires by itself
                     pipe.expire(target, _STAGING_TTL_SECONDS)
             if meta and not replace:
-                pipe.hset(self._key(META_VIEW), mapping=dict(meta))
+                pipe.hset(self._key(META_VIEW), mapping=_fields(meta))
             try:
                 pipe.execute()
                 if replace:  # UNLINK frees the old hash in the background, inside MULTI/EXEC
@@ -162,7 +164,7 @@ class RedisOnlineStore:
                         swap.rename(target, live)
                         swap.persist(live)
                     if meta:
-                        swap.hset(self._key(META_VIEW), mapping=dict(meta))
+                        swap.hset(self._key(META_VIEW), mapping=_fields(meta))
                     swap.execute()
             finally:
                 if replace:
@@ -214,7 +216,8 @@ class RedisOnlineStore:
                 with self.client.pipeline(transaction=True) as pipe:
                     try:
                         # a concurrent write, append or snapshot swap makes EXEC fail: retry
-                        pipe.watch(live, appended)
+                        # (redis-py leaves Pipeline.watch unannotated)
+                        pipe.watch(live, appended)  # type: ignore[no-untyped-call]
                         values = change(self._read_whole(view, keys, pipe))
                         if len(values) != len(keys):
                             raise OnlineStoreError(
@@ -256,3 +259,8 @@ class RedisOnlineStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _fields(entries: Mapping[str, bytes]) -> dict[FieldT, EncodableT]:
+    """A hash's fields as redis-py's ``hset`` types them (its mapping is invariant in the key)."""
+    return dict(entries.items())

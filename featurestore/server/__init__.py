@@ -4,9 +4,12 @@ when ``create_app`` is first used."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featurestore.server._run import serve
+
+if TYPE_CHECKING:
+    from featurestore.server._app import create_app
 
 __all__ = ["create_app", "serve"]
 

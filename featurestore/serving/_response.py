@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from featurestore._value_rules import FeatureStatus
 from featurestore.sources._frames import to_pandas
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["OnlineResponse"]
 
@@ -66,7 +69,7 @@ class OnlineResponse:
                 out[f"{column}__status"] = [s.value for s in self.statuses[column]]
         return out
 
-    def to_pandas(self, include_statuses: bool = False) -> Any:
+    def to_pandas(self, include_statuses: bool = False) -> pd.DataFrame:
         """The table of :meth:`to_polars` in pandas, with nullable dtypes (integers stay
         integers, missing values stay missing)."""
         return to_pandas(self.to_polars(include_statuses))

@@ -42,10 +42,9 @@ from featurestore.sources._schema import read_schema, view_problems
 
 __all__ = ["RowsLike", "append_part", "part_path", "pushed_frame"]
 
-# also a pandas DataFrame (typed as Any: pandas is optional)
-RowsLike: TypeAlias = (
-    pl.DataFrame | pa.Table | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | Any
-)
+# also a lazy frame, an Arrow table or a pandas frame: typed as Any, since pandas is optional
+# and pyarrow has no type information, which would leave the signature partly unknown
+RowsLike: TypeAlias = pl.DataFrame | Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | Any
 _GLOB_CHARS = frozenset("*?[")
 
 

@@ -6,12 +6,15 @@ integer column with nulls stays integer and a missing value stays missing."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
 
 from featurestore.errors import FeatureStoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["as_polars", "is_pandas", "to_pandas"]
 
@@ -44,7 +47,7 @@ def as_polars(rows: Any, error: type[FeatureStoreError], what: str) -> pl.DataFr
         ) from None
 
 
-def _from_pandas(frame: Any, error: type[FeatureStoreError], what: str) -> pl.DataFrame:
+def _from_pandas(frame: pd.DataFrame, error: type[FeatureStoreError], what: str) -> pl.DataFrame:
     columns = [str(c) for c in frame.columns]
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
@@ -62,7 +65,7 @@ def _from_pandas(frame: Any, error: type[FeatureStoreError], what: str) -> pl.Da
         ) from None
 
 
-def to_pandas(frame: pl.DataFrame) -> Any:
+def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     """A pandas frame with nullable dtypes (Int64, boolean, Float64, string): nulls stay
     missing and integers stay integers; times stay datetime64 (missing: NaT)."""
     try:
@@ -87,4 +90,5 @@ def to_pandas(frame: pl.DataFrame) -> Any:
         pa.large_string(): pd.StringDtype(),
         pa.string_view(): pd.StringDtype(),
     }
-    return frame.to_arrow().to_pandas(types_mapper=nullable.get)
+    out: pd.DataFrame = frame.to_arrow().to_pandas(types_mapper=nullable.get)
+    return out

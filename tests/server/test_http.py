@@ -246,7 +246,8 @@ ONE_USER = {"user_id": [1]}
             },
             400,
             "OnlineRequestError",
-            "request_data['txn_date'] takes ISO dates such as 2024-03-01; found 'March 1st'",
+            "request_data['txn_date'] takes ISO dates such as 2024-03-01 (or a datetime at "
+            "midnight); found 'March 1st'",
         ),
         (
             {

@@ -27,12 +27,14 @@ TRUE = {"true", "t", "yes", "y", "1"}
 FALSE = {"false", "f", "no", "n", "0"}
 
 
-class IsoDatetime(click.ParamType):
+class IsoDatetime(click.ParamType[dt.datetime]):
     """An ISO 8601 date or datetime; a naive one is UTC, an aware one is converted to UTC."""
 
     name = "ISO datetime"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dt.datetime:
         if isinstance(value, dt.datetime):
             return as_utc(value)
         try:
@@ -49,7 +51,7 @@ class IsoDatetime(click.ParamType):
 ISO_DATETIME = IsoDatetime()
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[dt.timedelta]):
     """A duration such as 90s, 30m, 12h, 1d or 2w."""
 
     name = "duration"

@@ -125,7 +125,8 @@ def boolean(
     """Checks, statistics and histogram of a boolean feature."""
 
     def trues(p: FeatureProfile) -> int:
-        return dict(p.top_categories).get(True, 0)  # its own counts, both values fit in the top
+        counts: dict[Any, int] = dict(p.top_categories)  # both values fit in the top
+        return counts.get(True, 0)
 
     rt, ct = trues(ref), trues(cur)
     r = np.array([ref.non_null - rt, rt, ref.null_count], dtype=np.float64)
@@ -141,7 +142,7 @@ def boolean(
             "js_distance": js_distance(r, c),
         }
     if min(n_ref, n_cur) >= cfg.min_rows_psi:
-        checks = [_true_rate_check(r_rate, c_rate, r, c, cfg, small, stats)]
+        checks = [_true_rate_check(rt / n_ref, ct / n_cur, r, c, cfg, small, stats)]
     else:
         checks = [insufficient("the true rate", n_ref, n_cur, cfg.min_rows_psi, "values")]
     checks.append(null_check(ref, cur, cfg, small, stats))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from featurestore.monitoring._drift._grading import Sides
 
@@ -26,8 +27,8 @@ def bin_labels(edges: Sequence[float]) -> list[str]:
 
 def histogram(
     labels: list[str],
-    ref_counts: Sequence[float],
-    cur_counts: Sequence[float],
+    ref_counts: npt.ArrayLike,
+    cur_counts: npt.ArrayLike,
     sides: Sides,
 ) -> dict[str, Any]:
     """The report's histogram entry: each side's counts as shares of its total."""

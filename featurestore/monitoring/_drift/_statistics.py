@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from featurestore._profiles import FeatureProfile
 
@@ -26,7 +27,7 @@ __all__ = [
 SMOOTHING = 0.5  # added to every bin count before PSI, so an empty bin has a finite log
 
 
-def psi(reference_counts: Sequence[float], current_counts: Sequence[float]) -> float:
+def psi(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> float:
     """Population stability index over matching bins, each count smoothed by +0.5."""
     r = np.asarray(reference_counts, dtype=np.float64) + SMOOTHING
     c = np.asarray(current_counts, dtype=np.float64) + SMOOTHING
@@ -34,7 +35,7 @@ def psi(reference_counts: Sequence[float], current_counts: Sequence[float]) -> f
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def js_distance(reference_counts: Sequence[float], current_counts: Sequence[float]) -> float:
+def js_distance(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> float:
     """Jensen-Shannon distance (base 2, in [0, 1]) between the bins' shares."""
     r = np.asarray(reference_counts, dtype=np.float64)
     c = np.asarray(current_counts, dtype=np.float64)
@@ -45,7 +46,7 @@ def js_distance(reference_counts: Sequence[float], current_counts: Sequence[floa
     return float(jensenshannon(r / r.sum(), c / c.sum(), base=2))
 
 
-def chi2_p(reference_counts: Sequence[float], current_counts: Sequence[float]) -> float:
+def chi2_p(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> float:
     """P-value of a chi-square test that both sides share one distribution over the bins."""
     table = np.array([reference_counts, current_counts], dtype=np.float64)
     table = table[:, table.sum(axis=0) > 0]

@@ -98,7 +98,8 @@ def _refs(
             view_name, name = parse_ref(ref)
             reads.repo.any_view(view_name).feature(name)
         return refs, []
-    refs, not_replayed = [], []
+    refs = []
+    not_replayed: list[str] = []
     for ref in served:
         view_name, name = parse_ref(ref)
         view = reads.repo.views.get(view_name) or reads.repo.on_demand_views.get(view_name)

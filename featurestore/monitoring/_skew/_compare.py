@@ -94,7 +94,9 @@ def _numeric_stats(
     return out.pop("smape"), out
 
 
-def _top_pairs(bad_rows: pl.DataFrame, served: pl.Expr, offline: pl.Expr) -> list[tuple]:
+def _top_pairs(
+    bad_rows: pl.DataFrame, served: pl.Expr, offline: pl.Expr
+) -> list[tuple[Any, Any, int]]:
     """The most frequent (served, offline) pairs among the mismatching rows."""
     pairs = (
         bad_rows.group_by(served.alias("served"), offline.alias("offline"))
@@ -200,7 +202,7 @@ def _category_bins(served: pl.Series, offline: pl.Series) -> tuple[list[str], li
     return labels, current, reference
 
 
-def _examples(bad_rows: pl.DataFrame, s: Spec, event_times_logged: bool) -> list[dict]:
+def _examples(bad_rows: pl.DataFrame, s: Spec, event_times_logged: bool) -> list[dict[str, Any]]:
     """The first few mismatching rows: request, keys, both values and the served status."""
     cols = [
         pl.col("request_id"),

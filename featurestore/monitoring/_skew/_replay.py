@@ -160,7 +160,7 @@ def _offline_event_times(
     engine.con.register("__fs_skew_spine", internal.to_arrow())
     try:
         with reading([v.source for v in views], reads.repo.root):
-            joined = engine.con.sql(
+            joined: pl.DataFrame = engine.con.sql(
                 point_in_time_sql("__fs_skew_spine", scans, event_times=True)
             ).pl()
     finally:

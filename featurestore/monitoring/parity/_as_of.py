@@ -49,7 +49,13 @@ class AsOfOnlineStore:
         return [stored[1] if stored is not None and stored[0] == k else None for k in keys]
 
     def publish(
-        self, view: str, keys: Sequence[str], values: Sequence[bytes], *, replace: bool
+        self,
+        view: str,
+        keys: Sequence[str],
+        values: Sequence[bytes],
+        *,
+        replace: bool,
+        meta: Mapping[str, bytes] | None = None,
     ) -> None:
         raise NotImplementedError("the parity check's online store is read-only")
 

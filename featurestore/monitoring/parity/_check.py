@@ -108,6 +108,7 @@ def _groups(
     repo: RepoContents, features: list[str] | None, given: pl.DataFrame | None
 ) -> tuple[list[Group], dict[str, str]]:
     """The groups of features to compare and the features left out, with why."""
+    not_checked: dict[str, str]
     if features is not None:
         refs, not_checked = list(dict.fromkeys(features)), {}
     else:

@@ -49,7 +49,7 @@ def _source_values(engine: OfflineEngine, column: str, dtype: pl.DataType, seed:
             continue
         col = ident(column)
         with reading([src], engine.repo.root):
-            values = (
+            values: pl.Series = (
                 engine.con.sql(
                     f"SELECT v FROM (SELECT DISTINCT {col} AS v FROM "
                     f"{scan_sql(src, engine.repo.root)} WHERE {col} IS NOT NULL) "

@@ -69,11 +69,12 @@ def _draw(
     cols = ", ".join(ident(k) for k in keys)
     not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
     with reading([src], engine.repo.root):
-        return engine.con.sql(
+        drawn: pl.DataFrame = engine.con.sql(
             f"SELECT {cols}, {_EVENT} FROM (SELECT DISTINCT {cols}, epoch_us({ts}) AS {_EVENT} "
             f"FROM {scan_sql(src, engine.repo.root)} WHERE {ts} IS NOT NULL AND {not_null}) "
             f"ORDER BY hash({cols}, {_EVENT}, {int(seed)}), {cols}, {_EVENT} LIMIT {int(n)}"
         ).pl()
+    return drawn
 
 
 def _fill(frame: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.DataFrame:
@@ -81,7 +82,8 @@ def _fill(frame: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.DataFrame
     if frame.height >= n or frame.height == 0:
         return frame
     extra = rng.integers(0, frame.height, size=n - frame.height)
-    return pl.concat([frame, frame[extra.tolist()]])
+    again: pl.DataFrame = frame[extra.tolist()]
+    return pl.concat([frame, again])
 
 
 def _offsets(rng: np.random.Generator, n: int, edges: list[int], horizon: int) -> np.ndarray:
@@ -94,9 +96,10 @@ def _offsets(rng: np.random.Generator, n: int, edges: list[int], horizon: int) -
         if edges
         else np.zeros(n, dtype=np.int64)
     )
-    return np.select(
+    offsets: np.ndarray = np.select(
         [mode == 0, mode == 1, mode == 2, mode == 3], [0, edge, edge + side, shift], -shift
     ).astype(np.int64)
+    return offsets
 
 
 def sample_keys(
