@@ -13,7 +13,7 @@ open between calls. Needs httpx (in the ``server`` extra), imported on first use
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -163,8 +163,8 @@ class Client:
         self,
         features: list[str] | None = None,
         feature_service: str | None = None,
-        entities: Mapping[str, Sequence[Any]] | None = None,
-        request_data: Mapping[str, Sequence[Any]] | None = None,
+        entities: RowsLike | None = None,
+        request_data: RowsLike | None = None,
         *,
         full_feature_names: bool = False,
         request_time: dt.datetime | str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -253,8 +253,8 @@ class FeatureStore:
         self,
         features: list[str] | None = None,
         feature_service: str | None = None,
-        entities: Mapping[str, Sequence[Any]] | None = None,
-        request_data: Mapping[str, Sequence[Any]] | None = None,
+        entities: RowsLike | None = None,
+        request_data: RowsLike | None = None,
         *,
         full_feature_names: bool = False,
         request_time: dt.datetime | str | None = None,

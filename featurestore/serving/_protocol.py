@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from featurestore.online._push import PushMode, PushResult
 from featurestore.serving._response import OnlineResponse
@@ -24,8 +23,8 @@ class OnlineFeatures(Protocol):
         self,
         features: list[str] | None = None,
         feature_service: str | None = None,
-        entities: Mapping[str, Sequence[Any]] | None = None,
-        request_data: Mapping[str, Sequence[Any]] | None = None,
+        entities: RowsLike | None = None,
+        request_data: RowsLike | None = None,
         *,
         full_feature_names: bool = False,
         request_time: dt.datetime | str | None = None,

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from featurestore.serving._response import OnlineResponse
 from featurestore.serving._retrieval import OnlineRetriever
+from featurestore.serving._retrieval._request import as_columns
+from featurestore.sources._appends import RowsLike
 
 if TYPE_CHECKING:
     from featurestore.serving._serving_log import ServingLogWriter
@@ -35,8 +37,8 @@ class OnlineRequest:
 
     features: Sequence[str] | None = None
     feature_service: str | None = None
-    entities: Mapping[str, Sequence[Any]] | None = None
-    request_data: Mapping[str, Sequence[Any]] | None = None
+    entities: RowsLike | None = None
+    request_data: RowsLike | None = None
     full_feature_names: bool = False
     request_time: dt.datetime | str | None = None
 
@@ -91,11 +93,14 @@ class ServingPath:
         to the hooks under ``request_id`` (default: a new one), timed from ``started_ns`` (a
         ``time.perf_counter_ns()``; default: now)."""
         started = time.perf_counter_ns() if started_ns is None else started_ns
+        # as columns once, so the hooks (the serving log) see what retrieval saw
+        data = request.request_data
+        request_data = None if data is None else as_columns("request_data", data)
         response = (retriever or self._current()).get(
             request.features,
             request.feature_service,
             request.entities,
-            request.request_data,
+            request_data,
             full_feature_names=request.full_feature_names,
             request_time=request.request_time,
         )
@@ -105,7 +110,7 @@ class ServingPath:
                 response,
                 request_id or uuid.uuid4().hex,
                 (time.perf_counter_ns() - started) // 1000,
-                request.request_data,
+                request_data,
                 request.feature_service,
             )
             for name, hook in hooks.items():

@@ -58,6 +58,24 @@ def test_a_request_keeps_the_retriever_it_took() -> None:
     assert kwargs == {"full_feature_names": False, "request_time": "2024-01-01"}
 
 
+def test_request_data_given_as_a_table_reaches_retrieval_and_hooks_as_columns() -> None:
+    """A frame of request data is turned into columns once: the hooks (the serving log) get
+    the columns retrieval read, not a frame they cannot read."""
+    import pandas as pd
+
+    retriever = FakeRetriever("v1")
+    path = ServingPath(lambda: retriever)  # type: ignore[arg-type,return-value]
+    seen: list[Served] = []
+    path.on_served("log", seen.append)
+    for table in (pl.DataFrame({"amount": [1.5, 2.0]}), pd.DataFrame({"amount": [1.5, 2.0]})):
+        path.get(OnlineRequest(["v:x"], entities={"user_id": [1, 2]}, request_data=table))
+        assert dict(seen[-1].request_data or {}) == {"amount": [1.5, 2.0]}
+        args, _ = retriever.calls[-1]
+        assert dict(args[3]) == {"amount": [1.5, 2.0]}
+    path.get(OnlineRequest(["v:x"], entities={"user_id": [1]}))
+    assert seen[-1].request_data is None
+
+
 def test_each_hook_gets_one_record_of_each_answer() -> None:
     path = ServingPath(lambda: FakeRetriever("v1"))  # type: ignore[arg-type,return-value]
     first: list[Served] = []

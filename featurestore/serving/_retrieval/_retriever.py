@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from featurestore._registry import RegistryState
@@ -24,6 +24,7 @@ from featurestore.serving._retrieval._request import (
     row_count,
 )
 from featurestore.serving._retrieval._windows import WindowReader
+from featurestore.sources._appends import RowsLike
 
 __all__ = ["OnlineRetriever"]
 
@@ -84,8 +85,8 @@ class OnlineRetriever:
         self,
         features: Sequence[str] | None = None,
         feature_service: str | None = None,
-        entities: Mapping[str, Sequence[Any]] | None = None,
-        request_data: Mapping[str, Sequence[Any]] | None = None,
+        entities: RowsLike | None = None,
+        request_data: RowsLike | None = None,
         *,
         full_feature_names: bool = False,
         request_time: dt.datetime | str | None = None,
