@@ -3,7 +3,8 @@
 Deterministic (the same seed writes byte-identical Parquet files) and vectorized with NumPy
 and Polars, so it scales to millions of transactions. Profiles change over time (snapshots,
 late corrections, a few data-entry errors), so point-in-time joins matter, and the fraud label
-depends on the features the repo declares. Run ``python generate_data.py --users 2000``.
+depends on the features the repo declares. Run ``python generate_data.py --users 2000``
+(``--end now`` moves the same data in time to end now, as ``featurestore demo`` does).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
+import polars.selectors as cs
 
-__all__ = ["DEFAULT_START", "generate", "training_spine"]
+__all__ = ["DEFAULT_START", "FILES", "generate", "training_spine"]
 
 DEFAULT_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
+SECOND_US = 1_000_000
 FAVORITES = 8  # merchants a user keeps coming back to
 
 COUNTRIES = ["US", "GB", "DE", "FR", "ES", "CA", "BR", "IN"]
@@ -57,7 +61,10 @@ def _tens(expr: pl.Expr) -> pl.Expr:
     return (expr / 10).round() * 10
 
 
-def _write(frame: pl.DataFrame, path: Path) -> Path:
+def _write(frame: pl.DataFrame, path: Path, shift_us: int = 0) -> Path:
+    """Write ``frame`` with every time in it moved ``shift_us`` microseconds later."""
+    if shift_us:
+        frame = frame.with_columns(cs.datetime() + pl.duration(microseconds=shift_us))
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(path, compression="zstd", statistics=True)
     return path
@@ -74,6 +81,7 @@ def _users(rng: np.random.Generator, n: int, start: int, end: int) -> dict[str, 
         start + rng.random(n) * 0.8 * days * DAY_US,
     ).astype(np.int64)
     kyc = rng.choice(3, n, p=[0.25, 0.5, 0.25])
+    log_limit: npt.NDArray[np.float64] = np.log(1500.0) + 0.45 * kyc
     return {
         "user_id": np.arange(1, n + 1, dtype=np.int64),
         "signup": signup,
@@ -83,16 +91,16 @@ def _users(rng: np.random.Generator, n: int, start: int, end: int) -> dict[str, 
         "email_verified": rng.random(n) < 0.9,
         "phone_verified": rng.random(n) < 0.65,
         "kyc": kyc,
-        "credit_limit": np.round(np.exp(rng.normal(np.log(1500.0) + 0.45 * kyc, 0.5)), -1),
+        "credit_limit": np.round(np.exp(rng.normal(log_limit, 0.5)), -1),
         "risky": rng.random(n) < 0.04,
         "rate": np.exp(rng.normal(np.log(1.2), 0.6, n)),  # transactions per day
     }
 
 
-def _user_snapshots(
+def _profile_updates(
     rng: np.random.Generator, users: dict[str, np.ndarray], start: int, end: int
 ) -> pl.DataFrame:
-    """Profile snapshots: a baseline export, later updates, a few typos and late corrections."""
+    """Each user's profile after a baseline export and each later update, in time order."""
     n = len(users["user_id"])
     baseline = np.maximum(users["signup"], start - (rng.random(n) * 150 * DAY_US).astype(np.int64))
     updates = rng.poisson(1.2, n)
@@ -112,7 +120,7 @@ def _user_snapshots(
     ).sort("u", "updated_us")
     idx = rows["u"].to_numpy()
     base_country = np.where(users["country_missing"], -1, users["country"])[idx]
-    rows = rows.with_columns(
+    return rows.with_columns(
         pl.Series("signup_us", users["signup"][idx]),
         pl.Series("email_verified", users["email_verified"][idx]),
         pl.Series("age", users["age"][idx]),
@@ -133,11 +141,21 @@ def _user_snapshots(
         .fill_null(pl.Series(base_country))
         .alias("country_idx"),
     )
+
+
+def _user_snapshots(
+    rng: np.random.Generator, users: dict[str, np.ndarray], start: int, end: int
+) -> pl.DataFrame:
+    """Profile snapshots: a baseline export, later updates, a few typos and late corrections."""
+    rows = _profile_updates(rng, users, start, end)
     k = rows.height
     birth_year = dt.datetime.fromtimestamp(start / 1e6, dt.UTC).year - rows["age"].to_numpy()
     typo = rng.random(k) < 0.006  # the birth year typed into the age field
     rows = rows.with_columns(
-        pl.Series("created_us", rows["updated_us"].to_numpy() + rng.integers(30e6, 6 * HOUR_US, k)),
+        pl.Series(
+            "created_us",
+            rows["updated_us"].to_numpy() + rng.integers(30 * SECOND_US, 6 * HOUR_US, k),
+        ),
         pl.Series("entered_age", np.where(typo, birth_year, rows["age"].to_numpy()), pl.Int32),
         pl.Series("fix", (typo & (rng.random(k) < 0.5)) | (rng.random(k) < 0.01)),
         pl.Series("fix_delay", rng.integers(DAY_US, 3 * DAY_US, k)),
@@ -229,9 +247,7 @@ def _merchant_snapshots(
             "online_only": online,
         }
     )
-    return frame.filter(pl.col("updated_at") < _ts(np.array([end]))[0]).sort(
-        "merchant_id", "updated_at"
-    )
+    return frame.filter(pl.col("updated_at").dt.epoch("us") < end).sort("merchant_id", "updated_at")
 
 
 def _favorites(
@@ -249,14 +265,14 @@ def _favorites(
     return out
 
 
-def _transactions(
+def _payments(
     rng: np.random.Generator,
     users: dict[str, np.ndarray],
     merchants: dict[str, np.ndarray],
     start: int,
     end: int,
-) -> pl.DataFrame:
-    """Card transactions with a fraud label that depends on user, merchant and amount."""
+) -> dict[str, np.ndarray]:
+    """Everyday payments with a fraud label that depends on user, merchant and amount."""
     n = len(users["user_id"])
     active_from = np.maximum(start, users["signup"])
     active_days = (end - active_from) / DAY_US
@@ -293,9 +309,26 @@ def _transactions(
         - 0.5 * users["phone_verified"][u]
     )
     fraud = rng.random(k) < 1.0 / (1.0 + np.exp(-logit))
+    return {
+        "user": u,
+        "merchant": m,
+        "time": t,
+        "amount": amount,
+        "channel": channel,
+        "fraud": fraud,
+    }
 
-    # account takeovers: a burst of large online purchases at one or two risky merchants
-    taken = np.flatnonzero(rng.random(n) < 0.03)
+
+def _takeovers(
+    rng: np.random.Generator,
+    users: dict[str, np.ndarray],
+    merchants: dict[str, np.ndarray],
+    start: int,
+    end: int,
+) -> dict[str, np.ndarray]:
+    """Account takeovers: a burst of large online purchases at one or two risky merchants."""
+    active_from = np.maximum(start, users["signup"])
+    taken = np.flatnonzero(rng.random(len(users["user_id"])) < 0.03)
     burst_start = active_from[taken] + (
         rng.random(len(taken)) * np.maximum(end - active_from[taken] - DAY_US, 0)
     ).astype(np.int64)
@@ -308,11 +341,23 @@ def _transactions(
     bt = np.minimum(burst_start[b] + (rng.random(kb) * burst_len[b]).astype(np.int64), end - 1)
     bm = targets[b, rng.integers(0, 2, kb)]
     b_amount = np.round(merchants["ticket"][bm] * np.exp(rng.normal(np.log(3.0), 0.5, kb)), 2)
+    return {"user": taken[b], "merchant": bm, "time": bt, "amount": b_amount}
 
-    user_idx = np.concatenate([u, taken[b]])
-    merchant_idx = np.concatenate([m, bm])
-    times = np.concatenate([t, bt])
-    is_fraud = np.concatenate([fraud, np.ones(kb, bool)])
+
+def _transactions(
+    rng: np.random.Generator,
+    users: dict[str, np.ndarray],
+    merchants: dict[str, np.ndarray],
+    start: int,
+    end: int,
+) -> pl.DataFrame:
+    """Card transactions, everyday payments and takeover bursts, with their fraud label and
+    the time of any chargeback."""
+    paid = _payments(rng, users, merchants, start, end)
+    burst = _takeovers(rng, users, merchants, start, end)
+    kb = len(burst["time"])
+    times = np.concatenate([paid["time"], burst["time"]])
+    is_fraud = np.concatenate([paid["fraud"], np.ones(kb, bool)])
     total = len(times)
     reported = is_fraud & (rng.random(total) < 0.85)
     chargeback = times + (rng.uniform(3.0, 45.0, total) * DAY_US).astype(np.int64)
@@ -320,10 +365,12 @@ def _transactions(
     frame = pl.DataFrame(
         {
             "event_us": times,
-            "user_id": users["user_id"][user_idx],
-            "merchant_id": merchants["merchant_id"][merchant_idx],
-            "amount": np.concatenate([amount, b_amount]),
-            "channel_idx": np.concatenate([channel, np.where(rng.random(kb) < 0.8, 1, 2)]),
+            "user_id": users["user_id"][np.concatenate([paid["user"], burst["user"]])],
+            "merchant_id": merchants["merchant_id"][
+                np.concatenate([paid["merchant"], burst["merchant"]])
+            ],
+            "amount": np.concatenate([paid["amount"], burst["amount"]]),
+            "channel_idx": np.concatenate([paid["channel"], np.where(rng.random(kb) < 0.8, 1, 2)]),
             "is_fraud": is_fraud,
             "chargeback_us": chargeback,
         }
@@ -417,6 +464,34 @@ def _user_merchant_daily(
     ).filter(pl.col("snapshot_at").dt.epoch("us") <= end)
 
 
+FILES = {  # each source's file under the data directory
+    "users": Path("users.parquet"),
+    "merchants": Path("merchants.parquet"),
+    # a directory of parts: pushed payments land beside it as new parts
+    "transactions": Path("transactions") / "part-000.parquet",
+    "user_merchant_daily": Path("user_merchant_daily.parquet"),
+}
+
+
+def _frames(
+    seed: int, n_users: int, start: int, end: int, drift_at: int | None
+) -> dict[str, pl.DataFrame]:
+    """Every source's rows between ``start`` and ``end`` (epoch microseconds), by name."""
+    user_rng, snap_rng, merchant_rng, msnap_rng, txn_rng, pair_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)
+    )
+    users = _users(user_rng, n_users, start, end)
+    merchants = _merchants(merchant_rng, max(20, n_users // 10))
+    transactions = _transactions(txn_rng, users, merchants, start, end)
+    history = _pair_history(pair_rng, transactions, users, start, end)
+    return {
+        "users": _user_snapshots(snap_rng, users, start, end),
+        "merchants": _merchant_snapshots(msnap_rng, merchants, start, end, drift_at),
+        "transactions": transactions,
+        "user_merchant_daily": _user_merchant_daily(transactions, history, start, end),
+    }
+
+
 def generate(
     data_dir: Path,
     n_users: int = 2_000,
@@ -424,14 +499,17 @@ def generate(
     start: dt.datetime | None = None,
     days: int = 60,
     drift_at: dt.datetime | None = None,
+    end: dt.datetime | None = None,
 ) -> dict[str, Path]:
     """Write users, merchants, transactions and user-merchant daily snapshots to ``data_dir``.
 
     Returns the path of each file by source name; the same arguments give identical files.
     ``drift_at`` injects drift into two merchant features from that time on (see
-    :func:`_merchant_snapshots`); transactions are unchanged by it. Transactions go to
-    ``transactions/part-000.parquet``; parts pushed there since an earlier run are removed, so
-    the data is the generated data alone.
+    :func:`_merchant_snapshots`); transactions are unchanged by it. ``end`` moves the data in
+    time: every time is shifted so that the data ends at ``end`` instead of ``days`` after
+    ``start``, and nothing else changes (``drift_at`` is then a time of the moved data).
+    Transactions go to ``transactions/part-000.parquet``; parts pushed there since an earlier
+    run are removed, so the data is the generated data alone.
     """
     if n_users < 1 or days < 1:
         raise ValueError(f"n_users and days must be positive, found {n_users} and {days}")
@@ -440,38 +518,10 @@ def generate(
         part.unlink()
     start_us = _utc_us(start or DEFAULT_START)
     end_us = start_us + days * DAY_US
-    user_rng, snap_rng, merchant_rng, msnap_rng, txn_rng, pair_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)
-    )
-    users = _users(user_rng, n_users, start_us, end_us)
-    merchants = _merchants(merchant_rng, max(20, n_users // 10))
-    transactions = _transactions(txn_rng, users, merchants, start_us, end_us)
-    return {
-        "users": _write(
-            _user_snapshots(snap_rng, users, start_us, end_us), data_dir / "users.parquet"
-        ),
-        "merchants": _write(
-            _merchant_snapshots(
-                msnap_rng,
-                merchants,
-                start_us,
-                end_us,
-                None if drift_at is None else _utc_us(drift_at),
-            ),
-            data_dir / "merchants.parquet",
-        ),
-        # a directory of parts: pushed payments land beside it as new parts
-        "transactions": _write(transactions, data_dir / "transactions" / "part-000.parquet"),
-        "user_merchant_daily": _write(
-            _user_merchant_daily(
-                transactions,
-                _pair_history(pair_rng, transactions, users, start_us, end_us),
-                start_us,
-                end_us,
-            ),
-            data_dir / "user_merchant_daily.parquet",
-        ),
-    }
+    shift_us = 0 if end is None else _utc_us(end) - end_us
+    drift_us = None if drift_at is None else _utc_us(drift_at) - shift_us
+    frames = _frames(seed, n_users, start_us, end_us, drift_us)
+    return {name: _write(frames[name], data_dir / path, shift_us) for name, path in FILES.items()}
 
 
 def training_spine(data_dir: Path, n: int | None = None, seed: int = 7) -> pl.DataFrame:
@@ -492,14 +542,29 @@ def training_spine(data_dir: Path, n: int | None = None, seed: int = 7) -> pl.Da
     )
 
 
+def _end_time(text: str) -> dt.datetime:
+    """``now`` (to the second) or an ISO 8601 time; a time without a zone is UTC."""
+    if text.strip().lower() == "now":
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    value = dt.datetime.fromisoformat(text.strip())
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path(__file__).parent / "data")
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument(
+        "--end",
+        type=_end_time,
+        default=None,
+        help="when the data ends: 'now' or an ISO 8601 time (default: --days after 2025-01-01)",
+    )
     args = parser.parse_args()
-    for name, path in generate(args.data_dir, args.users, args.seed, days=args.days).items():
+    files = generate(args.data_dir, args.users, args.seed, days=args.days, end=args.end)
+    for name, path in files.items():
         print(f"{name}: {pl.scan_parquet(path).select(pl.len()).collect().item():,} rows -> {path}")

@@ -27,7 +27,7 @@ user_merchant_daily = FileSource(
     name="user_merchant_daily",
     path="data/user_merchant_daily.parquet",
     timestamp_field="snapshot_at",
-    description="Cumulative history of each user-merchant pair, snapshotted at midnight UTC "
+    description="Cumulative history of each user-merchant pair, snapshotted once a day "
     "after a day with activity; a snapshot covers only what happened before its time.",
     owner="fraud-data",
 )

@@ -29,6 +29,7 @@ class DemoContext:
     repo: Path | None = None
     users: int = 2_000
     seed: int = 7
+    verbose: bool = False  # every table in full; otherwise non-ok rows and a summary
     cwd: Path = field(default_factory=Path.cwd)
     generator: ModuleType | None = None
     files: dict[str, Path] = field(default_factory=dict)
@@ -37,6 +38,7 @@ class DemoContext:
     service: str | None = None
     training_set: TrainingSet | None = None
     training_path: Path | None = None
+    data_end: dt.datetime | None = None  # when the generated data ends: the demo's start
     drift_at: dt.datetime | None = None
     served_at: dt.datetime | None = None
     sample: pl.DataFrame | None = None

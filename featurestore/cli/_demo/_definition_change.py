@@ -13,6 +13,7 @@ from typing import Any
 from featurestore._client import Client
 from featurestore._store import FeatureStore
 from featurestore.cli import _render as render
+from featurestore.cli._demo import _compact as compact
 from featurestore.cli._demo._context import DemoContext
 from featurestore.cli._demo._server import demo_server
 from featurestore.errors import RepoError
@@ -33,28 +34,40 @@ EDIT_SHOWN = (".round(3)", ".round(2)")
 def _show_fingerprints(ctx: DemoContext, resp: OnlineResponse, when: str) -> None:
     """Whether the served values were computed by the applied definition or an earlier one."""
     computed, applied = resp.fingerprints[EDITED_REF], resp.applied_fingerprints[EDITED_REF]
-    if computed == applied:
+    if computed == applied and not ctx.verbose:
+        ctx.out.print(
+            f"{when}: served under {computed}, the applied fingerprint: every value is the new "
+            "definition's"
+        )
+    elif computed == applied:
         ctx.out.print(
             f"{when}: {EDITED_REF} served under fingerprint {computed}, the applied one: "
             "every value was computed by the new definition"
         )
-        return
-    ctx.out.print(
-        f"{when}: {EDITED_REF} served under fingerprint {computed}, with "
-        f"applied_fingerprint {applied}: the online store still holds values the earlier "
-        "definition computed, and says so instead of passing them off as the new one's"
-    )
+    else:
+        what = f"{EDITED_REF} served" if ctx.verbose else "served"
+        ctx.out.print(
+            f"{when}: {what} under fingerprint {computed}, with applied_fingerprint {applied}: "
+            "the online store still holds values the earlier definition computed, and says so"
+            + (" instead of passing them off as the new one's" if ctx.verbose else "")
+        )
 
 
 def _edit_and_apply(ctx: DemoContext, store: FeatureStore, path: Path, original: str) -> None:
     """Write the edit, then show the plan and apply it."""
     path.write_text(original.replace(EDIT[0], EDIT[1]))
-    ctx.out.print(
-        f"\nedited {EDITED_REF} in {EDITED_FILE}: [bold]{EDIT_SHOWN[0]}[/] -> "
-        f"[bold]{EDIT_SHOWN[1]}[/] (Polars prints both expressions alike; the "
-        "fingerprint hashes the serialized plan)"
+    why = (
+        " (Polars prints both expressions alike; the fingerprint hashes the serialized plan)"
+        if ctx.verbose
+        else ""
     )
-    render.plan(ctx.out, store.plan(), store.project, applied=False)
+    ctx.out.print(
+        ("\n" if ctx.verbose else "")
+        + f"edited {EDITED_REF} in {EDITED_FILE}: [bold]{EDIT_SHOWN[0]}[/] -> "
+        f"[bold]{EDIT_SHOWN[1]}[/]{why}"
+    )
+    if ctx.verbose:
+        render.plan(ctx.out, store.plan(), store.project, applied=False)
     render.plan(ctx.out, store.apply(), store.project, applied=True)
 
 
@@ -66,7 +79,7 @@ def _reload(ctx: DemoContext, store: FeatureStore, url: str) -> None:
     ctx.out.print(
         f"POST /v1/admin/reload: switched={reload['switched']}, now serving registry "
         f"version {reload['registry_version']} (servers also look every "
-        f"{store.repo.config.serving.reload_interval_seconds:g} s on their own)"
+        f"{store.repo.config.serving.reload_interval_seconds:g} s)"
     )
 
 
@@ -85,14 +98,18 @@ def _serve_through_the_change(
     url = f"http://{LOOPBACK}:{port}"
     with demo_server(ctx.repo_dir, port), Client(url) as client:
         first = client.get_online_features(**request)
+        where = f"the server at {url}" if ctx.verbose else "a new server"
         ctx.out.print(
-            f"the server at {url} serves {EDITED_REF} under fingerprint "
-            f"{first.fingerprints[EDITED_REF]}"
+            f"{where} serves {EDITED_REF} under fingerprint {first.fingerprints[EDITED_REF]}"
         )
         _edit_and_apply(ctx, store, path, original)
         _reload(ctx, store, url)
         _show_fingerprints(ctx, client.get_online_features(**request), "before the rebuild")
-        render.materialization(ctx.out, store.materialize_incremental(at, views=[view]))
+        rebuilt = store.materialize_incremental(at, views=[view])
+        if ctx.verbose:
+            render.materialization(ctx.out, rebuilt)
+        else:
+            compact.materialized(ctx.out, rebuilt)
         _show_fingerprints(ctx, client.get_online_features(**request), "after the rebuild")
 
 

@@ -9,6 +9,7 @@ import importlib.util
 import signal
 import statistics
 import time
+from collections import Counter
 from typing import Any
 
 from rich.markup import escape
@@ -18,9 +19,14 @@ from featurestore._store import FeatureStore
 from featurestore._value_rules import FeatureStatus
 from featurestore.cli._demo._compare import same, show_comparison
 from featurestore.cli._demo._context import DemoContext
-from featurestore.cli._demo._http_output import curl_command, http_table, metrics_lines
+from featurestore.cli._demo._http_output import (
+    curl_command,
+    http_table,
+    metrics_lines,
+    metrics_summary,
+)
 from featurestore.cli._demo._server import demo_server
-from featurestore.cli._render import timestamp
+from featurestore.cli._render import status_totals, timestamp
 from featurestore.errors import FeatureStoreError, RepoError
 from featurestore.server._auth import configured_tokens
 from featurestore.server._launch import LOOPBACK, free_port
@@ -81,20 +87,28 @@ def compare_with_in_process(
     if list(resp.values) != list(local.values) or resp.fingerprints != local.fingerprints:
         mismatches.append("the columns or the fingerprints differ")
     detail = (
-        f"{resp.row_count} rows x {len(resp.values)} features, values, statuses and "
-        f"fingerprints, both as of {timestamp(resp.request_time.astimezone(dt.UTC))} UTC"
+        f"values, statuses and fingerprints of {resp.row_count} rows x {len(resp.values)} features"
     )
     show_comparison(ctx.out, "HTTP {} in-process", compared, mismatches, detail)
 
 
 def _show_served(ctx: DemoContext, url: str, service: str, resp: OnlineResponse) -> None:
-    """The rows served over HTTP, and a note when some are stale at the server's time."""
-    ctx.out.print(
-        f"\nPOST {url}/v1/online-features, feature service [bold]{escape(service)}[/], "
-        f"the same {resp.row_count} rows, served as of the server's clock, "
-        f"{timestamp(resp.request_time.astimezone(dt.UTC))} UTC:"
-    )
-    ctx.out.print(http_table(resp))
+    """The rows served over HTTP (their status totals unless --verbose), and a note when some
+    are stale at the server's time."""
+    at = timestamp(resp.request_time.astimezone(dt.UTC))
+    if ctx.verbose:
+        ctx.out.print(
+            f"\nPOST {url}/v1/online-features, feature service [bold]{escape(service)}[/], "
+            f"the same {resp.row_count} rows, served as of the server's clock, {at} UTC:"
+        )
+        ctx.out.print(http_table(resp, ctx.out.width))
+    else:
+        ctx.out.print(
+            f"POST /v1/online-features, the same {resp.row_count} rows, as of the server's "
+            f"clock ({at} UTC):"
+        )
+        totals = Counter(s.value for column in resp.statuses.values() for s in column)
+        ctx.out.print(status_totals(totals) or "no values")
     if any(s is FeatureStatus.STALE for col in resp.statuses.values() for s in col):
         ctx.out.print(STALE_NOTE)
 
@@ -106,6 +120,9 @@ def _show_metrics(ctx: DemoContext, url: str, token: str | None) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     metrics = httpx.get(f"{url}/metrics", headers=headers, timeout=10, trust_env=False)
     metrics.raise_for_status()
+    if not ctx.verbose:
+        ctx.out.print(f"GET /metrics: {escape(metrics_summary(metrics.text))}")
+        return
     ctx.out.print(f"GET {url}/metrics:")
     for line in metrics_lines(metrics.text):
         ctx.out.print(f"  {escape(line)}", soft_wrap=True)
@@ -120,9 +137,10 @@ def _show_stopped(ctx: DemoContext, store: FeatureStore, code: int, since: dt.da
     )
     logged = store.read_serving_log(start=since)
     requests = logged["request_id"].n_unique() if logged.height else 0
+    where = f" under {escape(ctx.shown(store.serving_log_dir))}" if ctx.verbose else ""
     ctx.out.print(
         f"serving log: {logged.height} record(s) from this server ({requests} request(s), "
-        f"one record per entity row) under {escape(ctx.shown(store.serving_log_dir))}"
+        f"one record per entity row){where}"
     )
 
 
@@ -166,17 +184,19 @@ def serve_over_http(ctx: DemoContext) -> None:
     started_at = dt.datetime.now(dt.UTC)
     launched = time.perf_counter()
     with demo_server(ctx.repo_dir, port) as process:
+        repo = f" --repo {escape(ctx.shown(ctx.repo_dir))}" if ctx.verbose else ""
         ctx.out.print(
-            f"featurestore serve --repo {escape(ctx.shown(ctx.repo_dir))} --port {port}: "
-            f"ready at {url} in {time.perf_counter() - launched:.1f}s (pid {process.pid})"
+            f"featurestore serve{repo} --port {port}: ready at {url} in "
+            f"{time.perf_counter() - launched:.1f}s (pid {process.pid})"
         )
         with Client(url, token=token) as client:
             resp, first_ms, timings = _ask(client, request)
         _show_served(ctx, url, service, resp)
         compare_with_in_process(ctx, store, resp, request)
         ctx.out.print(
-            f"round trip: first request {first_ms:.1f} ms, then {TIMED_REQUESTS} more with a "
-            f"median of {statistics.median(timings):.1f} ms (one kept-alive connection)"
+            f"round trips: the first {first_ms:.1f} ms, then a median of "
+            f"{statistics.median(timings):.1f} ms over {TIMED_REQUESTS} more (one kept-alive "
+            "connection)"
         )
         _show_metrics(ctx, url, token)
     _show_stopped(ctx, store, process.returncode, started_at)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 
 import polars as pl
 from rich.markup import escape
 
 from featurestore._store import FeatureStore
 from featurestore.cli import _render as render
+from featurestore.cli._demo import _compact as compact
 from featurestore.cli._demo._compare import same, show_comparison
 from featurestore.cli._demo._context import TIMESTAMP, DemoContext
+from featurestore.cli._demo._http_output import http_table
 from featurestore.errors import MaterializationGuardError, RepoError
 from featurestore.online import MaterializationResult
 from featurestore.serving import OnlineResponse
@@ -25,19 +28,36 @@ FORCED_HINT = (
 )
 
 
+def _materialize_each(
+    ctx: DemoContext,
+    store: FeatureStore,
+    end: dt.datetime,
+    progress: render.ViewSteps | None,
+) -> list[MaterializationResult]:
+    """Publish every online view as of ``end``; a batch the guard refuses is shown, then
+    published anyway."""
+    results: list[MaterializationResult] = []
+    for name in [v.name for v in store.repo.views.values() if v.online]:
+        try:
+            results += store.materialize(end, views=[name], progress=progress)
+        except MaterializationGuardError as exc:
+            if progress is not None:
+                progress.done(ok=False)
+            render.guard_refusal(ctx.out, exc.report, hint=FORCED_HINT)
+            results += store.materialize(end, views=[name], force=True, progress=progress)
+    return results
+
+
 def materialize_views(ctx: DemoContext, store: FeatureStore, end: dt.datetime) -> None:
     """Publish every online view as of ``end``; a batch the guard refuses (e.g. the data was
     regenerated with other settings since the last run) is shown, then published anyway."""
+    if not ctx.verbose:
+        compact.materialized(ctx.out, _materialize_each(ctx, store, end, None))
+        return
+    ctx.out.print(f"online views as of the last transaction, {render.timestamp(end)} UTC:")
     names = [v.name for v in store.repo.views.values() if v.online]
-    results: list[MaterializationResult] = []
     with render.view_steps(ctx.out, names) as progress:
-        for name in names:
-            try:
-                results += store.materialize(end, views=[name], progress=progress)
-            except MaterializationGuardError as exc:
-                progress.done(ok=False)
-                render.guard_refusal(ctx.out, exc.report, hint=FORCED_HINT)
-                results += store.materialize(end, views=[name], force=True, progress=progress)
+        results = _materialize_each(ctx, store, end, progress)
     render.materialization(ctx.out, results)
 
 
@@ -50,11 +70,12 @@ def serving_sample(ctx: DemoContext, keys: list[str]) -> pl.DataFrame:
     sample = spine.unique(subset=keys, keep="last", maintain_order=True).tail(ONLINE_ROWS)
     key = keys[0]
     if sample.height and sample.schema[key].is_integer():
-        known = [spine[key].max()]
+        known = [int(spine.select(pl.col(key).max()).item())]
         source = ctx.files.get("users")
         if source is not None and key in pl.read_parquet_schema(source):
-            known.append(pl.scan_parquet(source).select(pl.col(key).max()).collect().item())
-        unknown = max(v for v in known if v is not None) + 1
+            top = pl.scan_parquet(source).select(pl.col(key).max()).collect().item()
+            known += [] if top is None else [int(top)]
+        unknown = max(known) + 1
         sample = sample.with_columns(
             pl.when(pl.int_range(pl.len()) == sample.height - 1)
             .then(pl.lit(unknown, sample.schema[key]))
@@ -77,7 +98,7 @@ def compare_with_offline(
             if not same(a, b):
                 mismatches.append(f"row {i + 1} {column}: online {a!r} vs offline {b!r}")
     detail = (
-        f"{spine.height} rows x {len(resp.values)} features, training set with spine time "
+        f"{spine.height} rows x {len(resp.values)} features; training set as of "
         f"{render.timestamp(resp.request_time)} UTC"
     )
     show_comparison(ctx.out, "online {} offline", compared, mismatches, detail)
@@ -108,8 +129,9 @@ def _serve_sample(
 ) -> OnlineResponse:
     """Serve the sample in-process as of ``end`` and print it with the time it took."""
     ctx.out.print(
-        f"\nfeature service [bold]{escape(service)}[/] online for the latest {sample.height} "
-        f"payments (the last row's {escape(ctx.keys[0])} is unknown to the store):"
+        ("\n" if ctx.verbose else "")
+        + f"feature service [bold]{escape(service)}[/] online for the latest {sample.height} "
+        f"payments (the last row's {escape(ctx.keys[0])} is unknown):"
     )
     started = time.perf_counter()
     resp = store.get_online_features(
@@ -119,8 +141,14 @@ def _serve_sample(
         request_time=end,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
-    render.online(ctx.out, resp)
-    ctx.out.print(f"[dim]served in {elapsed_ms:.1f} ms (first request, planning included)[/]")
+    if ctx.verbose:
+        render.online(ctx.out, resp)
+        ctx.out.print(f"[dim]served in {elapsed_ms:.1f} ms (first request, planning included)[/]")
+        return resp
+    ctx.out.print(http_table(resp, ctx.out.width))
+    totals = Counter(s.value for column in resp.statuses.values() for s in column)
+    took = f"served in {elapsed_ms:.1f} ms (the first request)"
+    ctx.out.print(f"{render.status_totals(totals) or 'no values'}; [dim]{took}[/]")
     return resp
 
 
@@ -149,7 +177,6 @@ def materialize_and_serve(ctx: DemoContext) -> None:
     if not isinstance(end, dt.datetime):
         raise RepoError(f"the spine's {TIMESTAMP!r} column holds no datetimes")
     ctx.served_at = end
-    ctx.out.print(f"online views as of the last transaction, {render.timestamp(end)} UTC:")
     materialize_views(ctx, store, end)
     ctx.keys, ctx.request_columns = _served_columns(store, spine)
     ctx.sample = sample = serving_sample(ctx, ctx.keys)

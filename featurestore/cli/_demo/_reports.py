@@ -6,9 +6,9 @@ checks it first."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from rich.markup import escape
@@ -16,6 +16,7 @@ from rich.markup import escape
 from featurestore._format import number
 from featurestore._store import FeatureStore
 from featurestore.cli import _render as render
+from featurestore.cli._demo import _compact as compact
 from featurestore.cli._demo._context import DRIFTED, TIMESTAMP, DemoContext
 from featurestore.errors import RepoError
 
@@ -26,6 +27,7 @@ STALLED_DAYS = 8
 REPORT_ROWS = 4_000  # payments served and logged for the reports (>= 3,000 for a verdict)
 REPORT_BATCH = 50  # entity rows per logged request
 REPORTS_DIR = Path("data") / "reports"
+LOGGED_FOR = dt.timedelta(milliseconds=1)  # the reports' window: the payments logged at once
 
 
 def serve_and_log(ctx: DemoContext, store: FeatureStore, at: dt.datetime) -> int:
@@ -60,12 +62,33 @@ def serve_and_log(ctx: DemoContext, store: FeatureStore, at: dt.datetime) -> int
 def _stall(ctx: DemoContext, store: FeatureStore, at: dt.datetime) -> None:
     """Publish the stalled view as of STALLED_DAYS before ``at``."""
     stalled_at = at - dt.timedelta(days=STALLED_DAYS)
-    ctx.out.print(
-        f"injected skew: the materialization of [bold]{STALLED_VIEW}[/] stalled "
-        f"{STALLED_DAYS} days ago, so its online values are as of {render.timestamp(stalled_at)} "
-        "UTC while its source has moved on"
-    )
+    if ctx.verbose:
+        ctx.out.print(
+            f"injected skew: the materialization of [bold]{STALLED_VIEW}[/] stalled "
+            f"{STALLED_DAYS} days ago, so its online values are as of "
+            f"{render.timestamp(stalled_at)} UTC while its source has moved on"
+        )
+    else:
+        ctx.out.print(
+            f"injected skew: [bold]{STALLED_VIEW}[/]'s materialization stalled {STALLED_DAYS} "
+            f"days ago, on {render.timestamp(stalled_at)} UTC"
+        )
     store.materialize(stalled_at, views=[STALLED_VIEW], force=True)
+
+
+def _blank_line(ctx: DemoContext) -> None:
+    """A blank line between reports, with --verbose (their tables are long)."""
+    if ctx.verbose:
+        ctx.out.print()
+
+
+def _show_report(ctx: DemoContext, data: dict[str, Any], html: Path) -> None:
+    """A report in full with --verbose; otherwise its features that are not ok in full and a
+    line for the others."""
+    if ctx.verbose:
+        render.report(ctx.out, data, Path(ctx.shown(html)))
+    else:
+        compact.report(ctx.out, data, Path(ctx.shown(html)))
 
 
 def skew_and_drift(ctx: DemoContext) -> None:
@@ -76,20 +99,18 @@ def skew_and_drift(ctx: DemoContext) -> None:
     if store is None or at is None or training_path is None:
         raise RepoError("the demo must serve online before it can report skew and drift")
     _stall(ctx, store, at)
-    # an earlier demo run logged the same payments at the same time: they would count twice
-    shutil.rmtree(store.serving_log_dir / f"date={at.date().isoformat()}", ignore_errors=True)
     logged = serve_and_log(ctx, store, at)
-    window = (at, at + dt.timedelta(seconds=1))
-    ctx.out.print(f"served and logged {number(logged)} payments as of {render.timestamp(at)} UTC\n")
+    window = (at, at + LOGGED_FOR)
+    ctx.out.print(f"served and logged {number(logged)} payments as of {render.timestamp(at)} UTC")
+    _blank_line(ctx)
     reports = ctx.repo_dir / REPORTS_DIR
     skew = store.skew_report(*window)
-    skew_html = skew.write_html(reports / "skew.html")
-    render.report(ctx.out, skew.to_dict(), Path(ctx.shown(skew_html)))
-    ctx.out.print(f"expected: {STALLED_VIEW} features whose source changed since the stall\n")
+    _show_report(ctx, skew.to_dict(), skew.write_html(reports / "skew.html"))
+    ctx.out.print(f"expected: {STALLED_VIEW} features whose source changed since the stall")
+    _blank_line(ctx)
     current = f"log:{window[0].isoformat()}..{window[1].isoformat()}"
     drift = store.drift_report(training_path, current)
-    drift_html = drift.write_html(reports / "drift.html")
-    render.report(ctx.out, drift.to_dict(), Path(ctx.shown(drift_html)))
+    _show_report(ctx, drift.to_dict(), drift.write_html(reports / "drift.html"))
     ctx.out.print(f"expected: {', '.join(DRIFTED)} (injected)")
     store.materialize(at, views=[STALLED_VIEW], force=True)
     ctx.out.print(f"[dim]{STALLED_VIEW} re-published as of {render.timestamp(at)} UTC[/]")
@@ -103,18 +124,17 @@ def skew_and_drift(ctx: DemoContext) -> None:
 
 def show_status(ctx: DemoContext) -> None:
     """What an operator checks first: per view, whether the code matches the registry, when it
-    was materialized, how fresh its online values are, and the serving log's size."""
-    store, at = ctx.store, ctx.served_at
-    if store is None or at is None:
+    was materialized, how fresh its online values are now, and the serving log's size."""
+    store = ctx.store
+    if store is None or ctx.served_at is None:
         raise RepoError("the demo must serve online before it can show the status")
-    ctx.out.print(
-        "the demo's data ends on "
-        f"{render.timestamp(at)} UTC, so ages are measured then (--at); measured now, views "
-        "whose values are older than their ttl would be flagged"
-    )
-    render.repo_status(ctx.out, store.status(at))
+    if not ctx.verbose:
+        compact.status(ctx.out, store.status())
+    else:
+        ctx.out.print(
+            "ages are measured now, and the demo's data ends when it started; a month from "
+            "now, views whose online values are older than their ttl would be flagged"
+        )
+        render.repo_status(ctx.out, store.status())
     shown = escape(ctx.shown(ctx.repo_dir))
-    ctx.hints.append(
-        f"featurestore status --repo {shown} --at {at.strftime('%Y-%m-%dT%H:%M:%S')} "
-        "--fail-on-flagged"
-    )
+    ctx.hints.append(f"featurestore status --repo {shown} --fail-on-flagged")

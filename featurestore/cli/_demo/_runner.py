@@ -78,8 +78,14 @@ def run(ctx: DemoContext, steps: list[Step] | None = None) -> None:
 )
 @click.option("--users", default=2_000, show_default=True, help="Number of users to generate.")
 @click.option("--seed", default=7, show_default=True, help="Random seed of the generated data.")
-def demo(repo: Path | None, users: int, seed: int) -> None:
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Print every table in full and each step's progress (by default, tables show what is "
+    "not ok and sum up the rest).",
+)
+def demo(repo: Path | None, users: int, seed: int, verbose: bool) -> None:
     """Generate sample data, apply the example repo, build a training set and serve online."""
     if users < 1:
         raise click.BadParameter("must be at least 1", param_hint="--users")
-    run(DemoContext(out=console(), repo=repo, users=users, seed=seed))
+    run(DemoContext(out=console(), repo=repo, users=users, seed=seed, verbose=verbose))
