@@ -1,6 +1,7 @@
-"""Times on the report page as dates a reader takes in at a glance: ISO strings and windows in
-titles, legends and cells become "2025-01-03 → 2025-03-28", with the time of day only when the
-window (or the spacing of a chart's bins) is shorter than a couple of days."""
+"""Times in report titles and on the report page as a reader takes them in at a glance: ISO
+strings and windows in titles, legends and cells become "2025-01-03 → 2025-03-28", with the
+time of day only when the window (or the spacing of a chart's bins) is shorter than a couple of
+days."""
 
 from __future__ import annotations
 

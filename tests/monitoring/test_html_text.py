@@ -20,7 +20,7 @@ from featurestore.monitoring._html._text import (
     significant,
     significant_all,
 )
-from featurestore.monitoring._html._times import readable, readable_labels
+from featurestore.monitoring._time_text import readable, readable_labels
 
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 

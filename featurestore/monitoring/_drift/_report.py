@@ -10,6 +10,7 @@ import polars as pl
 
 from featurestore.definitions._monitoring import DriftConfig
 from featurestore.monitoring._report import Finding, Report, Verdict
+from featurestore.monitoring._time_text import readable
 
 __all__ = ["DriftFeature", "DriftReport", "FeatureDrift"]
 
@@ -72,7 +73,7 @@ class DriftReport(Report):
         return self.features
 
     def title(self) -> str:
-        return f"Drift of {self.current_label} against {self.reference_label}"
+        return readable(f"Drift of {self.current_label} against {self.reference_label}")
 
     def summary_extras(self) -> dict[str, Any]:
         return {"reference": self.reference_label, "current": self.current_label}

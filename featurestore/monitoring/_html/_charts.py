@@ -13,7 +13,7 @@ from typing import Any
 
 from featurestore._format import percent
 from featurestore.monitoring._html._tables import shares_table
-from featurestore.monitoring._html._times import readable, readable_labels
+from featurestore.monitoring._time_text import readable, readable_labels
 
 __all__ = ["chart"]
 

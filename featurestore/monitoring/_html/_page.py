@@ -13,7 +13,7 @@ from featurestore.monitoring._html._charts import chart
 from featurestore.monitoring._html._style import CSP, CSS
 from featurestore.monitoring._html._tables import examples_table, stats_table
 from featurestore.monitoring._html._text import plain
-from featurestore.monitoring._html._times import as_time, instant, keep_dates_whole, readable
+from featurestore.monitoring._time_text import as_time, instant, keep_dates_whole, readable
 
 __all__ = ["render_report"]
 

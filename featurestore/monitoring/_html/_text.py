@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from featurestore._format import exact, number
-from featurestore.monitoring._html._times import as_time, instant, readable
+from featurestore.monitoring._time_text import as_time, instant, readable
 
 __all__ = ["DIGITS", "Cell", "clip", "example_cells", "plain", "significant", "significant_all"]
 

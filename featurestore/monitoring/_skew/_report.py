@@ -10,6 +10,7 @@ from typing import Any
 from featurestore.definitions._monitoring import SkewConfig
 from featurestore.monitoring._report import Finding, Report, Verdict
 from featurestore.monitoring._skew._specs import DEFAULTS
+from featurestore.monitoring._time_text import readable
 
 __all__ = ["SkewFeatureResult", "SkewReport"]
 
@@ -142,7 +143,7 @@ class SkewReport(Report):
         return f"{first} to {last}"
 
     def title(self) -> str:
-        return f"Training/serving skew: served values vs offline replay, {self._window()}"
+        return readable(f"Training/serving skew: served values vs offline replay, {self._window()}")
 
     def summary_extras(self) -> dict[str, Any]:
         return {
