@@ -1,13 +1,17 @@
 """Benchmark: point-in-time training sets against a hand-written DuckDB ASOF query.
 
 Generates a feature source (entities x rows spread over a year, a created timestamp, ties on
-event_time) and a spine, builds a feature repo over them, then times
+event_time) and a spine, stored in one of several variants (naive or time-zone-aware
+timestamps in ms, us or ns, integer or string keys, written by Polars or pandas; see
+``offline_data.py``), builds a feature repo over them, then times
 ``store.get_training_set(...).to_polars()`` against the query an expert would write by hand
 over the same Parquet files, checks that both give identical values, and reports wall times,
-their ratio and the peak memory of each.
+their ratio, featurestore's fixed cost per call and the peak memory of each.
 
     python benchmarks/offline.py --scale small
-    python benchmarks/offline.py --scale large --threads 2 --json
+    python benchmarks/offline.py --scale small --variant all
+    python benchmarks/offline.py --scale medium --variant all --json
+    python benchmarks/offline.py --scale large --variant utc-us --threads 2 --json
 """
 
 from __future__ import annotations
@@ -18,186 +22,39 @@ import gc
 import json
 import subprocess
 import sys
-import textwrap
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import polars as pl
-from machine import machine, reference_connection, versions
+from machine import load_average, machine, reference_connection, versions
 from memory import measure
+from offline_data import (
+    FEATURES,
+    SCALES,
+    TTL_DAYS,
+    VARIANTS,
+    VIEW,
+    Scale,
+    Variant,
+    ensure_data,
+    write_repo,
+)
 from phase import Phase, alternate, phases_table, warm_up
 from polars.testing import assert_frame_equal
+from rich.markup import escape
 
 from featurestore import FeatureStore
-
-HERE = Path(__file__).resolve().parent
-DATA_ROOT = HERE / ".data"
-DATA_VERSION = 1  # bump when the generator changes, so stale data is rebuilt
-
-VIEW = "entity_stats"
-TTL_DAYS = 7
-FLOAT_FEATURES = [f"f{i}" for i in range(6)]
-INT_FEATURES = [f"f{i}" for i in range(6, 9)]
-STRING_FEATURES = ["f9"]
-FEATURES = FLOAT_FEATURES + INT_FEATURES + STRING_FEATURES
-START = dt.datetime(2024, 1, 1)
-HOURS = 366 * 24
-MARGIN_HOURS = 14 * 24  # spine times run this far before the first and after the last row
-
-
-@dataclass(frozen=True)
-class Scale:
-    """Sizes of one benchmark scale and how many times each side runs."""
-
-    name: str
-    entities: int
-    rows_per_entity: int
-    spine_rows: int
-    repeats: int
-
-    @property
-    def feature_rows(self) -> int:
-        return self.entities * self.rows_per_entity
-
-
-SCALES = {
-    "small": Scale("small", entities=1_000, rows_per_entity=100, spine_rows=10_000, repeats=3),
-    "large": Scale("large", entities=100_000, rows_per_entity=100, spine_rows=1_000_000, repeats=2),
-}
-
-DEFINITIONS = f'''
-"""Benchmark repo: one entity, one Parquet source with a created timestamp, one view."""
-
-from datetime import timedelta
-
-import polars as pl
-
-from featurestore import Entity, Feature, FeatureView, FileSource
-
-entity = Entity("entity", join_keys=["entity_id"])
-
-events = FileSource(
-    name="events",
-    path="data/features.parquet",
-    timestamp_field="event_time",
-    created_timestamp_field="created",
-)
-
-{VIEW} = FeatureView(
-    name="{VIEW}",
-    entities=[entity],
-    source=events,
-    ttl=timedelta(days={TTL_DAYS}),
-    owner="benchmarks",
-    features=[
-{"".join(f"        Feature({n!r}, pl.Float64),{chr(10)}" for n in FLOAT_FEATURES)}\
-{"".join(f"        Feature({n!r}, pl.Int64),{chr(10)}" for n in INT_FEATURES)}\
-{"".join(f"        Feature({n!r}, pl.String),{chr(10)}" for n in STRING_FEATURES)}\
-    ],
-)
-'''
-
-
-# --------------------------------------------------------------------------- data
-
-
-def generate_features(scale: Scale, rng: np.random.Generator) -> pl.DataFrame:
-    """Feature rows ordered by event_time, as a log would be; about one row in ten repeats
-    the event_time of its entity's previous row, so only ``created`` orders the two."""
-    n_ent, per = scale.entities, scale.rows_per_entity
-    hours = np.sort(rng.integers(0, HOURS, size=(n_ent, per), dtype=np.int64), axis=1)
-    tie = rng.random((n_ent, per)) < 0.10
-    tie[:, 0] = False
-    hours[:, 1:] = np.where(tie[:, 1:], hours[:, :-1], hours[:, 1:])
-    event_us = hours.ravel() * 3_600_000_000
-    # created: a random lag of up to six hours, plus the row's index within its entity in
-    # microseconds so no two rows of an entity share (event_time, created).
-    lag_us = rng.integers(0, 6 * 3600, size=(n_ent, per), dtype=np.int64) * 1_000_000
-    created_us = event_us + (lag_us + np.arange(per, dtype=np.int64)[None, :]).ravel()
-    entity_id = np.repeat(np.arange(n_ent, dtype=np.int64), per)
-    # time order; ties keep a random order, so file order says nothing about created.
-    order = np.lexsort((rng.random(entity_id.size), event_us))
-
-    n = entity_id.size
-    start_us = int(START.replace(tzinfo=dt.UTC).timestamp() * 1_000_000)
-    cols: dict[str, Any] = {
-        "entity_id": entity_id[order],
-        "event_time": pl.Series(event_us[order] + start_us).cast(pl.Datetime("us")),
-        "created": pl.Series(created_us[order] + start_us).cast(pl.Datetime("us")),
-    }
-    for i, name in enumerate(FLOAT_FEATURES):
-        values = rng.normal(loc=i, scale=1.0 + i, size=n)
-        cols[name] = pl.Series(name, values)
-    for i, name in enumerate(INT_FEATURES):
-        cols[name] = pl.Series(name, rng.integers(0, 10 ** (i + 2), size=n, dtype=np.int64))
-    vocab = pl.Series([f"segment_{c}" for c in "abcdefghijklmnopqrstuvwxyz"])
-    for name in STRING_FEATURES:
-        cols[name] = vocab.gather(rng.integers(0, vocab.len(), size=n)).alias(name)
-    frame = pl.DataFrame(cols)
-    # about 1% nulls in the first float and the string feature
-    null_f0 = pl.Series(rng.random(n) < 0.01)
-    null_f9 = pl.Series(rng.random(n) < 0.01)
-    return frame.with_columns(
-        pl.when(null_f0).then(None).otherwise(pl.col("f0")).alias("f0"),
-        pl.when(null_f9).then(None).otherwise(pl.col(STRING_FEATURES[0])).alias("f9"),
-    )
-
-
-def generate_spine(scale: Scale, rng: np.random.Generator) -> pl.DataFrame:
-    """Spine rows in random order: 1% of keys are unknown, times run from two weeks before
-    the first row to two weeks after the last; half sit on the hour grid of the event times,
-    so a spine time often equals an event time or lies exactly ttl after one."""
-    n = scale.spine_rows
-    entity_id = rng.integers(0, int(scale.entities * 1.01), size=n, dtype=np.int64)
-    hours = rng.integers(-MARGIN_HOURS, HOURS + MARGIN_HOURS, size=n, dtype=np.int64)
-    jitter = np.where(rng.random(n) < 0.5, 0, rng.integers(0, 3_600_000_000, size=n))
-    start_us = int(START.replace(tzinfo=dt.UTC).timestamp() * 1_000_000)
-    ts_us = start_us + hours * 3_600_000_000 + jitter
-    return pl.DataFrame(
-        {
-            "entity_id": entity_id,
-            "event_timestamp": pl.Series(ts_us).cast(pl.Datetime("us")),
-            "label": rng.integers(0, 2, size=n, dtype=np.int8),
-        }
-    )
-
-
-def ensure_data(scale: Scale) -> tuple[Path, bool]:
-    """Write the scale's Parquet files once (reused when present); True when generated."""
-    root = DATA_ROOT / scale.name
-    data = root / "data"
-    marker = data / "generated.json"
-    want = {"version": DATA_VERSION, **asdict(scale)}
-    want.pop("repeats")
-    if marker.exists() and json.loads(marker.read_text()) == want:
-        return root, False
-    data.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(20241123)
-    generate_features(scale, rng).write_parquet(data / "features.parquet", statistics=True)
-    generate_spine(scale, rng).write_parquet(data / "spine.parquet")
-    marker.write_text(json.dumps(want))
-    return root, True
-
-
-def write_repo(root: Path, threads: int | None) -> None:
-    """featurestore.yaml and the definitions module of the benchmark repo."""
-    offline = f"offline_store:\n  threads: {threads}\n" if threads else ""
-    (root / "featurestore.yaml").write_text(f"project: offline_benchmark\n{offline}")
-    (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS).lstrip())
-
-
-# --------------------------------------------------------------------------- measuring
-
 
 # --------------------------------------------------------------------------- the two sides
 
 
-def hand_written_sql(features_path: Path) -> str:
-    """The reference: one ASOF LEFT JOIN on the struct (event_time, created), ttl as a CASE."""
+def hand_written_sql(features_path: Path, variant: Variant) -> str:
+    """The reference: one ASOF LEFT JOIN on the struct (event_time, created), ttl as a CASE.
+    The times are joined in the types DuckDB reads them in (TIMESTAMPTZ against TIMESTAMPTZ
+    when both sides are aware), with no conversion."""
     path = str(features_path).replace("'", "''")
     fresh = f"f.event_time >= s.event_timestamp - INTERVAL {TTL_DAYS} DAY"
     values = ",\n  ".join(f"CASE WHEN {fresh} THEN f.{c} END AS {c}" for c in FEATURES)
@@ -207,7 +64,7 @@ SELECT s.entity_id, s.event_timestamp, s.label,
 FROM spine s
 ASOF LEFT JOIN read_parquet('{path}') f
   ON s.entity_id = f.entity_id
-  AND {{'t': s.event_timestamp, 'c': 'infinity'::TIMESTAMP}}
+  AND {{'t': s.event_timestamp, 'c': 'infinity'::{variant.duckdb_type}}}
    >= {{'t': f.event_time, 'c': f.created}}
 ORDER BY s.__rn
 """
@@ -232,12 +89,29 @@ ORDER BY __rn
 
 
 def run_hand_written(con: duckdb.DuckDBPyConnection, sql: str, spine: pl.DataFrame) -> pl.DataFrame:
-    """The reference query over ``spine`` (an in-memory Polars frame) into Polars."""
+    """The reference query over ``spine`` (an in-memory Polars frame) into Polars, its spine
+    columns in the spine's dtypes (see :func:`as_spine_dtypes`)."""
     con.register("spine", spine.with_row_index("__rn"))
     try:
-        return con.sql(sql).pl()
+        return as_spine_dtypes(con.sql(sql).pl(), spine.schema)
     finally:
         con.unregister("spine")
+
+
+def as_spine_dtypes(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """``frame`` with the spine's columns back in the spine's dtypes where DuckDB returned
+    others: an aware time comes back in the connection's zone (UTC), so a New York spine time is
+    relabelled to its zone (the same instants; the feature values are left as they are)."""
+    fixes = []
+    for name, dtype in schema.items():
+        got = frame.schema[name]
+        if got == dtype:
+            continue
+        expr = pl.col(name)
+        if isinstance(dtype, pl.Datetime) and isinstance(got, pl.Datetime) and dtype.time_zone:
+            expr = expr.dt.convert_time_zone(dtype.time_zone)
+        fixes.append(expr.cast(dtype))
+    return frame.with_columns(fixes) if fixes else frame
 
 
 def explain(frame: pl.DataFrame, reference: pl.DataFrame, what: str) -> str:
@@ -269,11 +143,12 @@ def check_same(ours: pl.DataFrame, reference: pl.DataFrame, what: str) -> None:
 
 
 class Bench:
-    """One scale's data, feature repo, store and reference connection, ready to run."""
+    """One scale's and variant's data, feature repo, store and reference connection, ready
+    to run."""
 
-    def __init__(self, scale: Scale, threads: int | None) -> None:
+    def __init__(self, scale: Scale, variant: Variant, threads: int | None) -> None:
         started = time.perf_counter()
-        self.root, self.generated = ensure_data(scale)
+        self.root, self.generated = ensure_data(scale, variant)
         self.data_s = time.perf_counter() - started
         write_repo(self.root, threads)
         self.store = FeatureStore(self.root)
@@ -282,7 +157,7 @@ class Bench:
         self.spine = pl.read_parquet(self.root / "data" / "spine.parquet")
         self.refs = [f"{VIEW}:{c}" for c in FEATURES]
         self.con, self.threads = reference_connection(threads)
-        self.sql = hand_written_sql(self.features_path)
+        self.sql = hand_written_sql(self.features_path, variant)
         self.statuses: dict[str, dict[str, int]] = {}
 
     def ours(self) -> pl.DataFrame:
@@ -298,17 +173,22 @@ class Bench:
         self.store.close()
 
 
-def probe_memory(scale: Scale, threads: int | None, side: str) -> dict[str, float]:
+def probe_memory(
+    scale: Scale, variant: Variant, threads: int | None, side: str
+) -> dict[str, float]:
     """Run one side once in this (fresh) process: seconds and peak RSS above the start."""
-    bench = Bench(scale, threads)
+    bench = Bench(scale, variant, threads)
     fn = bench.ours if side == "ours" else bench.reference
     _, elapsed, peak = measure(fn)
     return {"seconds": elapsed, "peak_mb": peak}
 
 
-def probe_in_child(scale: Scale, threads: int | None, side: str) -> dict[str, float]:
+def probe_in_child(
+    scale: Scale, variant: Variant, threads: int | None, side: str
+) -> dict[str, float]:
     """:func:`probe_memory` in a child process, so neither side inherits the other's heap."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--scale", scale.name, "--probe", side]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--scale", scale.name]
+    cmd += ["--variant", variant.name, "--probe", side]
     if threads:
         cmd += ["--threads", str(threads)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -317,25 +197,43 @@ def probe_in_child(scale: Scale, threads: int | None, side: str) -> dict[str, fl
     return json.loads(done.stdout)
 
 
-def run(scale: Scale, threads: int | None, repeats: int, oracle: bool) -> dict[str, Any]:
-    """Build data and repo, warm up and time both sides, verify, and return the results."""
-    bench = Bench(scale, threads)
+def time_sides(bench: Bench, repeats: int, oracle: bool) -> dict[str, Phase]:
+    """Warm up both sides, check their results (and the oracle's), then time them
+    alternately."""
     phases = {
         "ours": Phase("featurestore", "get_training_set(spine, 10 refs).to_polars()"),
         "reference": Phase("hand-written", "DuckDB ASOF LEFT JOIN on {t, c}, ttl CASE, .pl()"),
     }
     sides = {"ours": bench.ours, "reference": bench.reference}
-
     results = warm_up(phases, sides, measure)  # also the results that are verified
     check_same(results["ours"], results["reference"], "featurestore vs hand-written")
     if oracle:
         brute = run_hand_written(bench.con, oracle_sql(bench.features_path), bench.spine)
         check_same(results["reference"], brute, "hand-written vs brute-force oracle")
         del brute
-    counts = bench.statuses[FEATURES[0]]
     results.clear()
+    alternate(phases, sides, repeats, timed, "cpu_s")  # memory: in fresh processes, see run()
+    return phases
 
-    alternate(phases, sides, repeats, measure)  # memory: in fresh processes, below
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``fn()``, its wall seconds and the CPU seconds of this process (all threads) meanwhile,
+    after a garbage collection. On a loaded machine CPU time says what the work costs."""
+    gc.collect()
+    cpu = time.process_time()
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started, time.process_time() - cpu
+
+
+def run(
+    scale: Scale, variant: Variant, threads: int | None, repeats: int, oracle: bool
+) -> dict[str, Any]:
+    """Build data and repo, warm up and time both sides, verify, and return the results."""
+    load_before = load_average()
+    bench = Bench(scale, variant, threads)
+    phases = time_sides(bench, repeats, oracle)
+    counts = bench.statuses[FEATURES[0]]
     bench.close()
     spine_rows = bench.spine.height
     features_path = bench.features_path
@@ -344,17 +242,21 @@ def run(scale: Scale, threads: int | None, repeats: int, oracle: bool) -> dict[s
     gc.collect()
 
     # memory: each side once in a fresh process
-    for key in sides:
-        probe = probe_in_child(scale, threads, key)
-        phases[key].peak_mb.append(probe["peak_mb"])
-        phases[key].fresh_s = probe["seconds"]
+    for key, phase in phases.items():
+        probe = probe_in_child(scale, variant, threads, key)
+        phase.peak_mb.append(probe["peak_mb"])
+        phase.fresh_s = probe["seconds"]
 
     feature_rows, tie_rows = _feature_stats(features_path)
+    ours, reference = phases["ours"].best_s, phases["reference"].best_s
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scale": scale.name,
+        "variant": variant.name,
+        "variant_about": variant.about,
         "machine": machine(),
         "versions": versions(),
+        "load_average": {"before": load_before, "after": load_average()},
         "duckdb_threads": int(duck_threads),
         "data_generated": generated,
         "data_seconds": round(data_s, 2),
@@ -369,7 +271,12 @@ def run(scale: Scale, threads: int | None, repeats: int, oracle: bool) -> dict[s
         "verified": "identical" + (" (and equal to a brute-force oracle)" if oracle else ""),
         "repeats": repeats,
         "phases": {key: p.to_dict() for key, p in phases.items()},
-        "ratio": round(phases["ours"].best_s / phases["reference"].best_s, 3),
+        "ratio": round(ours / reference, 3),
+        "cpu_ratio": round(phases["ours"].best_cpu_s / phases["reference"].best_cpu_s, 3),
+        "fixed_cost_ms": round((ours - reference) * 1000, 1),
+        "fixed_cost_cpu_ms": round(
+            (phases["ours"].best_cpu_s - phases["reference"].best_cpu_s) * 1000, 1
+        ),
     }
 
 
@@ -387,26 +294,34 @@ def _feature_stats(path: Path) -> tuple[int, int]:
         con.close()
 
 
-def print_table(res: dict[str, Any]) -> None:
-    """The results as a table, with the sizes above it and the ratio below."""
+def _console() -> Any:
     from rich.console import Console
 
     console = Console()
-    if not console.is_terminal:
-        console = Console(width=140)
+    return console if console.is_terminal else Console(width=140)
+
+
+def print_table(res: dict[str, Any]) -> None:
+    """The results as a table, with the sizes above it and the ratio below."""
+    console = _console()
     rows = res["rows"]
     console.print(
-        f"[bold]offline benchmark, scale={res['scale']}[/bold]: "
+        f"[bold]offline benchmark, scale={res['scale']}, variant={res['variant']}[/bold] "
+        f"({escape(res['variant_about'])}): "
         f"{rows['feature_rows']:,} feature rows ({rows['entities']:,} entities, "
         f"{rows['features']} features, {rows['feature_rows_sharing_event_time']:,} rows share "
         f"an event_time), {rows['spine_rows']:,} spine rows\n"
         f"DuckDB {res['versions']['duckdb']} ({res['duckdb_threads']} threads), "
         f"Polars {res['versions']['polars']}, {res['machine']['cpus']} CPUs, "
-        f"{res['machine']['memory_gb']} GiB"
+        f"{res['machine']['memory_gb']} GiB; load average before {res['load_average']['before']}"
+        f", after {res['load_average']['after']}"
     )
     console.print(phases_table(res["phases"].values()))
     console.print(
-        f"ratio featurestore / hand-written (best times): [bold]{res['ratio']:.2f}[/bold]\n"
+        f"ratio featurestore / hand-written (best times): [bold]{res['ratio']:.2f}[/bold]; "
+        f"fixed cost per call (difference of the best times): {res['fixed_cost_ms']:.1f} ms; "
+        f"ratio of the best CPU times (all threads): {res['cpu_ratio']:.2f}, difference "
+        f"{res['fixed_cost_cpu_ms']:.1f} ms\n"
         f"results: {res['verified']}; statuses of f0: {res['first_feature_statuses']}\n"
         "fresh process: each side run once more, alone in a new process (first-run costs "
         "included); peak RSS: its highest resident memory above the level at the start of "
@@ -414,9 +329,47 @@ def print_table(res: dict[str, Any]) -> None:
     )
 
 
+def print_summary(results: list[dict[str, Any]]) -> None:
+    """One line per variant: best times, their ratio and difference (wall and CPU), the
+    fresh-process times and peak memory of both sides, and the load around the run."""
+    from rich.table import Table
+
+    table = Table(title=f"offline benchmark, scale={results[0]['scale']}: all variants")
+    table.add_column("variant")
+    for title in ("ours ms", "hand ms", "ratio", "CPU ratio", "fixed cost ms (wall / CPU)"):
+        table.add_column(title, justify="right")
+    table.add_column("fresh process ms (ours / hand)", justify="right")
+    table.add_column("peak RSS MiB (ours / hand)", justify="right")
+    table.add_column("load before, after")
+    for res in results:
+        ours, ref = res["phases"]["ours"], res["phases"]["reference"]
+        table.add_row(
+            res["variant"],
+            f"{ours['best_s'] * 1000:,.1f}",
+            f"{ref['best_s'] * 1000:,.1f}",
+            f"[bold]{res['ratio']:.2f}[/bold]",
+            f"{res['cpu_ratio']:.2f}",
+            f"{res['fixed_cost_ms']:,.1f} / {res['fixed_cost_cpu_ms']:,.1f}",
+            f"{ours['fresh_process_s'] * 1000:,.0f} / {ref['fresh_process_s'] * 1000:,.0f}",
+            f"{ours['peak_rss_mb']:,.0f} / {ref['peak_rss_mb']:,.0f}",
+            f"{res['load_average']['before'][0]}, {res['load_average']['after'][0]}",
+        )
+    _console().print(table)
+    _console().print(
+        "fixed cost: featurestore's best time minus the hand-written best time, per call; "
+        "CPU: of this process, all threads (steadier than wall time on a loaded machine)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--scale", choices=list(SCALES), default="small")
+    parser.add_argument(
+        "--variant",
+        choices=[*VARIANTS, "all"],
+        default="naive-us",
+        help="how timestamps and keys are stored; all: each in turn, then a summary",
+    )
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (both sides)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs after a warm-up")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -430,15 +383,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     if args.probe:
-        json.dump(probe_memory(scale, args.threads, args.probe), sys.stdout)
+        variant = VARIANTS[args.variant]
+        json.dump(probe_memory(scale, variant, args.threads, args.probe), sys.stdout)
         return 0
     oracle = args.oracle if args.oracle is not None else scale.name == "small"
-    res = run(scale, args.threads, args.repeats or scale.repeats, oracle)
+    variants = list(VARIANTS.values()) if args.variant == "all" else [VARIANTS[args.variant]]
+    results = []
+    for variant in variants:
+        res = run(scale, variant, args.threads, args.repeats or scale.repeats, oracle)
+        results.append(res)
+        if not args.json:
+            print_table(res)
     if args.json:
-        json.dump(res, sys.stdout, indent=2)
+        json.dump(results if args.variant == "all" else results[0], sys.stdout, indent=2)
         print()
-    else:
-        print_table(res)
+    elif len(results) > 1:
+        print_summary(results)
     return 0
 
 
