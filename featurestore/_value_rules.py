@@ -66,11 +66,22 @@ def _rules_ok(feature: Feature, value: pl.Expr) -> pl.Expr:
     return ok
 
 
-def resolve(feature: Feature, raw: pl.Expr, match: pl.Expr, name: str) -> tuple[pl.Expr, pl.Expr]:
+def resolve(
+    feature: Feature,
+    raw: pl.Expr,
+    match: pl.Expr,
+    name: str,
+    raw_dtype: pl.DataType | None = None,
+) -> tuple[pl.Expr, pl.Expr]:
     """Final value and status expressions for one feature.
 
-    ``raw`` is the computed value before casting; ``match`` is the view's match code.
+    ``raw`` is the computed value before casting; ``match`` is the view's match code. When
+    ``raw_dtype`` (the raw value's dtype, if known) is the feature's own and no rule or default
+    is declared, no cast can fail and no rule can break: the cheaper :func:`_resolve_plain`
+    gives the same result.
     """
+    if raw_dtype == feature.dtype and not has_rules(feature):
+        return _resolve_plain(feature, raw, match, name)
     value = raw.cast(feature.dtype, strict=False)
     default = pl.lit(feature.default, dtype=feature.dtype)
     cast_failed = raw.is_not_null() & value.is_null()
@@ -93,6 +104,24 @@ def resolve(feature: Feature, raw: pl.Expr, match: pl.Expr, name: str) -> tuple[
     )
     final = pl.when(found & ~broken & value.is_not_null()).then(value).otherwise(default)
     return final.alias(name), status.alias(f"{name}__status")
+
+
+def _resolve_plain(
+    feature: Feature, raw: pl.Expr, match: pl.Expr, name: str
+) -> tuple[pl.Expr, pl.Expr]:
+    """:func:`resolve` for a value already of the feature's dtype, without rules or default:
+    the status follows the match code, but for a non-finite float (INVALID, withheld)."""
+    status = match.replace_strict(_PLAIN_STATUS, default="NOT_FOUND", return_dtype=STATUS_DTYPE)
+    found = match == MATCH_FOUND
+    value = pl.when(found).then(raw)
+    if dtype_kind(feature.dtype) == "float":
+        broken = found & raw.is_not_null() & ~raw.is_finite()
+        value = pl.when(broken).then(None).otherwise(value)
+        status = pl.when(broken).then(pl.lit("INVALID", dtype=STATUS_DTYPE)).otherwise(status)
+    return value.alias(name), status.alias(f"{name}__status")
+
+
+_PLAIN_STATUS = {MATCH_NONE: "NOT_FOUND", MATCH_STALE: "STALE", MATCH_FOUND: "PRESENT"}
 
 
 def resolve_value(feature: Feature, value: Any) -> tuple[Any, FeatureStatus]:

@@ -284,3 +284,24 @@ def test_to_pandas_keeps_integers_booleans_and_missing_values() -> None:
     assert pdf["flag"][1] is pd.NA and pdf["name"][1] is pd.NA and pdf["x"][1] is pd.NA
     assert pdf["at"][1] is pd.NaT
     assert pl.from_pandas(pdf).equals(frame)
+
+
+def test_a_source_rewritten_between_two_training_sets_is_read_and_checked_again(
+    store: FeatureStore, spine: pl.DataFrame
+) -> None:
+    """The engine keeps a source's schema between calls only while its files stay the same:
+    a rewrite that breaks the declarations fails the next call, a rewrite that mends them (or
+    changes the time zone of the timestamps) is read as it now is."""
+    from conftest import users_frame
+
+    from featurestore.errors import SchemaMismatchError
+
+    path = store.repo.root / "data" / "users.parquet"
+    first = store.get_training_set(spine, features=["user_profile:age"]).to_polars()
+    users_frame().with_columns(pl.col("age").cast(pl.String)).write_parquet(path)
+    with pytest.raises(SchemaMismatchError, match="age"):
+        store.get_training_set(spine, features=["user_profile:age"])
+    aware = pl.col("updated_at", "signup_at").dt.replace_time_zone("UTC")
+    users_frame().with_columns(aware.dt.convert_time_zone("Asia/Tokyo")).write_parquet(path)
+    again = store.get_training_set(spine, features=["user_profile:age"]).to_polars()
+    assert again.equals(first)

@@ -29,7 +29,7 @@ from featurestore.offline._point_in_time import (
 )
 from featurestore.offline._spine import SpineLike, check_spine, read_spine, spine_table
 from featurestore.sources._read_errors import reading
-from featurestore.sources._scans import scan_sql
+from featurestore.sources._scans import files_signature, scan_sql
 from featurestore.sources._schema import check_view, read_schema
 from featurestore.sources._sql import EVENT_TS, SPINE_ROW, SPINE_TS, ident, timestamp_sql
 
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 Columns = dict[str, pl.Series]  # by feature reference
+Schema = dict[str, pl.DataType]
 PlainScans = list[tuple[str, list[str], ViewScan]]  # view name, features, scan
 AggregationScans = list[tuple[str, AggregationScan]]  # view name, scan
 
@@ -55,6 +56,8 @@ class OfflineEngine:
 
     def __init__(self, repo: RepoContents) -> None:
         self.repo = repo
+        self._schemas: dict[tuple[str, tuple[tuple[str, int, int], ...]], Schema] = {}
+        self._checked: set[tuple[FeatureView, tuple[tuple[str, pl.DataType], ...]]] = set()
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         cfg = repo.config.offline_store
@@ -67,7 +70,23 @@ class OfflineEngine:
         self.con.close()
 
     def source_schema(self, view: FeatureView) -> dict[str, pl.DataType]:
-        return read_schema(self.con, view.source, self.repo.root)
+        """The source's schema, read from the files only when they changed since the last
+        read (by path, size and modification time)."""
+        src, root = view.source, self.repo.root
+        key = (scan_sql(src, root), files_signature(src, root))
+        if key not in self._schemas:
+            self._schemas[key] = read_schema(self.con, src, root)
+        return dict(self._schemas[key])
+
+    def checked_schema(self, view: FeatureView) -> dict[str, pl.DataType]:
+        """:meth:`source_schema`, checked against the view's declarations (once per view
+        definition and schema): raises SchemaMismatchError when they no longer fit."""
+        schema = self.source_schema(view)
+        key = (view, tuple(schema.items()))
+        if key not in self._checked:
+            check_view(view, schema)
+            self._checked.add(key)
+        return schema
 
     def newest_event_time(self, view: FeatureView) -> dt.datetime | None:
         """The latest event time in the view's source (aware UTC), None when it has no rows.
@@ -96,8 +115,7 @@ class OfflineEngine:
         schemas = {}
         for name, view in plan.batch_views.items():
             step(f"checking source {view.source.name}")
-            schemas[name] = self.source_schema(view)
-            check_view(view, schemas[name])
+            schemas[name] = self.checked_schema(view)
         check_spine(spine, plan, timestamp_column, schemas)
         internal = spine_table(spine, plan.join_keys, timestamp_column)
         scans, agg_scans = self._scans(plan, schemas, internal)
@@ -288,6 +306,7 @@ class OfflineEngine:
                 feature_expr(view, view.feature(fname)),
                 pl.col("__fs_match"),
                 prefix + fname,
+                frame.schema[fname] if view.feature(fname).expr is None else None,
             )
             for fname in wanted
         }

@@ -9,7 +9,7 @@ from featurestore.definitions import FileSource
 from featurestore.errors import SourceNotFoundError
 from featurestore.sources._sql import sql_string
 
-__all__ = ["files_glob", "resolve_path", "scan_sql"]
+__all__ = ["files_glob", "files_signature", "resolve_path", "scan_sql"]
 
 
 def resolve_path(source: FileSource, root: Path) -> str:
@@ -39,3 +39,16 @@ def scan_sql(source: FileSource, root: Path) -> str:
     if source.file_format == "csv":
         return f"read_csv({sql_string(path)}, union_by_name = true)"
     return f"read_parquet({sql_string(path)}, union_by_name = true)"
+
+
+def files_signature(source: FileSource, root: Path) -> tuple[tuple[str, int, int], ...]:
+    """Path, size and modification time (ns) of every file the source reads, sorted: what a
+    cache of anything read from the files is keyed by (a file written again changes it)."""
+    out = []
+    for name in glob.glob(files_glob(source, root), recursive=True):
+        try:
+            st = Path(name).stat()
+        except OSError:  # removed meanwhile: the next read says so
+            continue
+        out.append((name, st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
