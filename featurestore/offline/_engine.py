@@ -56,8 +56,8 @@ class OfflineEngine:
 
     def __init__(self, repo: RepoContents) -> None:
         self.repo = repo
-        self._schemas: dict[tuple[str, tuple[tuple[str, int, int], ...]], Schema] = {}
-        self._checked: set[tuple[FeatureView, tuple[tuple[str, pl.DataType], ...]]] = set()
+        self._schemas: dict[str, tuple[tuple[tuple[str, int, int], ...], Schema]] = {}
+        self._checked: dict[str, tuple[FeatureView, tuple[tuple[str, pl.DataType], ...]]] = {}
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         cfg = repo.config.offline_store
@@ -73,19 +73,20 @@ class OfflineEngine:
         """The source's schema, read from the files only when they changed since the last
         read (by path, size and modification time)."""
         src, root = view.source, self.repo.root
-        key = (scan_sql(src, root), files_signature(src, root))
-        if key not in self._schemas:
-            self._schemas[key] = read_schema(self.con, src, root)
-        return dict(self._schemas[key])
+        scan, files = scan_sql(src, root), files_signature(src, root)
+        kept = self._schemas.get(scan)
+        if kept is None or kept[0] != files:  # only the latest read of each source is kept
+            kept = self._schemas[scan] = (files, read_schema(self.con, src, root))
+        return dict(kept[1])
 
     def checked_schema(self, view: FeatureView) -> dict[str, pl.DataType]:
         """:meth:`source_schema`, checked against the view's declarations (once per view
         definition and schema): raises SchemaMismatchError when they no longer fit."""
         schema = self.source_schema(view)
-        key = (view, tuple(schema.items()))
-        if key not in self._checked:
+        checked = (view, tuple(schema.items()))
+        if self._checked.get(view.name) != checked:
             check_view(view, schema)
-            self._checked.add(key)
+            self._checked[view.name] = checked
         return schema
 
     def newest_event_time(self, view: FeatureView) -> dt.datetime | None:
