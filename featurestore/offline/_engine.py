@@ -17,10 +17,10 @@ import polars as pl
 from featurestore._repo import RepoContents
 from featurestore._selection import RetrievalPlan
 from featurestore._times import as_naive_utc, as_utc
-from featurestore._transforms import feature_expr, run_on_demand
-from featurestore._value_rules import MATCH_FOUND, MATCH_NONE, resolve
+from featurestore._transforms import run_on_demand
+from featurestore._value_rules import MATCH_FOUND, resolve
 from featurestore.definitions import Aggregation, FeatureView, OnDemandFeatureView
-from featurestore.errors import TransformError
+from featurestore.offline._feature_values import aggregation_values, view_values
 from featurestore.offline._point_in_time import (
     WINDOW_ABOVE,
     AggregationScan,
@@ -196,11 +196,11 @@ class OfflineEngine:
     ) -> tuple[Columns, Columns]:
         """Values and statuses of every plain feature and aggregation, by reference."""
         outputs = [
-            (name, plain, self._compute_view(joined, s, plan.batch_views[name], plain, f"{name}:"))
+            (name, plain, view_values(joined, s, plan.batch_views[name], plain, f"{name}:"))
             for name, plain, s in scans
         ]
         outputs += [
-            (name, [a.name for a in s.aggregations], self._compute_aggregations(joined, s, name))
+            (name, [a.name for a in s.aggregations], aggregation_values(joined, s, name))
             for name, s in agg_scans
         ]
         values: Columns = {}
@@ -279,62 +279,19 @@ class OfflineEngine:
         log.info("aggregations alias=%s keys_on_window_path=%d", scan.alias, heavy)
         return scan if heavy else replace(scan, window_above=math.inf)
 
-    @staticmethod
-    def _compute_aggregations(
-        joined: pl.DataFrame, scan: AggregationScan, view_name: str
-    ) -> pl.DataFrame:
-        """Values and statuses of aggregations: a null (no value in the window) is NOT_FOUND,
-        a non-finite float INVALID, anything else PRESENT."""
-        exprs: list[pl.Expr] = []
-        for agg in scan.aggregations:
-            raw = pl.col(f"{scan.alias}__{agg.name}")
-            match = pl.when(raw.is_null()).then(MATCH_NONE).otherwise(MATCH_FOUND)
-            exprs.extend(resolve(agg.feature, raw, match, f"{view_name}:{agg.name}"))
-        return joined.select(exprs)
-
-    @staticmethod
-    def _compute_view(
-        joined: pl.DataFrame, scan: ViewScan, view: FeatureView, wanted: list[str], prefix: str
-    ) -> pl.DataFrame:
-        """Feature values and statuses of one view from its joined source columns."""
-        frame = joined.select(
-            pl.col(f"__fs_match_{scan.alias}").alias("__fs_match"),
-            *(pl.col(f"{scan.alias}__{c}").alias(c) for c in scan.columns),
-        )
-        exprs = {
-            fname: resolve(
-                view.feature(fname),
-                feature_expr(view, view.feature(fname)),
-                pl.col("__fs_match"),
-                prefix + fname,
-                frame.schema[fname] if view.feature(fname).expr is None else None,
-            )
-            for fname in wanted
-        }
-        try:
-            return frame.select([e for pair in exprs.values() for e in pair])
-        except pl.exceptions.PolarsError as exc:
-            failing = []  # find the culprits only on this error path
-            for fname, pair in exprs.items():
-                try:
-                    frame.select(pair)
-                except pl.exceptions.PolarsError:
-                    failing.append(f"'{view.name}:{fname}'")
-            reason = str(exc).splitlines()[0]
-            raise TransformError(
-                f"feature(s) {', '.join(failing) or wanted} failed on the source data of view "
-                f"{view.name!r}: {type(exc).__name__}: {reason}"
-            ) from exc
-
     def latest_rows(
-        self, view: FeatureView, end: dt.datetime, start: dt.datetime | None = None
+        self,
+        view: FeatureView,
+        end: dt.datetime,
+        start: dt.datetime | None = None,
+        part: tuple[int, int] = (0, 1),
     ) -> pl.DataFrame:
         """Per entity with a row at or before ``end`` (and at or after ``start``): its join keys,
         the event time of its latest row (``__fs_event_ts``), and each plain feature's value
         and status exactly as a training set with spine time ``end`` would compute them
-        (aggregations are not included)."""
-        schema = self.source_schema(view)
-        check_view(view, schema)
+        (aggregations are not included). ``part=(i, n)``: only the i-th of n disjoint shares
+        of the entities (by a hash of their keys), to work through a large view in pieces."""
+        schema = self.checked_schema(view)
         src = view.source
         timestamp = timestamp_sql(src.timestamp_field, schema[src.timestamp_field])
         keys = ", ".join(ident(k) for k in view.join_keys)
@@ -344,6 +301,9 @@ class OfflineEngine:
         if start is not None:
             window += f" AND {timestamp} >= $start"
             params["start"] = as_naive_utc(start)
+        index, parts = part
+        if parts > 1:
+            not_null += f" AND hash({keys}) % {int(parts)} = {int(index)}"
         with reading([view.source], self.repo.root):
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE __fs_entities AS SELECT "
@@ -357,6 +317,14 @@ class OfflineEngine:
             return self.rows_as_of(view, "__fs_entities", schema)
         finally:
             self.con.execute("DROP TABLE IF EXISTS __fs_entities")
+
+    def source_rows(self, view: FeatureView) -> int:
+        """How many rows the view's source holds (from file metadata where it can)."""
+        with reading([view.source], self.repo.root):
+            [(rows,)] = self.con.execute(
+                f"SELECT count(*) FROM {scan_sql(view.source, self.repo.root)}"
+            ).fetchall()
+        return int(rows)
 
     def rows_as_of(
         self,
@@ -380,7 +348,7 @@ class OfflineEngine:
             joined: pl.DataFrame = self.con.sql(
                 point_in_time_sql(spine_table, [scan], tuple(view.join_keys), event_times=True)
             ).pl()
-        values = self._compute_view(joined, scan, view, names, "")
+        values = view_values(joined, scan, view, names, "")
         return pl.concat(
             [
                 joined.select(*view.join_keys, pl.col(f"{EVENT_TS}_v0").alias(EVENT_TS)),
