@@ -113,7 +113,7 @@ def _resolve_plain(
     the status follows the match code, but for a non-finite float (INVALID, withheld)."""
     status = match.replace_strict(_PLAIN_STATUS, default="NOT_FOUND", return_dtype=STATUS_DTYPE)
     found = match == MATCH_FOUND
-    value = pl.when(found).then(raw)
+    value: pl.Expr = pl.when(found).then(raw)
     if dtype_kind(feature.dtype) == "float":
         broken = found & raw.is_not_null() & ~raw.is_finite()
         value = pl.when(broken).then(None).otherwise(value)

@@ -34,6 +34,7 @@ from featurestore.monitoring._drift._sides import (
     window_text,
 )
 from featurestore.offline._engine import OfflineEngine
+from featurestore.offline._feature_values import view_values
 from featurestore.offline._training_set import METADATA_KEY, TrainingSet, TrainingSetMetadata
 from featurestore.serving._serving_log import decode_json_column
 from featurestore.sources._read_errors import reading
@@ -178,7 +179,7 @@ def _source_rows(
     )
     with reading([view.source], engine.repo.root):
         raw = engine.con.sql(sql, params=params).pl()
-    values = OfflineEngine._compute_view(raw, scan, view, names, f"{view.name}:")
+    values = view_values(raw, scan, view, names, f"{view.name}:")
     return values.select(f"{view.name}:{n}" for n in names)
 
 
