@@ -1,13 +1,16 @@
-"""Benchmark: online retrieval latency and materialization throughput, on SQLite and Redis.
+"""Benchmark: online retrieval latency and materialization throughput, on LMDB, SQLite and Redis.
 
-For each backend it materializes a view of N entities x 10 features (rows/s, next to the raw
-``publish`` of the same encoded rows), then times in-process ``get_online_features`` for
-1 entity x (10 features + 1 on-demand view, in frame mode and in row mode) and for 100
-entities, next to the raw store read of the same keys measured in the same run, and prints
-p50/p99 and the ratios.
+For each backend it materializes a full snapshot of N entities x 10 features into an empty store
+and again over that snapshot (rows/s, and the seconds of the store's own ``publish`` inside),
+next to the store's bulk-write floor for the same encoded rows measured in the same run (the
+cheapest plain write of them in one transaction, outside the store: LMDB ``txn.put`` in a loop,
+SQLite ``executemany`` into a table of their own, Redis pipelined ``HSET``). Then it times
+in-process ``get_online_features`` for 1 entity x (10 features + 1 on-demand view, in frame mode
+and in row mode) and for 100 entities, next to the raw store read of the same keys measured in
+the same run, and prints p50/p99 and the ratios.
 
     python benchmarks/online.py --entities 1000000
-    python benchmarks/online.py --entities 100000 --calls 5000 --backends sqlite --json
+    python benchmarks/online.py --entities 100000 --calls 5000 --backends sqlite,lmdb --json
     python benchmarks/online.py --entities 100000 --backends sqlite --polars-threads 1
 
 Polars sizes its thread pool once, when it is imported (``POLARS_MAX_THREADS``, default: one
@@ -33,6 +36,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
+from online_floor import floor_seconds
 
 from featurestore import FeatureStore
 from featurestore.online._codec import encode_key
@@ -91,11 +95,9 @@ def write_repo(root: Path, backend: str, entities: int, prefix: str) -> None:
     if root.exists():
         shutil.rmtree(root)
     (root / "data").mkdir(parents=True)
-    online = (
-        "online_store:\n  type: sqlite\n"
-        if backend == "sqlite"
-        else f"online_store:\n  type: redis\n  key_prefix: '{prefix}'\n"
-    )
+    online = f"online_store:\n  type: {backend}\n"
+    if backend == "redis":
+        online += f"  key_prefix: '{prefix}'\n"
     (root / "featurestore.yaml").write_text(f"project: online_bench\n{online}")
     (root / "definitions.py").write_text(textwrap.dedent(DEFINITIONS))
     rng = np.random.default_rng(7)
@@ -124,6 +126,38 @@ def percentiles(fn: Callable[[], Any], calls: int) -> tuple[float, float]:
     return samples[len(samples) // 2] / 1000, samples[int(len(samples) * 0.99)] / 1000
 
 
+def measure_materialize(store: FeatureStore, root: Path, backend: str) -> dict[str, Any]:
+    """A full snapshot into the empty store, then again over it, each timed whole and in its
+    publish; then the store's floor for the same rows, written alone."""
+    online = store.online
+    real_publish = online.publish
+    published: dict[str, Any] = {}
+
+    def timed_publish(view: str, keys: Any, values: Any, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        real_publish(view, keys, values, **kwargs)
+        if view == "entity_stats":
+            published.update(seconds=time.perf_counter() - started, keys=keys, values=values)
+
+    online.publish = timed_publish  # type: ignore[method-assign]
+    out: dict[str, Any] = {}
+    try:
+        for run in ("materialize", "rematerialize"):
+            started = time.perf_counter()
+            [result] = store.materialize(end=END, views=["entity_stats"])
+            seconds = time.perf_counter() - started
+            out[f"{run}_rows_per_s"] = result.rows / seconds
+            out[f"{run}_seconds"] = seconds
+            out[f"{run}_publish_seconds"] = published["seconds"]
+    finally:
+        del online.publish
+    keys, values = published["keys"], published["values"]
+    out["floor_seconds"] = floor_seconds(backend, root / "floor", keys, values)
+    out["floor_rows_per_s"] = len(keys) / out["floor_seconds"]
+    out["value_bytes"] = sum(map(len, values)) / max(len(values), 1)
+    return out
+
+
 def run_backend(backend: str, entities: int, calls: int) -> dict[str, Any]:
     root = DATA_ROOT / backend
     prefix = f"fsbench:{time.time_ns()}:"
@@ -136,13 +170,17 @@ def run_backend(backend: str, entities: int, calls: int) -> dict[str, Any]:
         "calls": calls,
         "polars_threads": pl.thread_pool_size(),
     }
+    out |= measure_materialize(store, root, backend)
+    out |= measure_latency(store, entities, calls)
+    if backend == "redis":
+        store.online.delete_view("entity_stats")
+    store.close()
+    return out
 
-    started = time.perf_counter()
-    [result] = store.materialize(end=END, views=["entity_stats"])
-    seconds = time.perf_counter() - started
-    out["materialize_rows_per_s"] = result.rows / seconds
-    out["materialize_seconds"] = seconds
 
+def measure_latency(store: FeatureStore, entities: int, calls: int) -> dict[str, Any]:
+    """p50/p99 of each request shape, each next to the raw store read of the same keys."""
+    out: dict[str, Any] = {}
     rng = np.random.default_rng(1)
     keys = [int(k) for k in rng.integers(0, entities, size=calls + 1000)]
     refs = [f"entity_stats:{f}" for f in FEATURES]
@@ -196,9 +234,6 @@ def run_backend(backend: str, entities: int, calls: int) -> dict[str, Any]:
     out["raw_hundred_p50_us"], out["raw_hundred_p99_us"] = percentiles(
         raw_read_hundred, hundred_calls
     )
-    if backend == "redis":
-        store.online.delete_view("entity_stats")
-    store.close()
     return out
 
 
@@ -211,10 +246,18 @@ def report(results: list[dict[str, Any]]) -> None:
         print(
             f"\n[{r['backend']}] {r['entities']:,} entities, {r['calls']:,} calls per latency row"
         )
+        floor = r["floor_seconds"]
         print(
-            f"  materialize: {r['materialize_rows_per_s']:,.0f} rows/s "
-            f"({r['materialize_seconds']:.2f} s)"
+            f"  bulk-write floor: {r['floor_rows_per_s']:,.0f} rows/s ({floor:.2f} s, "
+            f"{r['value_bytes']:.0f}-byte values)"
         )
+        for run, label in (("materialize", "into an empty store"), ("rematerialize", "over it")):
+            seconds, publish = r[f"{run}_seconds"], r[f"{run}_publish_seconds"]
+            print(
+                f"  materialize {label}: {r[f'{run}_rows_per_s']:,.0f} rows/s ({seconds:.2f} s, "
+                f"{seconds / floor:.1f}x the floor); its publish {publish:.2f} s "
+                f"({publish / floor:.2f}x the floor)"
+            )
         header = f"  {'what':<44}{'p50 us':>10}{'p99 us':>10}{'p99 / raw':>11}"
         print(header)
         rows = [
@@ -233,7 +276,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=5_000)
-    parser.add_argument("--backends", default="sqlite,redis")
+    parser.add_argument("--backends", default="lmdb,sqlite,redis")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--polars-threads", type=int, help="set POLARS_MAX_THREADS (re-runs this script)"

@@ -2,7 +2,7 @@
 cause is there (nothing applied, code changed since apply, never materialized, materialized by
 another definition, values past the ttl with or without newer source data, a source that is
 missing, changed, empty or without recent events, values lost from the online store, a view
-removed from the code, an unreachable store), on SQLite and on the real Redis; the counts it
+removed from the code, an unreachable store), on LMDB, SQLite and the real Redis; the counts it
 shows equal what the stores and the serving log hold."""
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ UPDATES = view(
 WITH_EVENTS = f"{DEFINITIONS}\n{UPDATES}"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["lmdb", "sqlite", "redis"])
 def online_yaml(request: pytest.FixtureRequest) -> Iterator[str]:
     """The ``online_store`` block of each backend; Redis keys are removed afterwards."""
-    if request.param == "sqlite":
-        yield ""
+    if request.param != "redis":  # lmdb is the default
+        yield "" if request.param == "lmdb" else "online_store: {type: sqlite}\n"
         return
     prefix = f"fs-status-{uuid.uuid4().hex[:8]}:"
     client = redis.Redis.from_url(REDIS_URL)

@@ -123,9 +123,10 @@ class RepoStatus(BaseModel):
 
 
 def describe_online_store(config: OnlineStoreConfig, data_dir: Path) -> str:
-    """``sqlite <path>`` or ``redis <host:port/db> prefix <p>``, never a password."""
-    if config.type == "sqlite":
-        return f"sqlite {data_dir / config.path}"
+    """``lmdb <path>``, ``sqlite <path>`` or ``redis <host:port/db> prefix <p>``, never a
+    password."""
+    if config.type != "redis":
+        return f"{config.type} {data_dir / config.path}"
     url = urlsplit(config.url)
     where = f"{url.hostname or '127.0.0.1'}:{url.port or 6379}{url.path or '/0'}"
     return f"redis {where} prefix {config.key_prefix!r}"

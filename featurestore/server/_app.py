@@ -125,7 +125,7 @@ def create_app(store: FeatureStore, config: ServerConfig | None = None) -> FastA
         path,
         config.max_body_bytes,
         config.max_entities,
-        offload=store.repo.config.online_store.type != "sqlite",
+        offload=store.repo.config.online_store.type == "redis",
         max_pending=config.max_pending_requests,
         threads=config.store_threads,
     )

@@ -6,8 +6,8 @@ latency is the point of the server).
 With a network store (``offload``), retrieval runs in a worker thread (at most ``threads`` at
 once) so a store that hangs holds a thread, never the event loop; beyond ``max_pending``
 requests waiting for the store, a request is shed at once with 503 and ``Retry-After``. The
-embedded SQLite store is read inline: a read takes microseconds and, in WAL mode, never waits
-for a writer.
+embedded stores (LMDB, SQLite) are read inline: a read takes microseconds and never waits for a
+writer.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A training set at T equals online at T after pushes, on SQLite and on Redis; and bad push
+"""A training set at T equals online at T after pushes, on LMDB, SQLite and Redis; and bad push
 input, refused with a typed error or taken as the issue asks."""
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ def redis_client() -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["lmdb", "sqlite", "redis"])
 def online_yaml(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield ""
+    if request.param != "redis":  # lmdb is the default
+        yield "" if request.param == "lmdb" else "online_store: {type: sqlite}\n"
         return
     client: redis.Redis = request.getfixturevalue("redis_client")
     prefix = f"fstest:appends:{uuid.uuid4().hex[:12]}:"

@@ -1,8 +1,8 @@
-"""Fixtures for the online tests: both online store backends and a small feature repo.
+"""Fixtures for the online tests: every online store backend and a small feature repo.
 
-SQLite lives in a temporary directory; Redis is the real server at 127.0.0.1:6379, each test
-under its own key prefix, whose keys are deleted afterwards. If Redis is unreachable the Redis
-tests fail (never skip) with the command that starts it.
+SQLite and LMDB live in a temporary directory; Redis is the real server at 127.0.0.1:6379,
+each test under its own key prefix, whose keys are deleted afterwards. If Redis is unreachable
+the Redis tests fail (never skip) with the command that starts it.
 
 The repo has a view with a created timestamp, a ttl, a default, a bounded feature and an
 expression feature (``user_profile``), a view keyed by two entities (``user_merchant``), an
@@ -32,12 +32,13 @@ from conftest import (
 
 from featurestore import FeatureStore
 from featurestore._config import OnlineStoreConfig
+from featurestore.online._lmdb import LmdbOnlineStore
 from featurestore.online._protocol import OnlineStore
 from featurestore.online._redis import RedisOnlineStore
 from featurestore.online._sqlite import SqliteOnlineStore
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-BACKENDS = ("sqlite", "redis")
+BACKENDS = ("sqlite", "lmdb", "redis")
 PROJECT = "online_tests"
 
 ON_DEMAND = """
@@ -217,7 +218,7 @@ def open_store(
     backend: str, tmp_path: Path, redis_prefix: str
 ) -> Iterator[Callable[[str], OnlineStore]]:
     """A factory of online stores of the current backend, by project name, closed afterwards:
-    a SQLite file per project, or one Redis key prefix shared by every project."""
+    a SQLite or LMDB file per project, or one Redis key prefix shared by every project."""
     opened: list[OnlineStore] = []
 
     def open_(project: str = PROJECT) -> OnlineStore:
@@ -225,6 +226,8 @@ def open_store(
         if backend == "redis":
             config = OnlineStoreConfig(type="redis", url=REDIS_URL, key_prefix=redis_prefix)
             store = RedisOnlineStore(config, project)
+        elif backend == "lmdb":
+            store = LmdbOnlineStore(tmp_path / f"{project}.lmdb")
         else:
             store = SqliteOnlineStore(tmp_path / f"{project}.db")
         opened.append(store)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from featurestore.online._lmdb import LmdbOnlineStore
 from featurestore.online._protocol import OnlineStore
 from featurestore.online._sqlite import SqliteOnlineStore
 
@@ -70,14 +71,22 @@ def reader_of(
 
 def inside_a_write(store: OnlineStore, write: Callable[[], None]) -> threading.Thread:
     """Start ``write`` (through ``store``) in another thread and wait until it has finished or,
-    on SQLite, has asked for the write lock (it then waits for the caller's write); the caller
-    joins the returned thread once its own write is done."""
+    on SQLite and LMDB, is about to ask for the write lock (it then waits for the caller's
+    write); the caller joins the returned thread once its own write is done."""
     asked = threading.Event()
 
     def run() -> None:
         if isinstance(store, SqliteOnlineStore):
             con = store._con()  # this thread's connection: trace its BEGIN IMMEDIATE
             con.set_trace_callback(lambda sql: asked.set() if sql.startswith("BEGIN") else None)
+        if isinstance(store, LmdbOnlineStore):
+            begin = store._begin_write
+
+            def asking(env: Any) -> Any:
+                asked.set()
+                return begin(env)
+
+            store._begin_write = asking  # type: ignore[method-assign]
         try:
             write()
         finally:

@@ -1,4 +1,4 @@
-"""Materialization on both backends: full snapshots, start/end upserts and incremental runs from
+"""Materialization on every backend: full snapshots, start/end upserts and incremental runs from
 the watermark; idempotent re-runs; the guard (row count, null rate, declared rules) that refuses
 a broken batch and keeps the previous values online unless forced; failures mid-way."""
 

@@ -1,4 +1,4 @@
-"""Materialization state is safe under concurrency and crashes, on SQLite and Redis: the state of
+"""Materialization state is safe under concurrency and crashes, on every backend: the state of
 a publish is written in the same transaction as its data, so two runs of different views at once
 keep both states (the interleaving that lost one is forced: both read the state before either
 publishes), two runs of the same view leave the data of one with its own state, and a run killed
@@ -184,7 +184,7 @@ def test_two_runs_of_the_same_view_leave_one_snapshot_with_its_own_state(
 
 
 # The run stops at ``point`` in its publish of view "first" and says so; the test kills it
-# there. Inside the publish: on SQLite, with the first chunk of rows written in the open
+# there. Inside the publish: on SQLite and LMDB, with the first chunk of rows written in the open
 # transaction (the values of the next chunk are being taken); on Redis, with the staging hash
 # written and the swap to the live hash not yet sent.
 RUNNER = """

@@ -1,4 +1,4 @@
-"""The online path and the training-set path give the same values and statuses, on both backends:
+"""The online path and the training-set path give the same values and statuses, on every backend:
 ``get_online_features(request_time=T)`` after ``materialize(end=T)`` equals ``get_training_set``
 with spine time T, on a hand-made repo and on random source tables made by hypothesis."""
 

@@ -13,6 +13,7 @@ import redis
 
 from featurestore._config import OnlineStoreConfig
 from featurestore.errors import OnlineStoreError
+from featurestore.online import _lmdb as lmdb_backend
 from featurestore.online import _redis as redis_backend
 from featurestore.online import _sqlite as sqlite_backend
 from featurestore.online._protocol import META_VIEW, OnlineStore
@@ -24,7 +25,7 @@ from .interleavings import Boom, Hooked, failing_at, inside_a_write, reader_of
 
 
 class Unconvertible:
-    """A value neither backend can store: its conversion to a database value raises."""
+    """A value no backend can store: its conversion to a database value raises."""
 
     def __conform__(self, protocol: object) -> Any:  # sqlite3's adaptation hook
         raise Boom("cannot convert this value")
@@ -50,7 +51,8 @@ def test_a_value_that_fails_to_convert_publishes_nothing(
     keys = [str(i) for i in range(100)]
     online_store.publish(VIEW, keys, batch(1, keys), replace=True)
     values: list[Any] = [*batch(2, keys[:99]), Unconvertible()]
-    with pytest.raises((Boom, redis.DataError)):  # SQLite calls __conform__; Redis refuses it
+    # SQLite calls __conform__; Redis and LMDB refuse it
+    with pytest.raises((Boom, redis.DataError, OnlineStoreError)):
         online_store.publish(VIEW, [*keys[:99], "new"], values, replace=replace)
     assert online_store.read(VIEW, [*keys, "new"]) == [*batch(1, keys), None]
     assert online_store.count(VIEW) == 100
@@ -74,6 +76,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     """Make each backend write in chunks of 10 entities, so a batch spans many chunks."""
     monkeypatch.setattr(sqlite_backend, "_CHUNK", 10)
     monkeypatch.setattr(redis_backend, "_CHUNK", 10)
+    monkeypatch.setattr(lmdb_backend, "_CHUNK", 10)
     return 10
 
 
@@ -174,9 +177,9 @@ def test_redis_staging_key_left_by_a_crash_expires(
 def test_reads_forced_into_a_publish_see_the_previous_batch_whole(
     online_store: OnlineStore, small_chunks: int, replace: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A read runs each time the store takes the next chunk of a publish (on SQLite, with the
-    chunks before it written in the open transaction) and, on Redis, once a snapshot's staging
-    hash is written and not yet swapped in: each sees the previous batch, whole."""
+    """A read runs each time the store takes the next chunk of a publish (on SQLite and LMDB,
+    with the chunks before it written in the open transaction) and, on Redis, once a snapshot's
+    staging hash is written and not yet swapped in: each sees the previous batch, whole."""
     keys = [f"user{i}" for i in range(100)]
     online_store.publish(VIEW, keys, batch(0, keys), replace=True)
     sample = keys[::7]
@@ -262,8 +265,8 @@ def test_sqlite_large_publish_uses_a_big_page_cache_only_while_it_runs(
 
 def test_an_update_landing_inside_another_loses_no_increment(open_store: Any) -> None:
     """While one update is between its read and its write, a second store updates the same
-    keys: SQLite makes the second wait for the first's write lock, Redis lets it through and
-    the first retries under WATCH. Both increments survive, the second built on the first."""
+    keys: SQLite and LMDB make the second wait for the first's write lock, Redis lets it through
+    and the first retries under WATCH. Both increments survive, the second built on the first."""
     first, second = open_store(PROJECT), open_store(PROJECT)
     first.publish("counter", ["k1", "k2"], [b"0", b"0"], replace=True)
     seen: list[list[bytes | None]] = []
@@ -288,8 +291,8 @@ def test_an_update_landing_inside_another_loses_no_increment(open_store: Any) ->
 
 def test_an_append_landing_inside_a_fold_is_kept_once(open_store: Any) -> None:
     """While a fold of the keys' fragments is between its read and its write, a second store
-    appends to the same keys: SQLite makes the append wait for the fold's write lock, Redis
-    lets it through and the fold retries under WATCH. The appended bytes survive, once."""
+    appends to the same keys: SQLite and LMDB make the append wait for the fold's write lock,
+    Redis lets it through and the fold retries under WATCH. The appended bytes survive, once."""
     folder, appender = open_store(PROJECT), open_store(PROJECT)
     folder.publish("tail", ["k1", "k2"], [b"x", b"x"], replace=True)
     folder.append("tail", ["k1", "k2"], [b"a", b"a"])
@@ -307,8 +310,8 @@ def test_an_append_landing_inside_a_fold_is_kept_once(open_store: Any) -> None:
 
 
 def test_a_read_forced_into_an_append_sees_all_of_it_or_none(online_store: OnlineStore) -> None:
-    """A read runs once an append of 2,000 keys has taken half of its fragments (on SQLite,
-    with those written in the open transaction; on Redis the append is one script the server
+    """A read runs once an append of 2,000 keys has taken half of its fragments (on SQLite and
+    LMDB, with those written in the open transaction; on Redis the append is one script the server
     runs whole, so the read lands before it): it sees no key appended, and a read after it
     sees every key appended."""
     keys = [f"k{i}" for i in range(2_000)]
