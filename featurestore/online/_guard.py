@@ -4,6 +4,8 @@ last published batches, and a batch that looks broken is refused unless forced."
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import cast
 
 import polars as pl
@@ -15,7 +17,7 @@ from featurestore.definitions import FeatureView
 from featurestore.online._state import BatchStats, ViewState
 from featurestore.sources._sql import EVENT_TS
 
-__all__ = ["GuardCheck", "GuardReport", "batch_stats", "guard_batch"]
+__all__ = ["BatchCounts", "GuardCheck", "GuardReport", "batch_stats", "guard_batch"]
 
 
 class GuardCheck(BaseModel):
@@ -52,30 +54,59 @@ class GuardReport(BaseModel):
         return "\n".join(lines)
 
 
+@dataclass
+class BatchCounts:
+    """The counts the guard's rates come from, summed over the parts of a batch read in
+    pieces: rows, and per feature nulls and rows within the ttl, and invalid values."""
+
+    rows: int = 0
+    nulls: Counter[str] = field(default_factory=Counter)
+    fresh: Counter[str] = field(default_factory=Counter)
+    invalid: Counter[str] = field(default_factory=Counter)
+    newest: dt.datetime | None = None
+
+    def add(self, frame: pl.DataFrame, view: FeatureView) -> None:
+        """Count one part (keys, event time, values, statuses) in one pass."""
+        if not frame.height:
+            return
+        names = view.feature_names
+        # stale rows are null by design, invalid ones are counted apart: neither counts as a null
+        fresh = [~pl.col(f"{f}__status").is_in(["STALE", "INVALID"]) for f in names]
+        row = frame.select(
+            *(
+                pl.col(f).is_null().and_(ok).sum().alias(f"n:{f}")
+                for f, ok in zip(names, fresh, strict=True)
+            ),
+            *(ok.sum().alias(f"m:{f}") for f, ok in zip(names, fresh, strict=True)),
+            *((pl.col(f"{f}__status") == "INVALID").sum().alias(f"i:{f}") for f in names),
+            pl.col(EVENT_TS).max().alias("newest"),
+        ).row(0, named=True)
+        self.rows += frame.height
+        for f in names:
+            self.nulls[f] += row[f"n:{f}"]
+            self.fresh[f] += row[f"m:{f}"]
+            self.invalid[f] += row[f"i:{f}"]
+        newest = cast("dt.datetime | None", row["newest"])
+        if newest is not None and (self.newest is None or newest > self.newest):
+            self.newest = newest
+
+    def stats(self, view: FeatureView, full_snapshot: bool) -> BatchStats:
+        """Null rates (over rows within the ttl) and invalid rates per feature."""
+        names = view.feature_names if self.rows else []
+        return BatchStats(
+            rows=self.rows,
+            full_snapshot=full_snapshot,
+            null_rates={f: self.nulls[f] / self.fresh[f] for f in names if self.fresh[f]},
+            invalid_rates={f: self.invalid[f] / self.rows for f in names},
+            newest_event_time=as_utc(self.newest) if self.newest else None,
+        )
+
+
 def batch_stats(frame: pl.DataFrame, view: FeatureView, full_snapshot: bool) -> BatchStats:
-    """Null rates (over rows within the ttl) and invalid rates per feature, in one pass."""
-    n = frame.height
-    if n == 0:
-        return BatchStats(rows=0, full_snapshot=full_snapshot, null_rates={}, invalid_rates={})
-    newest = cast("dt.datetime | None", frame[EVENT_TS].max())
-    names = view.feature_names
-    # stale rows are null by design, invalid ones are counted apart: neither counts as a null
-    fresh = [~pl.col(f"{f}__status").is_in(["STALE", "INVALID"]) for f in names]
-    row = frame.select(
-        *(
-            pl.col(f).is_null().and_(ok).sum().alias(f"n:{f}")
-            for f, ok in zip(names, fresh, strict=True)
-        ),
-        *(ok.sum().alias(f"m:{f}") for f, ok in zip(names, fresh, strict=True)),
-        *((pl.col(f"{f}__status") == "INVALID").sum().alias(f"i:{f}") for f in names),
-    ).row(0, named=True)
-    return BatchStats(
-        rows=n,
-        full_snapshot=full_snapshot,
-        null_rates={f: row[f"n:{f}"] / row[f"m:{f}"] for f in names if row[f"m:{f}"]},
-        invalid_rates={f: row[f"i:{f}"] / n for f in names},
-        newest_event_time=as_utc(newest) if newest else None,
-    )
+    """The guard's statistics of a batch held whole (see :class:`BatchCounts`)."""
+    counts = BatchCounts()
+    counts.add(frame, view)
+    return counts.stats(view, full_snapshot)
 
 
 def guard_batch(

@@ -24,7 +24,7 @@ import lmdb
 
 from featurestore.errors import OnlineStoreError
 from featurestore.online._lmdb_env import INITIAL_MAP_BYTES, Environment, acquire, forks, release
-from featurestore.online._protocol import META_VIEW
+from featurestore.online._protocol import META_VIEW, Parts
 
 __all__ = ["LmdbOnlineStore"]
 
@@ -241,6 +241,31 @@ class LmdbOnlineStore:
             self._publish(txn, view, rows, values, replace)
             if meta:
                 self._publish(txn, META_VIEW, meta_rows, list(meta.values()), False)
+
+        self._run(write, write=True)
+
+    def publish_parts(
+        self, view: str, parts: Parts, *, meta: Callable[[], Mapping[str, bytes]]
+    ) -> None:
+        """The view's range emptied, then each part written, in one write transaction (run
+        again from the first part if the map must grow)."""
+        rows_prefix, tails_prefix, count_key = _prefixes(view)
+        self._environment().reader_check()
+
+        def write(txn: Txn) -> None:
+            _delete_range(txn, rows_prefix)
+            _delete_range(txn, tails_prefix)
+            count = 0
+            for keys, values in parts():
+                if len(keys) != len(values):
+                    raise OnlineStoreError(
+                        f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
+                    )
+                count += self._put(txn, view, _encoded(rows_prefix, keys), values)
+            _set_count(txn, count_key, count)
+            entries = meta()
+            meta_rows = _encoded(_prefixes(META_VIEW)[0], list(entries))
+            self._publish(txn, META_VIEW, meta_rows, list(entries.values()), False)
 
         self._run(write, write=True)
 

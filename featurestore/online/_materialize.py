@@ -12,6 +12,7 @@ its own transaction (:mod:`featurestore.online._state`).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,7 +27,12 @@ from featurestore.errors import FeatureReferenceError, SchemaMismatchError
 from featurestore.online._event_layout import events_definitions
 from featurestore.online._guard import GuardCheck, GuardReport
 from featurestore.online._protocol import OnlineStore
-from featurestore.online._publish import MaterializationResult, publish_batch, publish_events
+from featurestore.online._publish import (
+    MaterializationResult,
+    publish_batch,
+    publish_events,
+    publish_in_parts,
+)
 from featurestore.online._published import PublishedDefinitions, values_definitions
 from featurestore.online._state import MaterializationState, ViewState
 from featurestore.sources._schema import key_type_problems
@@ -54,8 +60,14 @@ class OfflineRows(Protocol):
     def source_schema(self, view: FeatureView) -> dict[str, pl.DataType]: ...
 
     def latest_rows(
-        self, view: FeatureView, end: dt.datetime, start: dt.datetime | None = None
+        self,
+        view: FeatureView,
+        end: dt.datetime,
+        start: dt.datetime | None = None,
+        part: tuple[int, int] = (0, 1),
     ) -> pl.DataFrame: ...
+
+    def source_rows(self, view: FeatureView) -> int: ...
 
 
 def online_view_names(repo: RepoContents, views: Sequence[str] | None) -> list[str]:
@@ -165,6 +177,24 @@ class _Run:
         published_with = values_definitions(plain, fingerprints, definitions)
         rebuilt = outdated_reason(previous, plain, fingerprints) if start is not None else None
         start = None if rebuilt else start
+        config = self.repo.config.materialization
+        parts = math.ceil(self.offline.source_rows(view) / config.part_rows) if not start else 1
+        if parts > 1:
+            self.step(f"reading and publishing {view.name} in {parts} parts")
+            return publish_in_parts(
+                self.store,
+                plain,
+                lambda: (
+                    self.offline.latest_rows(plain, self.end, None, (i, parts))
+                    for i in range(parts)
+                ),
+                end=self.end,
+                previous=previous,
+                config=config,
+                definitions=published_with,
+                force=self.force,
+                rebuilt=rebuilt,
+            )
         self.step(f"reading {view.name}" + (f" in full: {rebuilt}" if rebuilt else ""))
         frame = self.offline.latest_rows(plain, self.end, start)
         self.step(f"publishing {view.name} ({frame.height:,} rows)")

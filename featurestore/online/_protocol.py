@@ -4,10 +4,14 @@ reachability, close."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol, TypeAlias
 
-__all__ = ["META_VIEW", "OnlineStore", "events_state_key", "view_state_key"]
+__all__ = ["META_VIEW", "OnlineStore", "Parts", "events_state_key", "view_state_key"]
+
+# A snapshot too large to hold at once: a function that yields its (keys, values) parts, each
+# key in one part only; called again from the start if the store must restart its write.
+Parts: TypeAlias = Callable[[], Iterator[tuple[Sequence[str], Sequence[bytes]]]]
 
 META_VIEW = "__fs_meta"  # reserved (a view name never starts with "__fs"): state of publishes
 
@@ -46,6 +50,15 @@ class OnlineStore(Protocol):
         the reserved view :data:`META_VIEW` in the same transaction (read them back with
         ``read(META_VIEW, keys)``), so the state of a publish never disagrees with its data.
         """
+        ...
+
+    def publish_parts(
+        self, view: str, parts: Parts, *, meta: Callable[[], Mapping[str, bytes]]
+    ) -> None:
+        """A full snapshot written one part at a time in one transaction, so memory holds one
+        part: readers see the previous values until all of it is in. ``meta()`` is called
+        after the last part and its entries written with them (as :meth:`publish` writes
+        ``meta``); an exception from ``parts`` or ``meta`` leaves the previous values."""
         ...
 
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:

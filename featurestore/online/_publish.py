@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,13 @@ from featurestore.definitions import FeatureView
 from featurestore.errors import MaterializationGuardError
 from featurestore.online._codec import events_store_name, key_expr, value_expr
 from featurestore.online._event_layout import WindowLayout
-from featurestore.online._guard import GuardCheck, GuardReport, batch_stats, guard_batch
+from featurestore.online._guard import (
+    BatchCounts,
+    GuardCheck,
+    GuardReport,
+    batch_stats,
+    guard_batch,
+)
 from featurestore.online._protocol import OnlineStore, events_state_key, view_state_key
 from featurestore.online._published import PublishedDefinitions, write_definitions
 from featurestore.online._state import BatchStats, EventsState, ViewState
@@ -28,7 +35,7 @@ from featurestore.sources._scans import scan_sql
 from featurestore.sources._schema import check_view, read_schema
 from featurestore.sources._sql import EVENT_TS, timestamp_sql
 
-__all__ = ["MaterializationResult", "publish_batch", "publish_events"]
+__all__ = ["MaterializationResult", "publish_batch", "publish_events", "publish_in_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +107,61 @@ def publish_batch(
         start=start,
         end=end,
         rows=frame.height,
+        seconds=seconds,
+        published=True,
+        forced=force and not report.passed,
+        guard=report,
+        rebuilt=rebuilt,
+    )
+
+
+def publish_in_parts(
+    store: OnlineStore,
+    view: FeatureView,
+    frames: Callable[[], Iterator[pl.DataFrame]],
+    *,
+    end: dt.datetime,
+    previous: ViewState | None,
+    config: MaterializationConfig,
+    definitions: PublishedDefinitions,
+    force: bool = False,
+    rebuilt: str | None = None,
+) -> MaterializationResult:
+    """:func:`publish_batch` of a full snapshot read as parts (``frames()`` yields them, each
+    entity in one), holding one part at a time: each is counted and written as it comes, the
+    guard runs on the summed counts after the last one, and the store commits all of it with
+    the new state, or nothing when the guard refuses."""
+    started = time.perf_counter()
+    fingerprints = {f"{view.name}:{n}": fp for n, fp in definitions.fingerprints.items()}
+    counted: list[BatchCounts] = []
+    outcome: list[GuardReport] = []
+
+    def parts() -> Iterator[tuple[list[str], list[bytes]]]:
+        counted[:] = [BatchCounts()]  # a store may restart its write from the first part
+        for frame in frames():
+            counted[0].add(frame, view)
+            encoded = _encoded_values(frame, view, definitions.digest)
+            yield encoded["key"].to_list(), encoded["value"].cast(pl.Binary).to_list()
+
+    def meta() -> dict[str, bytes]:
+        stats = counted[0].stats(view, full_snapshot=True)
+        report = guard_batch(view, stats, previous, config, fingerprints)
+        outcome[:] = [report]
+        if not report.passed and not force:
+            raise MaterializationGuardError(report)
+        state = _next_state(stats, previous, end, fingerprints)
+        return {view_state_key(view.name): state.model_dump_json().encode()}
+
+    write_definitions(store, definitions)
+    store.publish_parts(view.name, parts, meta=meta)
+    report, rows = outcome[0], counted[0].rows
+    seconds = time.perf_counter() - started
+    log.info("materialized view=%s rows=%d seconds=%.3f in parts", view.name, rows, seconds)
+    return MaterializationResult(
+        view=view.name,
+        start=None,
+        end=end,
+        rows=rows,
         seconds=seconds,
         published=True,
         forced=force and not report.passed,

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import OnlineStoreError, OnlineStoreUnavailableError
-from featurestore.online._protocol import META_VIEW
+from featurestore.online._protocol import META_VIEW, Parts
 
 if TYPE_CHECKING:
     from redis.typing import EncodableT, FieldT
@@ -137,38 +137,65 @@ class RedisOnlineStore:
             raise OnlineStoreError(
                 f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
             )
+        if replace:
+            self.publish_parts(view, lambda: iter([(keys, values)]), meta=lambda: meta or {})
+            return
         live, appended = self._key(view), self._appended_key(view)
-        target = f"{live}:staging:{uuid.uuid4().hex}" if replace else live
         with self._errors(f"publishing view {view!r}"):
-            if replace:
-                self._drop_stale_staging(live)
-            clear = not replace and self.client.exists(appended)
-            pipe = self.client.pipeline(transaction=not replace)
+            clear = self.client.exists(appended)
+            pipe = self.client.pipeline(transaction=True)
             for start in range(0, len(keys), _CHUNK):
                 mapping: dict[FieldT, EncodableT] = dict(
                     zip(keys[start : start + _CHUNK], values[start : start + _CHUNK], strict=True)
                 )
-                pipe.hset(target, mapping=mapping)
+                pipe.hset(live, mapping=mapping)
                 if clear:
                     pipe.hdel(appended, *keys[start : start + _CHUNK])
-                if replace and start == 0:  # a staging key left by a crash expires by itself
-                    pipe.expire(target, _STAGING_TTL_SECONDS)
-            if meta and not replace:
+            if meta:
                 pipe.hset(self._key(META_VIEW), mapping=_fields(meta))
+            pipe.execute()
+
+    def publish_parts(
+        self, view: str, parts: Parts, *, meta: Callable[[], Mapping[str, bytes]]
+    ) -> None:
+        """Each part into a staging hash (a crash leaves it to expire), then one MULTI/EXEC
+        swaps it in with the meta entries: readers see the old hash or the new one."""
+        live, appended = self._key(view), self._appended_key(view)
+        target = f"{live}:staging:{uuid.uuid4().hex}"
+        with self._errors(f"publishing view {view!r}"):
+            self._drop_stale_staging(live)
             try:
-                pipe.execute()
-                if replace:  # UNLINK frees the old hash in the background, inside MULTI/EXEC
-                    swap = self.client.pipeline(transaction=True)
-                    swap.unlink(live, appended)
-                    if keys:
-                        swap.rename(target, live)
-                        swap.persist(live)
-                    if meta:
-                        swap.hset(self._key(META_VIEW), mapping=_fields(meta))
-                    swap.execute()
+                written = 0
+                for keys, values in parts():
+                    if len(keys) != len(values):
+                        raise OnlineStoreError(
+                            f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
+                        )
+                    pipe = self.client.pipeline(transaction=False)
+                    for start in range(0, len(keys), _CHUNK):
+                        mapping: dict[FieldT, EncodableT] = dict(
+                            zip(
+                                keys[start : start + _CHUNK],
+                                values[start : start + _CHUNK],
+                                strict=True,
+                            )
+                        )
+                        pipe.hset(target, mapping=mapping)
+                    if not written:  # a staging key left by a crash expires by itself
+                        pipe.expire(target, _STAGING_TTL_SECONDS)
+                    pipe.execute()
+                    written += len(keys)
+                entries = meta()
+                swap = self.client.pipeline(transaction=True)  # UNLINK frees in the background
+                swap.unlink(live, appended)
+                if written:
+                    swap.rename(target, live)
+                    swap.persist(live)
+                if entries:
+                    swap.hset(self._key(META_VIEW), mapping=_fields(entries))
+                swap.execute()
             finally:
-                if replace:
-                    self.client.unlink(target)
+                self.client.unlink(target)
 
     def _drop_stale_staging(self, live: str) -> None:
         """Drop the staging hashes of publishes of this view that died mid-way."""

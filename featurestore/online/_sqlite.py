@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from featurestore.errors import OnlineStoreError
-from featurestore.online._protocol import META_VIEW
+from featurestore.online._protocol import META_VIEW, Parts
 
 __all__ = ["SqliteOnlineStore"]
 
@@ -187,6 +187,30 @@ class SqliteOnlineStore:
         finally:
             if big:
                 con.execute(f"PRAGMA cache_size={_DEFAULT_CACHE}")
+
+    def publish_parts(
+        self, view: str, parts: Parts, *, meta: Callable[[], Mapping[str, bytes]]
+    ) -> None:
+        con = self._con()
+        con.execute(f"PRAGMA cache_size=-{_LOAD_CACHE_KIB}")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("DELETE FROM feature_rows WHERE view = ?", (view,))
+            con.execute(f"DELETE FROM fragments WHERE view_id = {_VIEW_ID}", (view,))
+            sql = "INSERT OR REPLACE INTO feature_rows (view, entity_key, value) VALUES (?, ?, ?)"
+            for keys, values in parts():
+                if len(keys) != len(values):
+                    raise OnlineStoreError(
+                        f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
+                    )
+                con.executemany(sql, zip([view] * len(keys), keys, values, strict=True))
+            con.executemany(sql, [(META_VIEW, k, v) for k, v in meta().items()])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.execute(f"PRAGMA cache_size={_DEFAULT_CACHE}")
 
     def read(self, view: str, keys: Sequence[str]) -> list[bytes | None]:
         con = self._con()

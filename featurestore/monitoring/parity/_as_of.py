@@ -3,7 +3,7 @@ time would have written for the row's entity, so the serving code can be run on 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -14,6 +14,7 @@ from featurestore.monitoring.parity._sample import TIME
 from featurestore.offline._engine import OfflineEngine
 from featurestore.online._codec import key_expr, value_expr
 from featurestore.online._event_state import WindowLayout, events_definitions, events_store_name
+from featurestore.online._protocol import Parts
 from featurestore.online._published import values_definitions
 from featurestore.sources._read_errors import reading
 from featurestore.sources._scans import scan_sql
@@ -56,6 +57,11 @@ class AsOfOnlineStore:
         *,
         replace: bool,
         meta: Mapping[str, bytes] | None = None,
+    ) -> None:
+        raise NotImplementedError("the parity check's online store is read-only")
+
+    def publish_parts(
+        self, view: str, parts: Parts, *, meta: Callable[[], Mapping[str, bytes]]
     ) -> None:
         raise NotImplementedError("the parity check's online store is read-only")
 
