@@ -57,7 +57,7 @@ class MaterializationConfig(BaseModel):
     max_null_rate_increase: float = Field(default=0.2, ge=0, le=1)
     # a full snapshot of a view whose source holds more rows is read, checked and written in
     # parts of about this many rows, so memory holds one part (still one atomic publish)
-    part_rows: int = Field(default=2_000_000, ge=1)
+    part_rows: int = Field(default=1_000_000, ge=1)
 
 
 class ServingLogConfig(BaseModel):

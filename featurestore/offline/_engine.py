@@ -302,8 +302,9 @@ class OfflineEngine:
             window += f" AND {timestamp} >= $start"
             params["start"] = as_naive_utc(start)
         index, parts = part
-        if parts > 1:
-            not_null += f" AND hash({keys}) % {int(parts)} = {int(index)}"
+        share = f"hash({keys}) % {int(parts)} = {int(index)}" if parts > 1 else None
+        if share:
+            not_null += f" AND {share}"
         with reading([view.source], self.repo.root):
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE __fs_entities AS SELECT "
@@ -314,7 +315,7 @@ class OfflineEngine:
                 params,
             )
         try:
-            return self.rows_as_of(view, "__fs_entities", schema)
+            return self.rows_as_of(view, "__fs_entities", schema, share)
         finally:
             self.con.execute("DROP TABLE IF EXISTS __fs_entities")
 
@@ -331,6 +332,7 @@ class OfflineEngine:
         view: FeatureView,
         spine_table: str,
         schema: dict[str, pl.DataType] | None = None,
+        share: str | None = None,
     ) -> pl.DataFrame:
         """Per row of the DuckDB table or view ``spine_table`` (columns ``__fs_row``, the view's
         join keys and ``__fs_ts``, a naive UTC TIMESTAMP), in ``__fs_row`` order: its join
@@ -338,12 +340,16 @@ class OfflineEngine:
         (``__fs_event_ts``, null when there is none) and each plain feature's value and status
         as a training set with that spine time computes them (``STALE`` beyond the ttl):
         what a materialization with ``end`` at the row's time publishes for the entity.
-        ``schema`` is the source's, read and checked when not given."""
+        ``schema`` is the source's, read and checked when not given; ``share``, a condition on
+        the source's rows that keeps only the entities of ``spine_table`` (so the join reads a
+        share of the source, not all of it)."""
         if schema is None:
             schema = self.source_schema(view)
             check_view(view, schema)
         names = [f.name for f in view.features]
         scan = self._scan("v0", view, names, schema)
+        if share:
+            scan = replace(scan, scan=f"(SELECT * FROM {scan.scan} WHERE {share})")
         with reading([view.source], self.repo.root):
             joined: pl.DataFrame = self.con.sql(
                 point_in_time_sql(spine_table, [scan], tuple(view.join_keys), event_times=True)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _CHUNK = 50_000  # values taken from the caller at a time
 _MAX_MAP_BYTES = 1 << 40  # a map that would grow past this is refused, not grown
+_PARTS_MAP_BYTES = 1 << 37  # the map a snapshot written in parts starts from: 128 GiB
 _ROW_OVERHEAD = 64  # bytes of page space per entry beyond its key and value, generously
 
 
@@ -247,10 +248,13 @@ class LmdbOnlineStore:
     def publish_parts(
         self, view: str, parts: Parts, *, meta: Callable[[], Mapping[str, bytes]]
     ) -> None:
-        """The view's range emptied, then each part written, in one write transaction (run
-        again from the first part if the map must grow)."""
+        """The view's range emptied, then each part written, in one write transaction. The map
+        is first grown to a size parts rarely outgrow (address space only: the file grows with
+        its data), since outgrowing it runs the write again from the first part."""
         rows_prefix, tails_prefix, count_key = _prefixes(view)
-        self._environment().reader_check()
+        env = self._environment()
+        env.reader_check()
+        env.remap(_PARTS_MAP_BYTES)
 
         def write(txn: Txn) -> None:
             _delete_range(txn, rows_prefix)

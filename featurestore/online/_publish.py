@@ -141,7 +141,9 @@ def publish_in_parts(
         for frame in frames():
             counted[0].add(frame, view)
             encoded = _encoded_values(frame, view, definitions.digest)
-            yield encoded["key"].to_list(), encoded["value"].cast(pl.Binary).to_list()
+            del frame  # only the encoded rows stay, and as Python objects a slice at a time
+            for piece in encoded.iter_slices(_SLICE_ROWS):
+                yield piece["key"].to_list(), piece["value"].cast(pl.Binary).to_list()
 
     def meta() -> dict[str, bytes]:
         stats = counted[0].stats(view, full_snapshot=True)
@@ -168,6 +170,9 @@ def publish_in_parts(
         guard=report,
         rebuilt=rebuilt,
     )
+
+
+_SLICE_ROWS = 100_000  # encoded rows turned into Python bytes at once by publish_in_parts
 
 
 def _encoded_values(frame: pl.DataFrame, view: FeatureView, digest: str) -> pl.DataFrame:
