@@ -289,3 +289,66 @@ def test_two_runs_opening_a_new_sqlite_store_at_once_both_succeed(tmp_path: Path
         store = SqliteOnlineStore(path)
         assert store.read(META_VIEW, ["state:a", "state:b"]) == [b"{}", b"{}"]
         store.close()
+
+
+# The run materializes view "first" in parts and stops between its second and third part (the
+# first two written in the open transaction, or on Redis into the staging hash); the test
+# kills it there.
+PARTS_RUNNER = """
+import sys, time, datetime as dt
+from featurestore import FeatureStore
+
+root, end = sys.argv[1], dt.datetime.fromisoformat(sys.argv[2])
+store = FeatureStore(root)
+online = store.online
+publish_parts = online.publish_parts
+
+
+def hooked(view, parts, *, meta):
+    def stopping():
+        for i, part in enumerate(parts()):
+            if i == 2:
+                print("between two parts", flush=True)
+                time.sleep(600)
+            yield part
+
+    return publish_parts(view, stopping, meta=meta)
+
+
+online.publish_parts = hooked
+store.materialize(end, views=["first"], force=True)
+"""
+
+
+def test_a_run_killed_between_two_parts_leaves_the_previous_snapshot(
+    make_repo: Callable[[int], Path],
+) -> None:
+    n = 30_000
+    root = make_repo(n)
+    store = FeatureStore(root)
+    store.materialize(DAY1, views=["first"])
+    store.close()
+    config = root / "featurestore.yaml"
+    config.write_text(config.read_text() + "materialization: {part_rows: 10000}\n")  # 6 parts
+    process = subprocess.Popen(
+        [sys.executable, "-c", PARTS_RUNNER, str(root), DAY2.isoformat()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        said = process.stdout.readline().decode().strip()
+        assert said == "between two parts", process.stderr.read().decode()[-2000:]
+    finally:
+        process.kill()
+        process.wait()
+    store = FeatureStore(root)
+    try:
+        assert state_of(store, "first").watermark == DAY1
+        assert served(store, "first", "x", n) == expected("x", n, DAY1)
+        assert store.online.count("first") == n
+        [result] = store.materialize(DAY2, views=["first"])  # and the next run lands whole
+        assert result.rows == n
+        assert served(store, "first", "x", n) == expected("x", n, DAY2)
+    finally:
+        store.close()
