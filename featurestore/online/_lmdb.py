@@ -24,7 +24,7 @@ import lmdb
 
 from featurestore.errors import OnlineStoreError
 from featurestore.online._lmdb_env import INITIAL_MAP_BYTES, Environment, acquire, forks, release
-from featurestore.online._protocol import META_VIEW, Parts
+from featurestore.online._protocol import META_VIEW, Parts, check_pairs
 
 __all__ = ["LmdbOnlineStore"]
 
@@ -229,10 +229,7 @@ class LmdbOnlineStore:
         replace: bool,
         meta: Mapping[str, bytes] | None = None,
     ) -> None:
-        if len(keys) != len(values):
-            raise OnlineStoreError(
-                f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
-            )
+        check_pairs("publish to", view, keys, values)
         rows = _encoded(_prefixes(view)[0], keys)
         meta_rows = _encoded(_prefixes(META_VIEW)[0], list(meta or {}))
         if replace:  # free the read slots of processes that died reading: they pin old pages
@@ -261,10 +258,7 @@ class LmdbOnlineStore:
             _delete_range(txn, tails_prefix)
             count = 0
             for keys, values in parts():
-                if len(keys) != len(values):
-                    raise OnlineStoreError(
-                        f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
-                    )
+                check_pairs("publish to", view, keys, values)
                 count += self._put(txn, view, _encoded(rows_prefix, keys), values)
             _set_count(txn, count_key, count)
             entries = meta()
@@ -283,10 +277,7 @@ class LmdbOnlineStore:
         return self._run(read_all, write=False)
 
     def append(self, view: str, keys: Sequence[str], fragments: Sequence[bytes]) -> list[int]:
-        if len(keys) != len(fragments):
-            raise OnlineStoreError(
-                f"append to {view!r}: {len(keys)} keys but {len(fragments)} fragments"
-            )
+        check_pairs("append to", view, keys, fragments)
         rows_prefix, tails_prefix, count_key = _prefixes(view)
         names = list(map(str.encode, keys))
 

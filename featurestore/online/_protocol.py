@@ -7,13 +7,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol, TypeAlias
 
-__all__ = ["META_VIEW", "OnlineStore", "Parts", "events_state_key", "view_state_key"]
+from featurestore.errors import OnlineStoreError
+
+__all__ = [
+    "META_VIEW",
+    "OnlineStore",
+    "Parts",
+    "check_pairs",
+    "events_state_key",
+    "view_state_key",
+]
 
 # A snapshot too large to hold at once: a function that yields its (keys, values) parts, each
 # key in one part only; called again from the start if the store must restart its write.
 Parts: TypeAlias = Callable[[], Iterator[tuple[Sequence[str], Sequence[bytes]]]]
 
 META_VIEW = "__fs_meta"  # reserved (a view name never starts with "__fs"): state of publishes
+
+
+def check_pairs(what: str, view: str, keys: Sequence[str], values: Sequence[object]) -> None:
+    """Raise OnlineStoreError unless there is one value per key (``what``: "publish to",
+    "append to", "update of"), before a backend writes anything."""
+    if len(keys) != len(values):
+        kind = "fragments" if what == "append to" else "values"
+        raise OnlineStoreError(f"{what} {view!r}: {len(keys)} keys but {len(values)} {kind}")
 
 
 def view_state_key(view: str) -> str:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import OnlineStoreError, OnlineStoreUnavailableError
-from featurestore.online._protocol import META_VIEW, Parts
+from featurestore.online._protocol import META_VIEW, Parts, check_pairs
 
 if TYPE_CHECKING:
     from redis.typing import EncodableT, FieldT
@@ -133,10 +133,7 @@ class RedisOnlineStore:
         replace: bool,
         meta: Mapping[str, bytes] | None = None,
     ) -> None:
-        if len(keys) != len(values):
-            raise OnlineStoreError(
-                f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
-            )
+        check_pairs("publish to", view, keys, values)
         if replace:
             self.publish_parts(view, lambda: iter([(keys, values)]), meta=lambda: meta or {})
             return
@@ -167,10 +164,7 @@ class RedisOnlineStore:
             try:
                 written = 0
                 for keys, values in parts():
-                    if len(keys) != len(values):
-                        raise OnlineStoreError(
-                            f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
-                        )
+                    check_pairs("publish to", view, keys, values)
                     pipe = self.client.pipeline(transaction=False)
                     for start in range(0, len(keys), _CHUNK):
                         mapping: dict[FieldT, EncodableT] = dict(
@@ -219,10 +213,7 @@ class RedisOnlineStore:
         return [v if t is None else (v or b"") + t for v, t in zip(values, tails, strict=True)]
 
     def append(self, view: str, keys: Sequence[str], fragments: Sequence[bytes]) -> list[int]:
-        if len(keys) != len(fragments):
-            raise OnlineStoreError(
-                f"append to {view!r}: {len(keys)} keys but {len(fragments)} fragments"
-            )
+        check_pairs("append to", view, keys, fragments)
         if not keys:
             return []
         args = [item for pair in zip(keys, fragments, strict=True) for item in pair]

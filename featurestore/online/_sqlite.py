@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from featurestore.errors import OnlineStoreError
-from featurestore.online._protocol import META_VIEW, Parts
+from featurestore.online._protocol import META_VIEW, Parts, check_pairs
 
 __all__ = ["SqliteOnlineStore"]
 
@@ -158,10 +158,7 @@ class SqliteOnlineStore:
         replace: bool,
         meta: Mapping[str, bytes] | None = None,
     ) -> None:
-        if len(keys) != len(values):
-            raise OnlineStoreError(
-                f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
-            )
+        check_pairs("publish to", view, keys, values)
         con = self._con()
         big = len(keys) > _CHUNK
         if big:  # a large batch keeps its changed pages in memory instead of spilling them
@@ -199,10 +196,7 @@ class SqliteOnlineStore:
             con.execute(f"DELETE FROM fragments WHERE view_id = {_VIEW_ID}", (view,))
             sql = "INSERT OR REPLACE INTO feature_rows (view, entity_key, value) VALUES (?, ?, ?)"
             for keys, values in parts():
-                if len(keys) != len(values):
-                    raise OnlineStoreError(
-                        f"publish to {view!r}: {len(keys)} keys but {len(values)} values"
-                    )
+                check_pairs("publish to", view, keys, values)
                 con.executemany(sql, zip([view] * len(keys), keys, values, strict=True))
             con.executemany(sql, [(META_VIEW, k, v) for k, v in meta().items()])
             con.execute("COMMIT")
@@ -228,10 +222,7 @@ class SqliteOnlineStore:
         return [found[k] for k in keys]
 
     def append(self, view: str, keys: Sequence[str], fragments: Sequence[bytes]) -> list[int]:
-        if len(keys) != len(fragments):
-            raise OnlineStoreError(
-                f"append to {view!r}: {len(keys)} keys but {len(fragments)} fragments"
-            )
+        check_pairs("append to", view, keys, fragments)
         con = self._con()
         con.execute("BEGIN IMMEDIATE")
         try:
