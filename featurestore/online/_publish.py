@@ -8,7 +8,9 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar, cast
 
 import duckdb
 import polars as pl
@@ -38,6 +40,7 @@ from featurestore.sources._sql import EVENT_TS, timestamp_sql
 __all__ = ["MaterializationResult", "publish_batch", "publish_events", "publish_in_parts"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class MaterializationResult(BaseModel):
@@ -137,12 +140,18 @@ def publish_in_parts(
     outcome: list[GuardReport] = []
 
     def parts() -> Iterator[tuple[list[str], list[bytes]]]:
-        counted[:] = [BatchCounts()]  # a store may restart its write from the first part
-        for frame in frames():
-            counted[0].add(frame, view)
-            encoded = _encoded_values(frame, view, definitions.digest)
-            del frame  # only the encoded rows stay, and as Python objects a slice at a time
-            for piece in encoded.iter_slices(_SLICE_ROWS):
+        counts = BatchCounts()  # a store may restart its write from the first part
+        counted[:] = [counts]
+
+        def encoded() -> Iterator[pl.DataFrame]:
+            for frame in frames():
+                counts.add(frame, view)
+                yield _encoded_values(frame, view, definitions.digest)
+
+        # the next part is read and encoded while the store writes this one; only the encoded
+        # rows stay, and as Python objects a slice at a time
+        for part in _one_ahead(encoded()):
+            for piece in part.iter_slices(_SLICE_ROWS):
                 yield piece["key"].to_list(), piece["value"].cast(pl.Binary).to_list()
 
     def meta() -> dict[str, bytes]:
@@ -173,6 +182,20 @@ def publish_in_parts(
 
 
 _SLICE_ROWS = 100_000  # encoded rows turned into Python bytes at once by publish_in_parts
+_DONE = object()
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items``, each produced in a worker thread while the caller uses the one before it
+    (DuckDB and Polars release the GIL while they work); the worker's errors are raised here."""
+    with ThreadPoolExecutor(1, thread_name_prefix="featurestore-part") as pool:
+        pending = pool.submit(next, items, _DONE)
+        while True:
+            item = pending.result()
+            if item is _DONE:
+                return
+            pending = pool.submit(next, items, _DONE)
+            yield cast(T, item)
 
 
 def _encoded_values(frame: pl.DataFrame, view: FeatureView, digest: str) -> pl.DataFrame:
