@@ -201,16 +201,8 @@ class Client:
         records = as_polars(rows, errors.PushError, "push rows").to_dicts()
         body = {"source": source, "rows": records, "to": to}
         content = orjson.dumps(body, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
-        answer = orjson.loads(self._request("POST", "/v1/push", content).content)
-        return PushResult(
-            source=answer["source"],
-            events=answer["events"],
-            offline=answer["offline"],
-            entities=answer["entities"],
-            late=answer["late"],
-            compacted=answer["compacted"],
-            online_error=answer["online_error"],
-        )
+        answer = self._request("POST", "/v1/push", content)
+        return PushResult.from_json(orjson.loads(answer.content))
 
     def list_features(self) -> list[dict[str, Any]]:
         """The server's applied features: ref, view, name, kind, dtype, owner, fingerprint."""

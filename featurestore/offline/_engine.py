@@ -93,8 +93,7 @@ class OfflineEngine:
         """The latest event time in the view's source (aware UTC), None when it has no rows.
         Checks the source against the declarations first: raises SourceError when it is
         missing, unreadable or no longer fits them."""
-        schema = self.source_schema(view)
-        check_view(view, schema)
+        schema = self.checked_schema(view)
         ts = timestamp_sql(view.source.timestamp_field, schema[view.source.timestamp_field])
         scan = scan_sql(view.source, self.repo.root)
         with reading([view.source], self.repo.root):
@@ -344,8 +343,7 @@ class OfflineEngine:
         the source's rows that keeps only the entities of ``spine_table`` (so the join reads a
         share of the source, not all of it)."""
         if schema is None:
-            schema = self.source_schema(view)
-            check_view(view, schema)
+            schema = self.checked_schema(view)
         names = [f.name for f in view.features]
         scan = self._scan("v0", view, names, schema)
         if share:

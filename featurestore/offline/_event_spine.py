@@ -16,7 +16,6 @@ from featurestore.errors import SpineError
 from featurestore.offline._engine import OfflineEngine
 from featurestore.sources._read_errors import reading
 from featurestore.sources._scans import scan_sql
-from featurestore.sources._schema import check_view
 from featurestore.sources._sql import ident, timestamp_sql
 
 __all__ = ["EventRange", "event_range", "event_spine"]
@@ -83,8 +82,7 @@ def _event_sources(
         raise SpineError("the requested features read no source; pass a spine")
     found: dict[str, tuple[FeatureView, dict[str, pl.DataType]]] = {}
     for view in plan.batch_views.values():
-        schema = engine.source_schema(view)
-        check_view(view, schema)
+        schema = engine.checked_schema(view)
         if all(k in schema for k in plan.join_keys):
             found.setdefault(view.source.name, (view, schema))
     if not found:

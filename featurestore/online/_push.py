@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
@@ -83,6 +83,19 @@ class PushResult:
     late: dict[str, int] = field(default_factory=dict)
     compacted: dict[str, int] = field(default_factory=dict)
     online_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as the server answers it: every field but the part file's name, which
+        the server keeps to itself (read back with :meth:`from_json`)."""
+        out = asdict(self)
+        del out["offline_file"]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PushResult:
+        """A result from the server's answer (its other entries, e.g. the request id, left)."""
+        names = [f.name for f in fields(cls) if f.name != "offline_file"]
+        return cls(**{name: data[name] for name in names})
 
 
 def _files(source: FileSource) -> FileSource:

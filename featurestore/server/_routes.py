@@ -90,18 +90,7 @@ def _add_serving_routes(
             return Response(status_code=CLIENT_GONE)
         except Exception as exc:
             return error_response(exc, request_id, "push")
-        return _json(
-            {
-                "request_id": request_id,
-                "source": result.source,
-                "events": result.events,
-                "offline": result.offline,
-                "entities": result.entities,
-                "late": result.late,
-                "compacted": result.compacted,
-                "online_error": result.online_error,
-            }
-        )
+        return _json({"request_id": request_id, **result.to_json()})
 
 
 def _add_registry_routes(app: FastAPI, store: FeatureStore) -> None:
