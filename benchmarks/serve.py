@@ -4,7 +4,8 @@ Builds a repo of N entities x 10 features (SQLite online store by default, LMDB 
 ``--online-store lmdb``; materialized), starts ``featurestore serve`` and, under the same HTTP
 server with the same settings (uvicorn by default, granian with ``--server granian``; default event
 loop and HTTP implementation, access log off, ``--workers`` processes), a bare ASGI app that
-answers every request with the feature server's own response bytes. Each server then takes a
+answers every request with the feature server's own response bytes, and a floor endpoint that
+does only the feature server's retrieval and response encoding. Each server then takes a
 bounded number of ``POST /v1/online-features`` requests (1 entity x 10 features, random entity ids)
 over 1, 8 and 32 persistent HTTP/1.1 connections, from an asyncio client that writes prebuilt
 requests and reads responses by Content-Length. Reported per concurrency: throughput, p50/p99
@@ -114,13 +115,71 @@ def bare_factory() -> Callable[..., Awaitable[None]]:
     return bare_app
 
 
+# --- the floor: retrieval and encoding alone under the same HTTP server --------------------
+
+FLOOR_REPO_ENV = "FEATURESTORE_BENCH_FLOOR_REPO"  # the floor endpoint's repo, for its workers
+
+
+def floor_factory() -> Callable[..., Awaitable[None]]:
+    """An ASGI app that answers each request with the feature server's own retrieval and
+    encoding (orjson parse, ``OnlineRetriever.get`` on the served version, the server's
+    ``encode_response``) and nothing else: no request id, auth, metrics, serving log, limits
+    or error handling. What any server built from these parts pays on top of the bare
+    endpoint."""
+    import orjson
+
+    from featurestore import FeatureStore
+    from featurestore.server._encoding import encode_response
+
+    store = FeatureStore(Path(os.environ[FLOOR_REPO_ENV]))
+    retriever = store.retriever
+    request_id = BARE_REQUEST_ID.decode()
+
+    async def floor_app(
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "lifespan" or scope["method"] != "POST":  # and health checks
+            await bare_app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        request = orjson.loads(b"".join(chunks))
+        response = retriever.get(request["features"], None, request["entities"])
+        body = encode_response(response, request_id)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", BARE_REQUEST_ID),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return floor_app
+
+
 def run_server(server: str, app: str, port: int, workers: int, target: Path) -> None:
-    """Serve the feature server over the repo ``target`` or the bare endpoint answering the
-    bytes of the file ``target``, under ``server`` (granian) with the options ``featurestore
-    serve`` gives uvicorn; the bare endpoint also under uvicorn."""
+    """Serve the feature server over the repo ``target``, the floor endpoint over the same
+    repo, or the bare endpoint answering the bytes of the file ``target``, under ``server``
+    (granian) with the options ``featurestore serve`` gives uvicorn; the floor and bare
+    endpoints also under uvicorn."""
     if app == "bare":
         os.environ[BARE_BODY_ENV] = str(target.resolve())
         factory = f"{Path(__file__).stem}:bare_factory"
+    elif app == "floor":
+        os.environ[FLOOR_REPO_ENV] = str(target.resolve())
+        factory = f"{Path(__file__).stem}:floor_factory"
     else:
         from featurestore import FeatureStore
         from featurestore.server._run import REPO_ENV, _multiprocess_metrics
@@ -467,7 +526,12 @@ def run(
             "bare",
             [sys.executable, script, *run_server_args, "--bare", str(body_file)],
         )
-        servers = [featurestore, bare]
+        floor = start_server(
+            stack,
+            "floor",
+            [sys.executable, script, *run_server_args, "--floor", str(repo)],
+        )
+        servers = [featurestore, floor, bare]
         batches = {s.name: payloads(s.port, entities, total, seed=1) for s in servers}
         for server in servers:  # warm up both (caches, lazily built plans, branch predictors)
             measure(server, payloads(server.port, entities, warmup, seed=2), 8, timeout)
@@ -493,11 +557,15 @@ def evaluate(rows: list[Row]) -> dict[str, Any]:
     """The throughput ratios and the three targets, with whether each is met."""
     by = {(r.server, r.concurrency): r for r in rows}
     levels = sorted({r.concurrency for r in rows})
-    ratios = {
-        c: by["featurestore", c].rps / by["bare", c].rps
-        for c in levels
-        if ("bare", c) in by and by["bare", c].rps > 0
-    }
+
+    def ratios_of(app: str) -> dict[int, float]:
+        return {
+            c: by[app, c].rps / by["bare", c].rps
+            for c in levels
+            if (app, c) in by and ("bare", c) in by and by["bare", c].rps > 0
+        }
+
+    ratios = ratios_of("featurestore")
     targets: list[dict[str, Any]] = []
     if ("featurestore", 1) in by:
         p99 = by["featurestore", 1].p99_ms
@@ -538,6 +606,7 @@ def evaluate(rows: list[Row]) -> dict[str, Any]:
     errors = sum(r.errors for r in rows)
     return {
         "ratios": {str(c): r for c, r in ratios.items()},
+        "floor_ratios": {str(c): r for c, r in ratios_of("floor").items()},
         "targets": targets,
         "all_met": all(t["met"] for t in targets) and errors == 0,
     }
@@ -575,9 +644,10 @@ def report(res: dict[str, Any]) -> None:
         )
         if r["server"] != "bare":
             continue
-        ratio = res["ratios"].get(str(r["concurrency"]))
-        if ratio is not None:
-            print(f"{'':>7}featurestore / bare throughput: {ratio:.0%}")
+        for app, key in (("featurestore", "ratios"), ("floor", "floor_ratios")):
+            ratio = res[key].get(str(r["concurrency"]))
+            if ratio is not None:
+                print(f"{'':>7}{app} / bare throughput: {ratio:.0%}")
     print("\ntargets:")
     for t in targets.values():
         print(f"  {t['target']:<48} {t['measured']:>9}  {'met' if t['met'] else 'MISSED'}")
@@ -588,7 +658,8 @@ def report(res: dict[str, Any]) -> None:
     print(
         "server cpu / client cpu: CPU seconds per wall second of the run (100% = one core); "
         "us/req: server CPU microseconds per request; p50/p99: from sending a request to "
-        "reading the last byte of its response"
+        "reading the last byte of its response; floor: retrieval and encoding alone under the "
+        "same HTTP server (no request id, auth, metrics, serving log or error handling)"
     )
 
 
@@ -610,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-server", choices=SERVERS, help=argparse.SUPPRESS)
     parser.add_argument("--app", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--build-repo", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -617,7 +689,12 @@ def main(argv: list[str] | None = None) -> int:
         build_repo(args.build_repo, args.entities, args.online_store)
         return 0
     if args.run_server is not None:
-        app, target = ("bare", args.bare) if args.bare is not None else ("featurestore", args.app)
+        if args.bare is not None:
+            app, target = "bare", args.bare
+        elif args.floor is not None:
+            app, target = "floor", args.floor
+        else:
+            app, target = "featurestore", args.app
         run_server(args.run_server, app, args.port, args.workers, target)
         return 0
     levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
