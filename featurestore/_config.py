@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from featurestore._times import parse_duration
 from featurestore.definitions._base import did_you_mean, identifier
 from featurestore.errors import ConfigError
 
@@ -15,13 +16,18 @@ CONFIG_FILE = "featurestore.yaml"
 
 
 class OfflineStoreConfig(BaseModel):
-    """DuckDB settings for training sets; unset values keep DuckDB's defaults."""
+    """The engine of training sets: DuckDB on this machine (the default; unset values keep
+    DuckDB's defaults), or Apache Spark (``master``: ``local[2]``, ``spark://host:7077``,
+    ``yarn``...; ``conf``: Spark settings). Reports and checks of local files use DuckDB."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["duckdb"] = "duckdb"
+    type: Literal["duckdb", "spark"] = "duckdb"
     threads: int | None = Field(default=None, ge=1)
     memory_limit: str | None = None
+    master: str = "local[*]"  # spark
+    app_name: str = "featurestore"  # spark
+    conf: dict[str, str] = Field(default_factory=dict)  # spark
 
 
 class OnlineStoreConfig(BaseModel):
@@ -99,6 +105,68 @@ class ServerConfig(BaseModel):
     max_pending_requests: int = Field(default=256, ge=1)
 
 
+MonitorStatistic = Literal["psi", "ks_d", "linf", "true_rate_change", "null_rate_change"]
+MonitorWindow = Literal["1h", "1d", "7d"]
+
+
+def _positive_duration(text: str, what: str) -> str:
+    if text.strip() not in ("0", "0s") and parse_duration(text) is None:
+        raise ValueError(f"{what} must be a duration such as 30m, 6h or 1d (or 0), found {text!r}")
+    return text
+
+
+class AlertRule(BaseModel):
+    """One alert of ``monitor run``: fires when ``statistic`` of a feature is past its
+    threshold in ``consecutive`` windows in a row, once per incident, and resolves when a
+    window is back under it; ``cooldown`` is the quiet time after a resolve before the same
+    feature can fire again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1)]
+    features: Literal["all"] | list[str] = "all"
+    statistic: MonitorStatistic = "psi"
+    threshold: Literal["calibrated"] | Annotated[float, Field(ge=0)] = "calibrated"
+    window: MonitorWindow = "1h"
+    consecutive: int = Field(default=1, ge=1)
+    cooldown: str = "0s"
+    severity: Literal["info", "warning", "critical"] = "warning"
+    webhook: str | None = None  # a JSON POST per state change; always logged too
+
+    @model_validator(mode="after")
+    def _durations(self) -> AlertRule:
+        _positive_duration(self.cooldown, "cooldown")
+        if self.webhook is not None and not self.webhook.startswith(("http://", "https://")):
+            raise ValueError(f"webhook must be an http:// or https:// URL, found {self.webhook!r}")
+        return self
+
+
+class MonitoringConfig(BaseModel):
+    """Continuous monitoring (``featurestore monitor run``): hourly summaries of the serving
+    log against a reference, drift over time, and alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # a saved training set (relative to the repo) or a serving log window log:START..END
+    reference: str | None = None
+    features: Literal["all"] | list[str] = "all"
+    alerts: list[AlertRule] = Field(default_factory=list)
+    # per view owner, a webhook that also receives the alerts of that owner's features
+    owner_webhooks: dict[str, str] = Field(default_factory=dict)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_retries: int = Field(default=3, ge=0)
+    # logged requests replayed through the offline path per run (the same entities every run)
+    consistency_sample: int = Field(default=200, ge=0)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> MonitoringConfig:
+        names = [a.name for a in self.alerts]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"alert names must be unique; repeated: {', '.join(repeated)}")
+        return self
+
+
 class RepoConfig(BaseModel):
     """The parsed featurestore.yaml."""
 
@@ -112,6 +180,7 @@ class RepoConfig(BaseModel):
     serving_log: ServingLogConfig = Field(default_factory=ServingLogConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
 
 def load_config(repo_dir: Path) -> RepoConfig:

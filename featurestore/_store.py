@@ -43,12 +43,15 @@ from featurestore.sources._appends import RowsLike
 if TYPE_CHECKING:
     from featurestore.monitoring import (
         DriftReport,
+        MonitorReport,
+        MonitorRun,
         ParityReport,
         ReportInputs,
         RepoStatus,
         Side,
         SkewReport,
     )
+    from featurestore.offline._spark import SparkEngine
 
 __all__ = ["FeatureStore", "SourceReport"]
 
@@ -58,12 +61,16 @@ log = logging.getLogger(__name__)
 class FeatureStore:
     """A feature repo's definitions, registry and engines."""
 
-    def __init__(self, repo: str | Path | None = None) -> None:
+    def __init__(self, repo: str | Path | None = None, *, spark: Any = None) -> None:
+        """Open the repo at ``repo`` (default: the working directory or a parent). ``spark``:
+        a ``SparkSession`` to build training sets on, whatever ``offline_store`` says."""
         root = find_repo(repo)
         self._code_seen = code_signature(root)  # of the code files self.repo is read from
         self.repo: RepoContents = load_repo(root)
         self.registry = Registry(self.repo.data_dir)
         self._offline: OfflineEngine | None = None
+        self._spark_session = spark
+        self._spark: SparkEngine | None = None
         self._online: OnlineStore | None = None
         self._served = ServedRetriever(
             self.registry, lambda: self.online, lambda: (self.repo, self._code_seen), self._use
@@ -143,8 +150,25 @@ class FeatureStore:
         plan = build_plan(self.repo, features, feature_service, full_feature_names)
         fingerprints = self.applied_fingerprints([r.ref for r in plan.refs])
         return build_training_set(
-            self.offline, span or spine, plan, fingerprints, timestamp_column, progress
+            self.offline,
+            span or spine,
+            plan,
+            fingerprints,
+            timestamp_column,
+            progress,
+            self._joiner(),
         )
+
+    def _joiner(self) -> SparkEngine | None:
+        """The Spark engine when training sets run on Spark; None for DuckDB."""
+        if self._spark_session is None and self.repo.config.offline_store.type != "spark":
+            return None
+        if self._spark is None:
+            from featurestore.offline._spark import SparkEngine
+
+            self._spark = SparkEngine(self.repo, self._spark_session)
+        self._spark.repo = self.repo
+        return self._spark
 
     @property
     def online(self) -> OnlineStore:
@@ -187,7 +211,8 @@ class FeatureStore:
     def _materialize(
         self, starts: dict[str, Any], end: dt.datetime, force: bool, progress: Progress | None
     ) -> list[MaterializationResult]:
-        run = (self.repo, self.registry, self.offline, starts, end, force, progress)
+        offline = self._joiner() or self.offline  # the rows are read on Spark when it is set
+        run = (self.repo, self.registry, offline, starts, end, force, progress)
         return materialize_views(lambda: self.online, *run)
 
     def push(
@@ -339,6 +364,39 @@ class FeatureStore:
         return build_drift_report(
             self._report_inputs(), to_side(reference), to_side(current), features
         )
+
+    def monitor(self, until: dt.datetime | None = None) -> MonitorRun:
+        """Summarize the serving log files not yet counted, then evaluate the alert rules of
+        ``monitoring`` in featurestore.yaml over every window ended by ``until`` (default now)."""
+        from featurestore.monitoring import monitor
+
+        return monitor(self._report_inputs(), until)
+
+    def monitor_history(
+        self,
+        ref: str,
+        window: str = "1h",
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> pl.DataFrame:
+        """Per ``window`` (1h, 1d or 7d) of ``ref``: rows, rates, drift statistics with their
+        calibrated thresholds, the sampled match rate and the verdict, from the summaries."""
+        from featurestore.monitoring import monitor_history
+
+        return monitor_history(self._report_inputs(), ref, window, start, end)
+
+    def monitor_report(
+        self,
+        window: str = "1d",
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        features: list[str] | None = None,
+    ) -> MonitorReport:
+        """Each monitored feature's drift per ``window`` over a period (default: all that was
+        summarized), a report whose HTML page draws each feature's series."""
+        from featurestore.monitoring import monitor_report
+
+        return monitor_report(self._report_inputs(), window, start, end, features)
 
     def status(self, now: dt.datetime | None = None) -> RepoStatus:
         """Per view: applied or changed, last materialized, freshness and online entity counts;

@@ -223,7 +223,7 @@ def test_find_repo_without_any_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ("", ["project"]),
         ("project: demo\nonline: true\n", ["online: unknown key. Did you mean 'online_store'?"]),
         ("project: demo\noffline_store:\n  threads: 0\n", ["offline_store.threads"]),
-        ("project: demo\noffline_store:\n  type: spark\n", ["offline_store.type"]),
+        ("project: demo\noffline_store:\n  type: hive\n", ["offline_store.type"]),
         ("project: my project\n", ["project", "my project"]),
         ("- project: demo\n", ["mapping"]),
     ],

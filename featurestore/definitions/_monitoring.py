@@ -31,6 +31,15 @@ class DriftConfig(BaseModel):
     p_value_below_rows: int = Field(default=1000, ge=0)
     alpha: float = Field(default=0.01, gt=0, lt=1)
     bins: int = Field(default=10, ge=2, le=100)
+    # continuous monitoring with a calibrated threshold: a window is flagged when its statistic
+    # exceeds both the noise level (this quantile of the statistic between the reference and a
+    # window of the same size drawn from the reference's own distribution) and the floor
+    calibration_quantile: float = Field(default=0.999, gt=0.5, lt=1)
+    psi_floor: float = Field(default=0.005, ge=0)
+    ks_floor: float = Field(default=0.02, ge=0, le=1)
+    linf_floor: float = Field(default=0.01, ge=0, le=1)
+    true_rate_floor: float = Field(default=0.01, ge=0, le=1)
+    null_rate_floor: float = Field(default=0.005, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> DriftConfig:

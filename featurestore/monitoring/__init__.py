@@ -16,14 +16,29 @@ from featurestore.monitoring._drift import (
 )
 from featurestore.monitoring._html import render_report
 from featurestore.monitoring._inputs import ReportInputs
+from featurestore.monitoring._monitor import (
+    AlertEvent,
+    FeatureTrend,
+    MonitorReport,
+    MonitorRun,
+    grafana_dashboard,
+    monitor,
+    monitor_history,
+    monitor_report,
+    prometheus_rules,
+)
 from featurestore.monitoring._skew import SkewFeatureResult, SkewReport, build_skew_report
 from featurestore.monitoring._status import RepoStatus, ServingLogStatus, ViewStatus, build_status
 from featurestore.monitoring.parity import ParityFeatureResult, ParityReport, check_parity
 
 __all__ = [
+    "AlertEvent",
     "DriftFeature",
     "DriftReport",
     "FeatureDrift",
+    "FeatureTrend",
+    "MonitorReport",
+    "MonitorRun",
     "ParityFeatureResult",
     "ParityReport",
     "RepoStatus",
@@ -40,7 +55,12 @@ __all__ = [
     "build_skew_report",
     "build_status",
     "check_parity",
+    "grafana_dashboard",
+    "monitor",
+    "monitor_history",
+    "monitor_report",
     "parse_side",
+    "prometheus_rules",
     "render_report",
     "to_side",
 ]

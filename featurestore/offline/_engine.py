@@ -17,10 +17,13 @@ import polars as pl
 from featurestore._repo import RepoContents
 from featurestore._selection import RetrievalPlan
 from featurestore._times import as_naive_utc, as_utc
-from featurestore._transforms import run_on_demand
-from featurestore._value_rules import MATCH_FOUND, resolve
-from featurestore.definitions import Aggregation, FeatureView, OnDemandFeatureView
-from featurestore.offline._feature_values import aggregation_values, view_values
+from featurestore.definitions import Aggregation, FeatureView
+from featurestore.offline._feature_values import (
+    feature_columns,
+    on_demand_columns,
+    training_output,
+    view_values,
+)
 from featurestore.offline._point_in_time import (
     WINDOW_ABOVE,
     AggregationScan,
@@ -38,7 +41,6 @@ __all__ = ["OfflineEngine", "SpineLike", "read_spine"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-Columns = dict[str, pl.Series]  # by feature reference
 Schema = dict[str, pl.DataType]
 PlainScans = list[tuple[str, list[str], ViewScan]]  # view name, features, scan
 AggregationScans = list[tuple[str, AggregationScan]]  # view name, scan
@@ -122,20 +124,11 @@ class OfflineEngine:
         step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows")
         joined, agg_scans = self._join(internal, plan, scans, agg_scans)
         step("computing features")
-        values, statuses = self._batch_features(joined, plan, scans, agg_scans)
+        values, statuses = feature_columns(joined, plan, scans, agg_scans)
         for odfv in plan.on_demand:
             step(f"running on-demand view {odfv.name}")
-            self._on_demand_features(odfv, spine, values, statuses)
-        columns = [values[r.ref].alias(r.column) for r in plan.refs]
-        if status_columns:
-            columns += [
-                statuses[r.ref].cast(pl.String).alias(f"{r.column}__status") for r in plan.refs
-            ]
-        counts = {
-            r.ref: {str(k): int(v) for k, v in statuses[r.ref].value_counts().iter_rows()}
-            for r in plan.refs
-        }
-        return spine.hstack(columns), counts
+            on_demand_columns(self.repo, odfv, spine, values, statuses)
+        return training_output(spine, plan, values, statuses, status_columns)
 
     def _scans(
         self,
@@ -185,50 +178,6 @@ class OfflineEngine:
             time.perf_counter() - started,
         )
         return joined, agg_scans
-
-    def _batch_features(
-        self,
-        joined: pl.DataFrame,
-        plan: RetrievalPlan,
-        scans: PlainScans,
-        agg_scans: AggregationScans,
-    ) -> tuple[Columns, Columns]:
-        """Values and statuses of every plain feature and aggregation, by reference."""
-        outputs = [
-            (name, plain, view_values(joined, s, plan.batch_views[name], plain, f"{name}:"))
-            for name, plain, s in scans
-        ]
-        outputs += [
-            (name, [a.name for a in s.aggregations], aggregation_values(joined, s, name))
-            for name, s in agg_scans
-        ]
-        values: Columns = {}
-        statuses: Columns = {}
-        for name, names, out in outputs:
-            for fname in names:
-                values[f"{name}:{fname}"] = out[f"{name}:{fname}"]
-                statuses[f"{name}:{fname}"] = out[f"{name}:{fname}__status"]
-        return values, statuses
-
-    def _on_demand_features(
-        self, odfv: OnDemandFeatureView, spine: pl.DataFrame, values: Columns, statuses: Columns
-    ) -> None:
-        """Run an on-demand view on the spine's request columns and its input features, adding
-        its features' values and statuses."""
-        inputs = pl.DataFrame(
-            [
-                *(spine[c].cast(d).alias(c) for c, d in odfv.request_columns.items()),
-                *(values[f"{v}:{f}"].alias(f) for v, f in odfv.input_refs(self.repo.views)),
-            ]
-        )
-        result = run_on_demand(odfv, inputs)
-        exprs: list[pl.Expr] = []
-        for f in odfv.features:
-            exprs.extend(resolve(f, pl.col(f.name), pl.lit(MATCH_FOUND), f"{odfv.name}:{f.name}"))
-        out = result.select(exprs)
-        for f in odfv.features:
-            values[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}"]
-            statuses[f"{odfv.name}:{f.name}"] = out[f"{odfv.name}:{f.name}__status"]
 
     def _scan(
         self, alias: str, view: FeatureView, wanted: list[str], schema: dict[str, pl.DataType]

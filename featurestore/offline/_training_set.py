@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -79,6 +79,22 @@ class TrainingSet:
         """A pandas frame with nullable dtypes: integers stay integers, nulls stay missing."""
         return to_pandas(self._frame)
 
+    def to_spark(self, spark: Any = None) -> Any:
+        """A Spark DataFrame of the rows, on ``spark`` (default: the active session; pyspark
+        must be installed: ``pip install 'featurestore[spark]'``)."""
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise FeatureStoreError(
+                "to_spark() needs pyspark: pip install 'featurestore[spark]'"
+            ) from None
+        session = spark or SparkSession.getActiveSession()
+        if session is None:
+            raise FeatureStoreError(
+                "no active Spark session; pass one: training_set.to_spark(spark)"
+            )
+        return session.createDataFrame(self.to_arrow())
+
     def profile(self) -> dict[str, FeatureProfile]:
         """Per-feature profiles (computed once, then kept in the metadata)."""
         if not self.metadata.profiles:
@@ -124,6 +140,18 @@ class TrainingSet:
         return cls(pl.from_arrow(table.replace_schema_metadata(None)), metadata)  # type: ignore[arg-type]
 
 
+class TrainingEngine(Protocol):
+    """What computes a training frame: the DuckDB engine or the Spark engine."""
+
+    def training_frame(
+        self,
+        spine: pl.DataFrame,
+        plan: RetrievalPlan,
+        timestamp_column: str = ...,
+        progress: Progress | None = ...,
+    ) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]: ...
+
+
 def build_training_set(
     engine: OfflineEngine,
     spine: SpineLike | EventRange,
@@ -131,17 +159,19 @@ def build_training_set(
     fingerprints: dict[str, str],
     timestamp_column: str = "event_timestamp",
     progress: Progress | None = None,
+    joiner: TrainingEngine | None = None,
 ) -> TrainingSet:
     """The spine (given, or read from the sources' events in an :class:`EventRange`) with
     the plan's features as of each row's time, and the metadata that reproduces it
-    (``fingerprints``: the applied ones, by reference)."""
+    (``fingerprints``: the applied ones, by reference). ``joiner`` computes the features
+    (default: ``engine``, which also reads an event spine)."""
     if isinstance(spine, EventRange):
         if progress:
             progress("reading the spine from the sources' events")
         frame = event_spine(engine, plan, spine, timestamp_column)
     else:
         frame = read_spine(spine)
-    out, statuses = engine.training_frame(frame, plan, timestamp_column, progress)
+    out, statuses = (joiner or engine).training_frame(frame, plan, timestamp_column, progress)
     ts = frame[timestamp_column]
     metadata = TrainingSetMetadata(
         project=engine.repo.config.project,

@@ -53,9 +53,11 @@ Progress = Callable[[str], None]
 
 
 class OfflineRows(Protocol):
-    """What materialization reads through the offline engine (``OfflineEngine`` is one)."""
+    """What materialization reads through the offline engine (the DuckDB ``OfflineEngine``,
+    or the Spark engine, which reads the latest rows on Spark)."""
 
-    con: duckdb.DuckDBPyConnection
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection: ...
 
     def source_schema(self, view: FeatureView) -> dict[str, pl.DataType]: ...
 

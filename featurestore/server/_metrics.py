@@ -8,13 +8,17 @@ workers start, each worker writes its samples there, and a scrape of any worker 
   ``featurestore_http_request_duration_seconds{endpoint, status}`` (histogram);
 - ``featurestore_served_values_total{ref, status}``: served values by feature and status;
 - ``featurestore_newest_value_age_seconds{view}``: age of the newest value published online,
-  computed at scrape time from the materialization state;
+  computed at scrape time from the materialization state, beside
+  ``featurestore_view_ttl_seconds{view}``: the view's ttl (if any), to alert on an age past it;
 - ``featurestore_serving_log_records_{written,dropped}_total``: from the serving log writer;
 - ``featurestore_registry_version``, ``featurestore_registry_age_seconds`` and
   ``featurestore_registry_code_matches``: the registry version the process serves, how long ago
   it was applied, and whether the code on disk matches the applied registry (0 while the
   process keeps serving an older version because they disagree); read at scrape time, from the
   worker that answers the scrape.
+- monitoring's newest windows and alerts, as ``monitor run`` last wrote them (see
+  :mod:`featurestore.server._monitor_metrics`): drift statistics and thresholds, null, status
+  and match rates, rows per window, flagged verdicts and firing alerts, per feature.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from featurestore.monitoring._monitor._metric_names import MONITORING_DIR, VIEW_AGE, VIEW_TTL
+from featurestore.server._monitor_metrics import MonitorCollector
 from featurestore.serving._response import OnlineResponse
 
 if TYPE_CHECKING:
@@ -69,23 +75,31 @@ def multiprocess_enabled() -> bool:
 
 
 class _FreshnessCollector:
-    """Age of the newest online value per view, read from the materialization state."""
+    """Age of the newest online value per view, read from the materialization state, and
+    each view's ttl, so that an alert can compare the two."""
 
     def __init__(self, store: FeatureStore) -> None:
         self.store = store
 
-    def _family(self) -> GaugeMetricFamily:
-        return GaugeMetricFamily(
-            "featurestore_newest_value_age_seconds",
-            "Seconds since the event time of the newest value published online, per view.",
-            labels=["view"],
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                VIEW_AGE,
+                "Seconds since the event time of the newest value published online, per view.",
+                labels=["view"],
+            ),
+            GaugeMetricFamily(
+                VIEW_TTL,
+                "The view's ttl in seconds: older values are served as stale.",
+                labels=["view"],
+            ),
         )
 
     def describe(self) -> Iterator[Metric]:
-        yield self._family()
+        yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
-        family = self._family()
+        family, ttls = self._families()
         try:
             newest = self.store.newest_values()
         except Exception:
@@ -95,7 +109,10 @@ class _FreshnessCollector:
         for view, at in sorted(newest.items()):
             if at is not None:
                 family.add_metric([view], now - at.timestamp())
-        yield family
+        for name, definition in sorted(self.store.repo.views.items()):
+            if definition.ttl is not None:
+                ttls.add_metric([name], definition.ttl.total_seconds())
+        yield from (family, ttls)
 
 
 class _RegistryCollector:
@@ -141,6 +158,7 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         self._freshness = _FreshnessCollector(store)
         self._registry = _RegistryCollector(store)
+        self._monitoring = MonitorCollector(store.repo.data_dir / MONITORING_DIR)
         # in multiprocess mode samples go to files, gathered per scrape into a fresh registry
         target = None if self.multiprocess else self.registry
         self.requests = Counter(
@@ -175,6 +193,7 @@ class ServerMetrics:
         if not self.multiprocess:
             self.registry.register(self._freshness)
             self.registry.register(self._registry)
+            self.registry.register(self._monitoring)
         self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
         # with one process, served values per (ref, status) as plain ints on the request path,
         # added to the counter at scrape time by sync_counters
@@ -284,6 +303,7 @@ class ServerMetrics:
         _SettledFilesCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
         registry.register(self._freshness)
         registry.register(self._registry)
+        registry.register(self._monitoring)
         return generate_latest(registry)
 
 

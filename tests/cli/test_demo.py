@@ -72,6 +72,7 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     check_http_step(out, sample_rows=online)
     assert "  featurestore serve --repo featurestore-demo" in out.splitlines()
     check_windows_step(out)
+    check_monitoring_step(out, repo)
     check_definition_change_step(out)
 
     again = run("demo", "--users", "300", "--seed", "3", cwd=tmp_path)
@@ -81,13 +82,34 @@ def test_demo_runs_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     assert "refused" not in again.stdout  # the same data passes the guard
     check_http_step(again.stdout, sample_rows=check_online_step(again.stdout))
     logged = read_serving_log(repo / ".featurestore" / "logs")
-    served = logged.filter(~pl.col("request_id").str.starts_with("demo-"))
+    week = logged.filter(pl.col("request_id").str.starts_with("week-"))
+    served = logged.filter(
+        ~pl.col("request_id").str.starts_with("demo-")
+        & ~pl.col("request_id").str.starts_with("week-")
+    )
     # per run: the HTTP step's 21 requests of 5 rows, the definition step's 3 of 5 rows
     assert served.height == 2 * (105 + 15) and served["request_id"].n_unique() == 2 * (21 + 3)
+    # the monitoring step: a simulated week of 100 payments an hour, per run
+    assert week.height == 2 * 7 * 24 * 100
     # the reports step: each run logged its payments as of its own last one
-    assert logged.height - served.height == 2 * min(txns.height, 4_000)
+    assert logged.height - served.height - week.height == 2 * min(txns.height, 4_000)
     check_reports_step(again.stdout, repo)
     check_status_step(again.stdout)
+
+
+def check_monitoring_step(out: str, repo: Path) -> None:
+    """A simulated week with amounts 2.5 times larger from day 5: one alert, on the watched
+    feature, for the window of day 6 (the rule wants two days in a row); none before; the
+    daily history and an HTML report with a series per monitored feature."""
+    step = out[out.index("Monitor a week of serving") : out.index("Change a definition")]
+    fired = [ln for ln in step.splitlines() if ln.startswith("FIRING ")]
+    assert len(fired) == 1 and "payment-amounts txn_risk:amount_vs_ticket: ks_d" in fired[0]
+    assert "RESOLVED" not in step and "Firing now: payment-amounts" in step
+    (line,) = [ln for ln in step.splitlines() if ln.strip().startswith("verdicts: ")]
+    verdicts = line.split()[1:]
+    assert verdicts[-3:] == ["flagged"] * 3 and verdicts[-7:-3] == ["ok"] * 4
+    page = (repo / "data" / "reports" / "monitoring.html").read_text()
+    assert page.count('<svg class="fs-chart fs-series"') == 3
 
 
 def check_online_step(out: str) -> str:
@@ -267,14 +289,14 @@ def test_demo_verbose_prints_every_table_in_full(
 ) -> None:
     full, short = verbose_run[0].stdout, default_run[0].stdout
     assert len(full.splitlines()) > 2 * MAX_LINES
-    reports = full[full.index("Report training/serving skew") : full.index("Change a definition")]
+    reports = full[full.index("Report training/serving skew") : full.index("Monitor a week")]
     verdicts: dict[str, set[str]] = {}
     for words in (ln.split() for ln in reports.splitlines()):
         if words[:1] in (["ok"], ["warn"], ["flagged"]):
             verdicts.setdefault(words[1], set()).add(words[0])
     ok = {ref for ref, seen in verdicts.items() if seen == {"ok"}}  # in both reports
     assert len(ok) >= 15 and "user_profile:kyc_level" in ok
-    short_reports = short[short.index("Report training/serving") : short.index("Change a def")]
+    short_reports = short[short.index("Report training/serving") : short.index("Monitor a week")]
     assert not {ref for ref in ok if ref in short_reports}  # named only with --verbose
     assert "5 entity row(s) x 21 feature(s)" in full and "fingerprint" in full.split()
     assert "  ✓ joining 3 view(s) onto" in full

@@ -4,6 +4,7 @@ calls the facade and renders the result; shared options and value parsing have t
 modules."""
 
 from featurestore.cli._commands._materialize import materialize, materialize_incremental, teardown
+from featurestore.cli._commands._monitor import monitor
 from featurestore.cli._commands._offline import training_set, validate
 from featurestore.cli._commands._push import push
 from featurestore.cli._commands._repo import apply, init, list_features, plan
@@ -28,4 +29,5 @@ COMMANDS = [
     status,
     skew,
     drift,
+    monitor,
 ]

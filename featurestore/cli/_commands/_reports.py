@@ -11,7 +11,7 @@ import click
 from featurestore.cli import _render as render
 from featurestore.cli._commands._options import json_option, open_store, repo_option, report_options
 from featurestore.cli._commands._parsing import ISO_DATETIME, Duration, split_list
-from featurestore.monitoring import DriftReport, SkewReport
+from featurestore.monitoring import DriftReport, MonitorReport, SkewReport
 
 __all__ = ["drift", "skew", "status"]
 
@@ -55,12 +55,12 @@ def status(
 
 def show_report(
     ctx: click.Context,
-    report: DriftReport | SkewReport,
+    report: DriftReport | SkewReport | MonitorReport,
     as_json: bool,
     html_path: Path | None,
     fail_on_flagged: bool,
 ) -> None:
-    """Print a drift or skew report, write its HTML, and set the exit code."""
+    """Print a drift, skew or monitoring report, write its HTML, and set the exit code."""
     if html_path is not None:
         report.write_html(html_path)
     data = report.to_dict()

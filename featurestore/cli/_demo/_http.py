@@ -135,7 +135,8 @@ def _show_stopped(ctx: DemoContext, store: FeatureStore, code: int, since: dt.da
         "stopped the server with SIGTERM: "
         + ("graceful shutdown, serving log flushed" if graceful else f"exit code {code}")
     )
-    logged = store.read_serving_log(start=since)
+    # bounded by now: a later step logs a simulated week ahead, which a second run would count
+    logged = store.read_serving_log(start=since, end=dt.datetime.now(dt.UTC))
     requests = logged["request_id"].n_unique() if logged.height else 0
     where = f" under {escape(ctx.shown(store.serving_log_dir))}" if ctx.verbose else ""
     ctx.out.print(

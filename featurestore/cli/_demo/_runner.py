@@ -13,6 +13,7 @@ from rich.markup import escape
 from featurestore.cli._demo._context import DemoContext
 from featurestore.cli._demo._definition_change import change_a_definition
 from featurestore.cli._demo._http import serve_over_http
+from featurestore.cli._demo._monitoring import monitor_a_week
 from featurestore.cli._demo._online import materialize_and_serve
 from featurestore.cli._demo._reports import show_status, skew_and_drift
 from featurestore.cli._demo._setup import generate_data, locate_repo
@@ -34,6 +35,7 @@ STEPS: list[Step] = [
     ("Windowed aggregations and pushes", windows_and_push),
     ("Serve over HTTP", serve_over_http),
     ("Report training/serving skew and drift", skew_and_drift),
+    ("Monitor a week of serving", monitor_a_week),
     ("Change a definition", change_a_definition),
     ("Check the repo's status", show_status),
 ]

@@ -9,6 +9,7 @@ from featurestore.cli._render._materialization import (
     materialization_json,
     push_result,
 )
+from featurestore.cli._render._monitor import monitor_history, monitor_run, sparkline
 from featurestore.cli._render._online import online, online_json, value_text
 from featurestore.cli._render._plans import definitions, features, plan
 from featurestore.cli._render._progress import Steps, ViewSteps, steps, view_steps
@@ -31,6 +32,8 @@ __all__ = [
     "guard_refusal",
     "materialization",
     "materialization_json",
+    "monitor_history",
+    "monitor_run",
     "note",
     "online",
     "online_json",
@@ -40,6 +43,7 @@ __all__ = [
     "push_result",
     "repo_status",
     "report",
+    "sparkline",
     "status_counts",
     "status_totals",
     "steps",

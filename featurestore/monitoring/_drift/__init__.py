@@ -25,7 +25,7 @@ default is written into the report's ``settings``; ``DriftConfig`` on a feature 
 """
 
 from featurestore.monitoring._drift._compute import compute_drift
-from featurestore.monitoring._drift._inputs import build_drift_report
+from featurestore.monitoring._drift._inputs import build_drift_report, reference_profiles
 from featurestore.monitoring._drift._report import DriftFeature, DriftReport, FeatureDrift
 from featurestore.monitoring._drift._sides import (
     ServingLogSide,
@@ -50,6 +50,7 @@ __all__ = [
     "ks_distance",
     "parse_side",
     "psi",
+    "reference_profiles",
     "to_side",
     "wasserstein",
 ]

@@ -20,7 +20,7 @@ from featurestore.monitoring._drift._numeric import numeric
 from featurestore.monitoring._drift._report import DriftFeature, DriftReport, FeatureDrift
 from featurestore.monitoring._drift._settings import settings
 
-__all__ = ["compute_drift"]
+__all__ = ["compute_drift", "kind_outcome"]
 
 
 def compute_drift(
@@ -124,13 +124,20 @@ _BY_KIND = {
 }
 
 
+def kind_outcome(
+    ref: FeatureProfile, cur: FeatureProfile, cfg: DriftConfig, small: bool, sides: Sides
+) -> Outcome:
+    """The checks, statistics and histogram of a feature of ``ref``'s kind."""
+    return _BY_KIND[ref.kind](ref, cur, cfg, small, sides)
+
+
 def _feature_drift(
     feature: DriftFeature, ref: FeatureProfile, cur: FeatureProfile, sides: Sides
 ) -> FeatureDrift:
     """One feature's verdict, reasons, statistics (non-finite ones as None) and histogram."""
     cfg = feature.config
     small = ref.count < cfg.p_value_below_rows
-    checks, stats, histogram = _BY_KIND[ref.kind](ref, cur, cfg, small, sides)
+    checks, stats, histogram = kind_outcome(ref, cur, cfg, small, sides)
     verdict, reasons, score = combine(checks)
     stats = {
         **{

@@ -44,7 +44,7 @@ from featurestore.sources._sql import ident
 if TYPE_CHECKING:
     from featurestore.monitoring._inputs import ReportInputs
 
-__all__ = ["build_drift_report"]
+__all__ = ["build_drift_report", "drift_feature", "feature_dtype", "reference_profiles"]
 
 _Rows = list[tuple[pl.DataFrame, list[str]]]  # frames with feature columns named by ref
 
@@ -98,7 +98,7 @@ def _training_rows(
     return frame.select(pl.col(f.column).alias(f.ref) for f in meta.features), refs
 
 
-def _dtype(reads: ReportInputs, ref: str) -> pl.DataType | None:
+def feature_dtype(reads: ReportInputs, ref: str) -> pl.DataType | None:
     """The dtype of ``ref`` from the definitions, else from the registry; None if unknown."""
     feature = _definition(reads, ref)
     if feature is not None:
@@ -133,7 +133,7 @@ def _serving_log(reads: ReportInputs, side: ServingLogSide) -> _Resolved:
     key = pl.col("features").list.join("\n")
     for group in log.with_columns(key.alias("__fs_key")).partition_by("__fs_key"):
         served = [r for r in group["features"][0] if r is not None]
-        dtypes = {r: d for r in served if (d := _dtype(reads, r)) is not None}
+        dtypes = {r: d for r in served if (d := feature_dtype(reads, r)) is not None}
         if dtypes:
             resolved.frames.append((decode_json_column(group, "values", dtypes), list(dtypes)))
     resolved.refs = list(dict.fromkeys(r for _, refs in resolved.frames for r in refs))
@@ -245,7 +245,7 @@ def _current_profiles(
     return out
 
 
-def _feature(reads: ReportInputs, ref: str, profile: FeatureProfile) -> DriftFeature:
+def drift_feature(reads: ReportInputs, ref: str, profile: FeatureProfile) -> DriftFeature:
     """What to compare for ``ref``: its owner, dtype and thresholds from the definitions."""
     view_name = ref.partition(":")[0]
     view = reads.repo.views.get(view_name) or reads.repo.on_demand_views.get(view_name)
@@ -275,7 +275,23 @@ def build_drift_report(
     return compute_drift(
         ref_profiles,
         cur_profiles,
-        [_feature(reads, r, ref_profiles[r]) for r in refs],
+        [drift_feature(reads, r, ref_profiles[r]) for r in refs],
         reference_label=ref_side.label,
         current_label=cur_side.label,
     )
+
+
+def reference_profiles(
+    reads: ReportInputs, side: Side, features: list[str] | None = None
+) -> tuple[str, dict[str, FeatureProfile]]:
+    """The label of ``side`` and the profiles of ``features`` (default: all it holds) that a
+    current side can be taken at: a training set's saved ones, else profiled from its rows."""
+    resolved = _resolve(reads, side)
+    refs = resolved.refs if features is None else [r for r in features if r in resolved.refs]
+    if features is not None and len(refs) < len(set(features)):
+        missing = [r for r in features if r not in resolved.refs]
+        raise FeatureReferenceError(
+            f"{resolved.label} holds no {', '.join(missing)}; it holds "
+            f"{', '.join(resolved.refs) or 'no features'}"
+        )
+    return resolved.label, _reference_profiles(resolved, refs)

@@ -10,6 +10,7 @@ from typing import Any
 
 from featurestore.errors import ReportError
 from featurestore.monitoring._html._charts import chart
+from featurestore.monitoring._html._series import series_chart
 from featurestore.monitoring._html._style import CSP, CSS
 from featurestore.monitoring._html._tables import examples_table, stats_table
 from featurestore.monitoring._html._text import plain
@@ -232,6 +233,9 @@ def _card(index: int, feature: Mapping[str, Any]) -> str:
             '<p class="fs-nochart">No distribution to chart: the report holds no histogram '
             "for this feature.</p>"
         )
+    series = feature.get("series")
+    if series and series.get("points"):
+        drawn = series_chart(index, str(feature["ref"]), series) + drawn
     return f"""<article class="fs-card {_verdict_class(verdict)}" id="fs-feature-{index}" \
 data-verdict="{escape(verdict)}" data-ref="{ref}" aria-labelledby="fs-feature-{index}-ref">
 <header class="fs-card-head"><h2 id="fs-feature-{index}-ref"><code>{ref}</code></h2>\

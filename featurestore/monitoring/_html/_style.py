@@ -92,6 +92,10 @@ td.fs-num { text-align: right; font-variant-numeric: tabular-nums; white-space: 
 .fs-chart .fs-bar-ref { fill: var(--ref); }
 .fs-chart .fs-bar-cur { fill: var(--cur); fill-opacity: .85; }
 .fs-chart .fs-bin:hover rect { stroke: var(--fg); stroke-width: .6; }
+.fs-series .fs-line { fill: none; stroke: var(--cur); stroke-width: 2; }
+.fs-series .fs-threshold { fill: none; stroke: var(--flagged); stroke-width: 1.2;
+  stroke-dasharray: 5 4; }
+.fs-series .fs-dot-flagged { fill: var(--flagged); }
 .fs-nochart { color: var(--muted); font-style: italic; border: 1px dashed var(--line);
   border-radius: 6px; padding: 16px; margin: 10px 0 0; }
 .fs-shares summary { cursor: pointer; color: var(--muted); font-size: 12.5px; }

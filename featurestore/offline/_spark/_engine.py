@@ -1,0 +1,277 @@
+"""Spine -> training frame on Apache Spark: the same checks as the DuckDB engine, the
+point-in-time join and windowed aggregations as Spark window functions (``_join``), then the
+shared value code (value rules, feature expressions, on-demand views) over the joined rows.
+
+The spine is distributed from the driver; joins, sorts and aggregations run in Spark; the
+joined rows (one per spine row, the view's columns only) come back to compute the values with
+exactly the code the DuckDB engine uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from featurestore._repo import RepoContents
+from featurestore._selection import RetrievalPlan
+from featurestore._times import epoch_us as _us
+from featurestore.definitions import Aggregation, FeatureView
+from featurestore.offline._feature_values import (
+    feature_columns,
+    on_demand_columns,
+    training_output,
+    view_values,
+)
+from featurestore.offline._spark._join import (
+    ROW,
+    SparkAggregations,
+    SparkView,
+    T,
+    aggregations_at,
+    latest_as_of,
+)
+from featurestore.offline._spark._session import spark_session
+from featurestore.offline._spark._sources import epoch_us, polars_schema, read_source
+from featurestore.offline._spine import check_spine, spine_table
+from featurestore.sources._schema import check_view
+from featurestore.sources._sql import EVENT_TS, SPINE_ROW, SPINE_TS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["SparkEngine"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+Schema = dict[str, pl.DataType]
+Scans = list[tuple[str, list[str], SparkView]]  # view name, plain features, what was joined
+AggScans = list[tuple[str, SparkAggregations]]
+
+
+class SparkEngine:
+    """Builds training frames for one repo on a Spark session (``offline_store.type: spark``,
+    or the ``SparkSession`` given)."""
+
+    def __init__(self, repo: RepoContents, session: SparkSession | None = None) -> None:
+        self.repo = repo
+        self.spark = spark_session(repo.config.offline_store, session)
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def close(self) -> None:
+        """Close the DuckDB connection; the Spark session belongs to the process (other stores
+        may use it) and stays."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def source(self, view: FeatureView) -> DataFrame:
+        """Every row of the view's source."""
+        return read_source(self.spark, view.source, self.repo.root)
+
+    def checked_schema(self, view: FeatureView) -> Schema:
+        """The source's schema as Polars dtypes, checked against the view's declarations:
+        raises SchemaMismatchError when they no longer fit."""
+        schema = polars_schema(self.source(view))
+        check_view(view, schema)
+        return schema
+
+    def training_frame(
+        self,
+        spine: pl.DataFrame,
+        plan: RetrievalPlan,
+        timestamp_column: str = "event_timestamp",
+        progress: Progress | None = None,
+        *,
+        status_columns: bool = False,
+    ) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
+        """The spine with one column per requested feature, and status counts per feature
+        (see the DuckDB engine's method of the same name: same values, same statuses)."""
+        step = progress or (lambda _msg: None)
+        schemas = {}
+        for name, view in plan.batch_views.items():
+            step(f"checking source {view.source.name}")
+            schemas[name] = self.checked_schema(view)
+        check_spine(spine, plan, timestamp_column, schemas)
+        step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows on Spark")
+        joined, scans, agg_scans = self._joined(spine, plan, timestamp_column, schemas)
+        step("computing features")
+        values, statuses = feature_columns(joined, plan, scans, agg_scans)
+        for odfv in plan.on_demand:
+            step(f"running on-demand view {odfv.name}")
+            on_demand_columns(self.repo, odfv, spine, values, statuses)
+        return training_output(spine, plan, values, statuses, status_columns)
+
+    def _spine(self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str) -> DataFrame:
+        internal = spine_table(spine, plan.join_keys, timestamp_column)
+        internal = internal.with_columns(
+            pl.col(SPINE_ROW).cast(pl.Int64), pl.col(SPINE_TS).dt.epoch("us").alias(T)
+        ).drop(SPINE_TS)
+        return self.spark.createDataFrame(internal.rename({SPINE_ROW: ROW}).to_arrow())
+
+    def joined_dataframe(
+        self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str = "event_timestamp"
+    ) -> tuple[DataFrame, Scans, AggScans]:
+        """The point-in-time join as a Spark DataFrame (one row per spine row, ``__fs_row`` and
+        each view's joined columns; not yet computed), and what each view's columns hold. The
+        spine and sources are checked first."""
+        schemas = {name: self.checked_schema(view) for name, view in plan.batch_views.items()}
+        check_spine(spine, plan, timestamp_column, schemas)
+        return self._joined_dataframe(spine, plan, timestamp_column, schemas)
+
+    def _joined_dataframe(
+        self,
+        spine: pl.DataFrame,
+        plan: RetrievalPlan,
+        timestamp_column: str,
+        schemas: dict[str, Schema],
+    ) -> tuple[DataFrame, Scans, AggScans]:
+        points = self._spine(spine, plan, timestamp_column)
+        first, last = (int(x or 0) for x in self._range(spine, timestamp_column))
+        joined = points.select(ROW)
+        scans: Scans = []
+        agg_scans: AggScans = []
+        for i, (name, wanted) in enumerate(plan.views.items()):
+            view = plan.batch_views[name]
+            source, schema = self.source(view), schemas[name]
+            plain = [n for n in wanted if view.aggregation(n) is None]
+            if plain:
+                scan = _view_scan(f"v{i}", view, plain, schema)
+                joined = joined.join(latest_as_of(points, source, scan), ROW, "left")
+                scans.append((name, plain, scan))
+            aggs = tuple(a for n in wanted if (a := view.aggregation(n)) is not None)
+            if aggs:
+                agg = _aggregation_scan(f"a{i}", view, aggs, schema, (first, last))
+                joined = joined.join(aggregations_at(points, source, agg), ROW, "left")
+                agg_scans.append((name, agg))
+        return joined, scans, agg_scans
+
+    def _joined(
+        self,
+        spine: pl.DataFrame,
+        plan: RetrievalPlan,
+        timestamp_column: str,
+        schemas: dict[str, Schema],
+    ) -> tuple[pl.DataFrame, Scans, AggScans]:
+        """The joined rows, collected in spine order."""
+        started = time.perf_counter()
+        joined, scans, agg_scans = self._joined_dataframe(spine, plan, timestamp_column, schemas)
+        frame = pl.from_arrow(joined.toArrow())
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.sort(ROW).with_columns(pl.col("^__fs_match_.*$").cast(pl.UInt8))
+        log.info(
+            "spark point-in-time join rows=%d views=%d aggregation_views=%d seconds=%.3f",
+            spine.height,
+            len(scans),
+            len(agg_scans),
+            time.perf_counter() - started,
+        )
+        return frame, scans, agg_scans
+
+    def source_schema(self, view: FeatureView) -> Schema:
+        """The source's schema as Polars dtypes."""
+        return polars_schema(self.source(view))
+
+    def source_rows(self, view: FeatureView) -> int:
+        """How many rows the view's source holds."""
+        return int(self.source(view).count())
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection for what materialization still reads from local files itself
+        (the recent events of aggregation views)."""
+        if self._con is None:
+            self._con = duckdb.connect()
+            self._con.execute("SET TimeZone = 'UTC'")
+        return self._con
+
+    def latest_rows(
+        self,
+        view: FeatureView,
+        end: dt.datetime,
+        start: dt.datetime | None = None,
+        part: tuple[int, int] = (0, 1),
+    ) -> pl.DataFrame:
+        """Per entity with a row at or before ``end`` (and at or after ``start``): its join
+        keys, the event time of its latest row (``__fs_event_ts``) and each plain feature's
+        value and status as a training set at ``end`` computes them; ``part=(i, n)``, the i-th
+        of n disjoint shares of the entities (see the DuckDB engine's method)."""
+        from pyspark.sql import functions as F
+
+        schema = self.checked_schema(view)
+        source = self.source(view)
+        keys = list(view.join_keys)
+        scan = _view_scan("v0", view, [f.name for f in view.features], schema)
+        t = epoch_us(view.source.timestamp_field, schema[view.source.timestamp_field])
+        rows = source.where(t <= _us(end))
+        if start is not None:
+            rows = rows.where(t >= _us(start))
+        for k in keys:
+            rows = rows.where(F.col(k).isNotNull())
+        index, parts = part
+        if parts > 1:
+            share = F.pmod(F.hash(*[F.col(k) for k in keys]), F.lit(parts)) == index
+            source, rows = source.where(share), rows.where(share)
+        points = (
+            rows.select(*keys)
+            .distinct()
+            .withColumn(ROW, F.monotonically_increasing_id())
+            .withColumn(T, F.lit(_us(end)))
+        )
+        joined = points.join(latest_as_of(points, source, scan), ROW, "left")
+        frame = pl.from_arrow(joined.toArrow())
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.sort(ROW).with_columns(pl.col(f"__fs_match_{scan.alias}").cast(pl.UInt8))
+        values = view_values(frame, scan, view, [f.name for f in view.features], "")
+        event_ts = pl.from_epoch(pl.col(f"__fs_event_us_{scan.alias}"), time_unit="us")
+        return pl.concat([frame.select(*keys, event_ts.alias(EVENT_TS)), values], how="horizontal")
+
+    @staticmethod
+    def _range(spine: pl.DataFrame, timestamp_column: str) -> tuple[Any, Any]:
+        times = spine_table(spine, [], timestamp_column)[SPINE_TS].dt.epoch("us")
+        return times.min(), times.max()
+
+
+def _view_scan(alias: str, view: FeatureView, wanted: list[str], schema: Schema) -> SparkView:
+    columns: dict[str, None] = {}
+    for fname in wanted:
+        columns.update(dict.fromkeys(view.feature(fname).source_columns))
+    src = view.source
+    created = src.created_timestamp_field
+    return SparkView(
+        alias=alias,
+        join_keys=tuple(view.join_keys),
+        timestamp=src.timestamp_field,
+        timestamp_dtype=schema[src.timestamp_field],
+        created=created,
+        created_dtype=schema[created] if created else None,
+        columns=tuple(columns),
+        ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
+    )
+
+
+def _aggregation_scan(
+    alias: str,
+    view: FeatureView,
+    aggregations: tuple[Aggregation, ...],
+    schema: Schema,
+    spine_range_us: tuple[int, int],
+) -> SparkAggregations:
+    src = view.source
+    created = src.created_timestamp_field
+    return SparkAggregations(
+        alias=alias,
+        join_keys=tuple(view.join_keys),
+        timestamp=src.timestamp_field,
+        timestamp_dtype=schema[src.timestamp_field],
+        created=created,
+        created_dtype=schema[created] if created else None,
+        aggregations=aggregations,
+        spine_range_us=spine_range_us,
+    )
