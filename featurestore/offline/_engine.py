@@ -127,7 +127,7 @@ class OfflineEngine:
         values, statuses = feature_columns(joined, plan, scans, agg_scans)
         for odfv in plan.on_demand:
             step(f"running on-demand view {odfv.name}")
-            on_demand_columns(self.repo, odfv, spine, values, statuses)
+            on_demand_columns(self.repo.views, odfv, spine, values, statuses)
         return training_output(spine, plan, values, statuses, status_columns)
 
     def _scans(

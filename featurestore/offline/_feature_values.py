@@ -5,12 +5,11 @@ its joined frame to these functions, so the values are computed by one code path
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import polars as pl
 
-from featurestore._repo import RepoContents
 from featurestore._selection import RetrievalPlan
 from featurestore._transforms import feature_expr, run_on_demand
 from featurestore._value_rules import MATCH_FOUND, MATCH_NONE, resolve
@@ -123,7 +122,7 @@ def feature_columns(
 
 
 def on_demand_columns(
-    repo: RepoContents,
+    views: Mapping[str, FeatureView],
     odfv: OnDemandFeatureView,
     spine: pl.DataFrame,
     values: Columns,
@@ -134,7 +133,7 @@ def on_demand_columns(
     inputs = pl.DataFrame(
         [
             *(spine[c].cast(d).alias(c) for c, d in odfv.request_columns.items()),
-            *(values[f"{v}:{f}"].alias(f) for v, f in odfv.input_refs(repo.views)),
+            *(values[f"{v}:{f}"].alias(f) for v, f in odfv.input_refs(views)),
         ]
     )
     result = run_on_demand(odfv, inputs)

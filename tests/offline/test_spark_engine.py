@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +140,27 @@ def test_a_training_set_becomes_a_spark_dataframe(spark_pit_repo: PitRepo) -> No
     frame = ts.to_spark()
     assert frame.columns == ["user_id", "event_timestamp", "score"]
     assert [r["score"] for r in frame.orderBy("user_id").collect()] == [2.5, None]
+
+
+def test_a_failing_on_demand_function_is_a_transform_error_on_spark(
+    make_repo: Callable[..., Path],
+) -> None:
+    from conftest import DEFINITIONS, spine_frame
+
+    from featurestore.errors import TransformError
+
+    failing = DEFINITIONS.replace(
+        'return df.select((pl.col("amount")',
+        'if df.height:\n        raise ValueError("amounts must be checked first")\n'
+        '    return df.select((pl.col("amount")',
+    )
+    root = make_repo("failing", failing, config=f"project: failing\n{SPARK}")
+    store = FeatureStore(root)
+    try:
+        store.apply()
+        with pytest.raises(TransformError, match="amounts must be checked first"):
+            store.get_training_set(spine_frame(), ["txn_risk:amount_per_age"])
+        plain = store.get_training_set(spine_frame(), ["user_profile:age"]).to_polars()
+        assert plain["age"].to_list()[:3] == [30, 31, 45]
+    finally:
+        store.close()

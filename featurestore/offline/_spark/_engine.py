@@ -1,10 +1,10 @@
 """Spine -> training frame on Apache Spark: the same checks as the DuckDB engine, the
 point-in-time join and windowed aggregations as Spark window functions (``_join``), then the
-shared value code (value rules, feature expressions, on-demand views) over the joined rows.
+shared value code (value rules, feature expressions, on-demand views) run in the executors
+over the joined rows (``_values``).
 
-The spine is distributed from the driver; joins, sorts and aggregations run in Spark; the
-joined rows (one per spine row, the view's columns only) come back to compute the values with
-exactly the code the DuckDB engine uses.
+The spine is distributed from the driver; joins, sorts, aggregations and values run in Spark;
+only the values (one row per spine row) come back, to be put beside the spine in its order.
 """
 
 from __future__ import annotations
@@ -21,13 +21,10 @@ import polars as pl
 from featurestore._repo import RepoContents
 from featurestore._selection import RetrievalPlan
 from featurestore._times import epoch_us as _us
+from featurestore._value_rules import STATUS_DTYPE
 from featurestore.definitions import Aggregation, FeatureView
-from featurestore.offline._feature_values import (
-    feature_columns,
-    on_demand_columns,
-    training_output,
-    view_values,
-)
+from featurestore.errors import TransformError
+from featurestore.offline._feature_values import training_output, view_values
 from featurestore.offline._spark._join import (
     ROW,
     SparkAggregations,
@@ -38,6 +35,7 @@ from featurestore.offline._spark._join import (
 )
 from featurestore.offline._spark._session import spark_session
 from featurestore.offline._spark._sources import epoch_us, polars_schema, read_source
+from featurestore.offline._spark._values import status_column, value_rows
 from featurestore.offline._spine import check_spine, spine_table
 from featurestore.sources._schema import check_view
 from featurestore.sources._sql import EVENT_TS, SPINE_ROW, SPINE_TS
@@ -92,7 +90,8 @@ class SparkEngine:
         status_columns: bool = False,
     ) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
         """The spine with one column per requested feature, and status counts per feature
-        (see the DuckDB engine's method of the same name: same values, same statuses)."""
+        (see the DuckDB engine's method of the same name: same values, same statuses). The
+        values are computed in the executors by the shared code (``_values``)."""
         step = progress or (lambda _msg: None)
         schemas = {}
         for name, view in plan.batch_views.items():
@@ -100,18 +99,54 @@ class SparkEngine:
             schemas[name] = self.checked_schema(view)
         check_spine(spine, plan, timestamp_column, schemas)
         step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows on Spark")
-        joined, scans, agg_scans = self._joined(spine, plan, timestamp_column, schemas)
-        step("computing features")
-        values, statuses = feature_columns(joined, plan, scans, agg_scans)
-        for odfv in plan.on_demand:
-            step(f"running on-demand view {odfv.name}")
-            on_demand_columns(self.repo, odfv, spine, values, statuses)
+        joined, scans, agg_scans = self._joined_dataframe(spine, plan, timestamp_column, schemas)
+        step("computing features in the executors")
+        rows = value_rows(joined, plan, self.repo.views, scans, agg_scans, self._dtypes(plan))
+        frame = self._collect(rows).sort(ROW)
+        values = {r.ref: frame[r.ref] for r in plan.refs}
+        statuses = {r.ref: frame[status_column(r.ref)].cast(STATUS_DTYPE) for r in plan.refs}
         return training_output(spine, plan, values, statuses, status_columns)
 
+    def _dtypes(self, plan: RetrievalPlan) -> dict[str, pl.DataType]:
+        """The declared dtype of each requested feature."""
+        out: dict[str, pl.DataType] = {}
+        for r in plan.refs:
+            name, _, feature = r.ref.partition(":")
+            view = self.repo.views.get(name)
+            if view is not None and (agg := view.aggregation(feature)) is not None:
+                out[r.ref] = agg.dtype
+            else:
+                out[r.ref] = self.repo.any_view(name).feature(feature).dtype
+        return out
+
+    def _collect(self, frame: DataFrame) -> pl.DataFrame:
+        """The rows of ``frame`` on the driver; an error the shared code raised in an executor
+        (a feature expression or an on-demand function that failed) becomes a TransformError."""
+        from pyspark.errors import PythonException
+
+        started = time.perf_counter()
+        try:
+            table = frame.toArrow()
+        except PythonException as exc:
+            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+            cause = next(
+                (ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else ""
+            )
+            raise TransformError(f"computing features on Spark failed: {cause.strip()}") from None
+        out = pl.from_arrow(table)
+        assert isinstance(out, pl.DataFrame)
+        log.info("spark rows=%d seconds=%.3f", out.height, time.perf_counter() - started)
+        return out
+
     def _spine(self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str) -> DataFrame:
+        """The spine on Spark: row number, join keys, time in epoch microseconds and the
+        request columns of the on-demand views (cast to their declared dtypes)."""
         internal = spine_table(spine, plan.join_keys, timestamp_column)
+        requests = [
+            spine[c].cast(d).alias(c) for c, d in plan.request_columns.items() if c not in internal
+        ]
         internal = internal.with_columns(
-            pl.col(SPINE_ROW).cast(pl.Int64), pl.col(SPINE_TS).dt.epoch("us").alias(T)
+            pl.col(SPINE_ROW).cast(pl.Int64), pl.col(SPINE_TS).dt.epoch("us").alias(T), *requests
         ).drop(SPINE_TS)
         return self.spark.createDataFrame(internal.rename({SPINE_ROW: ROW}).to_arrow())
 
@@ -134,7 +169,7 @@ class SparkEngine:
     ) -> tuple[DataFrame, Scans, AggScans]:
         points = self._spine(spine, plan, timestamp_column)
         first, last = (int(x or 0) for x in self._range(spine, timestamp_column))
-        joined = points.select(ROW)
+        joined = points.select(ROW, *[c for c in plan.request_columns if c not in plan.join_keys])
         scans: Scans = []
         agg_scans: AggScans = []
         for i, (name, wanted) in enumerate(plan.views.items()):
@@ -151,28 +186,6 @@ class SparkEngine:
                 joined = joined.join(aggregations_at(points, source, agg), ROW, "left")
                 agg_scans.append((name, agg))
         return joined, scans, agg_scans
-
-    def _joined(
-        self,
-        spine: pl.DataFrame,
-        plan: RetrievalPlan,
-        timestamp_column: str,
-        schemas: dict[str, Schema],
-    ) -> tuple[pl.DataFrame, Scans, AggScans]:
-        """The joined rows, collected in spine order."""
-        started = time.perf_counter()
-        joined, scans, agg_scans = self._joined_dataframe(spine, plan, timestamp_column, schemas)
-        frame = pl.from_arrow(joined.toArrow())
-        assert isinstance(frame, pl.DataFrame)
-        frame = frame.sort(ROW).with_columns(pl.col("^__fs_match_.*$").cast(pl.UInt8))
-        log.info(
-            "spark point-in-time join rows=%d views=%d aggregation_views=%d seconds=%.3f",
-            spine.height,
-            len(scans),
-            len(agg_scans),
-            time.perf_counter() - started,
-        )
-        return frame, scans, agg_scans
 
     def source_schema(self, view: FeatureView) -> Schema:
         """The source's schema as Polars dtypes."""
