@@ -90,6 +90,15 @@ class BatchCounts:
         if newest is not None and (self.newest is None or newest > self.newest):
             self.newest = newest
 
+    def merge(self, other: BatchCounts) -> None:
+        """Add the counts of ``other`` (a part counted elsewhere, e.g. in a Spark executor)."""
+        self.rows += other.rows
+        self.nulls.update(other.nulls)
+        self.fresh.update(other.fresh)
+        self.invalid.update(other.invalid)
+        if other.newest is not None and (self.newest is None or other.newest > self.newest):
+            self.newest = other.newest
+
     def stats(self, view: FeatureView, full_snapshot: bool) -> BatchStats:
         """Null rates (over rows within the ttl) and invalid rates per feature."""
         names = view.feature_names if self.rows else []

@@ -15,7 +15,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import duckdb
 import polars as pl
@@ -34,6 +34,7 @@ from featurestore.online._publish import (
     publish_in_parts,
 )
 from featurestore.online._published import PublishedDefinitions, values_definitions
+from featurestore.online._staged import StagedRows, publish_staged, staging_store
 from featurestore.online._state import MaterializationState, ViewState
 from featurestore.sources._schema import key_type_problems
 
@@ -180,6 +181,20 @@ class _Run:
         rebuilt = outdated_reason(previous, plain, fingerprints) if start is not None else None
         start = None if rebuilt else start
         config = self.repo.config.materialization
+        workers = staging_store(self.store)
+        if start is None and workers is not None and hasattr(self.offline, "map_latest_rows"):
+            self.step(f"computing and writing {view.name} in the engine's workers")
+            return publish_staged(
+                workers,
+                cast(StagedRows, self.offline),
+                plain,
+                end=self.end,
+                previous=previous,
+                config=config,
+                definitions=published_with,
+                force=self.force,
+                rebuilt=rebuilt,
+            )
         parts = math.ceil(self.offline.source_rows(view) / config.part_rows) if not start else 1
         if parts > 1:
             self.step(f"reading and publishing {view.name} in {parts} parts")

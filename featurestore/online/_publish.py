@@ -37,7 +37,14 @@ from featurestore.sources._scans import scan_sql
 from featurestore.sources._schema import check_view, read_schema
 from featurestore.sources._sql import EVENT_TS, timestamp_sql
 
-__all__ = ["MaterializationResult", "publish_batch", "publish_events", "publish_in_parts"]
+__all__ = [
+    "MaterializationResult",
+    "encoded_values",
+    "next_state",
+    "publish_batch",
+    "publish_events",
+    "publish_in_parts",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,8 +98,8 @@ def publish_batch(
         raise MaterializationGuardError(report)
     if not report.passed:
         log.warning("guard overridden view=%s failures=%d", view.name, len(report.failures))
-    encoded = _encoded_values(frame, view, definitions.digest)
-    state = _next_state(stats, previous, end, fingerprints)
+    encoded = encoded_values(frame, view, definitions.digest)
+    state = next_state(stats, previous, end, fingerprints)
     write_definitions(store, definitions)
     store.publish(
         view.name,
@@ -146,7 +153,7 @@ def publish_in_parts(
         def encoded() -> Iterator[pl.DataFrame]:
             for frame in frames():
                 counts.add(frame, view)
-                yield _encoded_values(frame, view, definitions.digest)
+                yield encoded_values(frame, view, definitions.digest)
 
         # the next part is read and encoded while the store writes this one; only the encoded
         # rows stay, and as Python objects a slice at a time
@@ -160,7 +167,7 @@ def publish_in_parts(
         outcome[:] = [report]
         if not report.passed and not force:
             raise MaterializationGuardError(report)
-        state = _next_state(stats, previous, end, fingerprints)
+        state = next_state(stats, previous, end, fingerprints)
         return {view_state_key(view.name): state.model_dump_json().encode()}
 
     write_definitions(store, definitions)
@@ -198,7 +205,7 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
             yield cast(T, item)
 
 
-def _encoded_values(frame: pl.DataFrame, view: FeatureView, digest: str) -> pl.DataFrame:
+def encoded_values(frame: pl.DataFrame, view: FeatureView, digest: str) -> pl.DataFrame:
     """``(key, value)`` rows of a batch, in key order: a store's index then grows at its end
     instead of at random places."""
     statuses = {f: f"{f}__status" for f in view.feature_names}
@@ -208,7 +215,7 @@ def _encoded_values(frame: pl.DataFrame, view: FeatureView, digest: str) -> pl.D
     ).sort("key", maintain_order=True)
 
 
-def _next_state(
+def next_state(
     stats: BatchStats, previous: ViewState | None, end: dt.datetime, fingerprints: dict[str, str]
 ) -> ViewState:
     """The view's state once the batch is published: an empty batch keeps the last batch's

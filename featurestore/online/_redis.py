@@ -43,7 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "the redis online store needs the redis client: pip install 'featurestore[redis]'"
     ) from exc
 
-__all__ = ["RedisOnlineStore"]
+__all__ = ["RedisOnlineStore", "stage_values"]
 
 _CHUNK = 20_000  # field/value pairs per HSET command: fewer, larger commands load faster
 _STAGING_TTL_SECONDS = 24 * 3600
@@ -191,6 +191,33 @@ class RedisOnlineStore:
             finally:
                 self.client.unlink(target)
 
+    def new_staging_key(self, view: str) -> str:
+        """A fresh staging hash for a snapshot of ``view`` written by other processes (Spark
+        executors, with :func:`stage_values`); stale ones of dead publishes are dropped."""
+        live = self._key(view)
+        with self._errors(f"publishing view {view!r}"):
+            self._drop_stale_staging(live)
+        return f"{live}:staging:{uuid.uuid4().hex}"
+
+    def swap_staging(self, view: str, staging: str, meta: Mapping[str, bytes]) -> None:
+        """Make the staging hash the view's values, with ``meta``, in one transaction: readers
+        see the old hash or the new one (an empty staging hash publishes an empty view)."""
+        live, appended = self._key(view), self._appended_key(view)
+        with self._errors(f"publishing view {view!r}"):
+            swap = self.client.pipeline(transaction=True)
+            swap.unlink(live, appended)
+            if self.client.exists(staging):
+                swap.rename(staging, live)
+                swap.persist(live)
+            if meta:
+                swap.hset(self._key(META_VIEW), mapping=_fields(meta))
+            swap.execute()
+
+    def drop_staging(self, staging: str) -> None:
+        """Drop a staging hash that will not be published."""
+        with self._errors("dropping a staging hash"):
+            self.client.unlink(staging)
+
     def _drop_stale_staging(self, live: str) -> None:
         """Drop the staging hashes of publishes of this view that died mid-way."""
         pattern = f"{live.translate(_GLOB_SPECIAL)}:staging:*"
@@ -277,6 +304,25 @@ class RedisOnlineStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def stage_values(url: str, staging: str, keys: Sequence[str], values: Sequence[bytes]) -> None:
+    """Write ``keys`` -> ``values`` into the staging hash ``staging`` at ``url`` (from any
+    process: a Spark executor writes its partition this way); the hash expires after a day
+    unless it is swapped in."""
+    check_pairs("stage", staging, keys, values)
+    client = redis.Redis.from_url(url)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for start in range(0, len(keys), _CHUNK):
+            mapping: dict[FieldT, EncodableT] = dict(
+                zip(keys[start : start + _CHUNK], values[start : start + _CHUNK], strict=True)
+            )
+            pipe.hset(staging, mapping=mapping)
+        pipe.expire(staging, _STAGING_TTL_SECONDS)
+        pipe.execute()
+    finally:
+        client.close()
 
 
 def _fields(entries: Mapping[str, bytes]) -> dict[FieldT, EncodableT]:

@@ -1,6 +1,7 @@
-"""Materialization with the latest rows read on Spark: into Redis, value for value what the
-DuckDB path publishes and serves, whole or in parts (disjoint hash shares of the entities,
-one atomic publish), and a batch the guard refuses leaves the previous values served."""
+"""Materialization on Spark into Redis: the executors compute the latest rows, count them for
+the guard and write them into a staging hash, which the driver swaps in only after the guard
+passed; value for value what the DuckDB path publishes and serves. A batch the guard refuses,
+or a job that fails part-way, leaves the previous values served and no staging hash behind."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import redis
 from conftest import DEFINITIONS
 
 from featurestore import FeatureStore
-from featurestore.errors import MaterializationGuardError
+from featurestore.errors import MaterializationGuardError, TransformError
 
 pytest.importorskip("pyspark")
 
@@ -52,7 +53,11 @@ def make_store(make_repo: Callable[..., Path]) -> Iterator[Callable[..., Feature
     stores: list[FeatureStore] = []
 
     def make(
-        name: str, spark: bool, frame: pl.DataFrame, part_rows: int = 1_000_000
+        name: str,
+        spark: bool,
+        frame: pl.DataFrame,
+        part_rows: int = 1_000_000,
+        definitions: str = DEFINITIONS,
     ) -> FeatureStore:
         prefix = f"fstest:spark:{uuid.uuid4().hex[:12]}:"
         prefixes.append(prefix)
@@ -61,7 +66,7 @@ def make_store(make_repo: Callable[..., Path]) -> Iterator[Callable[..., Feature
             f"online_store: {{type: redis, url: '{REDIS_URL}', key_prefix: '{prefix}'}}\n"
             f"materialization: {{part_rows: {part_rows}}}\n" + (SPARK if spark else "")
         )
-        root = make_repo(name, DEFINITIONS, config=config, data={"data/users.parquet": frame})
+        root = make_repo(name, definitions, config=config, data={"data/users.parquet": frame})
         store = FeatureStore(root)
         store.apply()
         stores.append(store)
@@ -87,18 +92,27 @@ def served(store: FeatureStore, n: int) -> dict[str, list[object]]:
     return {"values": response.to_polars().to_dicts(), "statuses": response.statuses}
 
 
-@pytest.mark.parametrize("part_rows", [1_000_000, 250])
+def staging_keys(store: FeatureStore) -> list[bytes]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        prefix = store.repo.config.online_store.key_prefix
+        return list(client.scan_iter(match=f"{prefix}*:staging:*", count=1000))
+    finally:
+        client.close()
+
+
 def test_spark_materialization_serves_what_duckdb_does(
-    make_store: Callable[..., FeatureStore], part_rows: int
+    make_store: Callable[..., FeatureStore],
 ) -> None:
     frame = users(300, seed=4)
-    on_spark = make_store("spark", True, frame, part_rows)
+    on_spark = make_store("spark", True, frame)
     on_duckdb = make_store("duckdb", False, frame)
     (spark_result,) = on_spark.materialize(END)
     (duck_result,) = on_duckdb.materialize(END)
     assert spark_result.rows == duck_result.rows > 0
     assert spark_result.guard.checks == duck_result.guard.checks
     assert served(on_spark, 300) == served(on_duckdb, 300)
+    assert staging_keys(on_spark) == []
 
 
 def test_a_refused_batch_leaves_the_previous_values_served(
@@ -110,4 +124,23 @@ def test_a_refused_batch_leaves_the_previous_values_served(
     users(200, seed=6, bad_ages=0.5).write_parquet(store.repo.root / "data" / "users.parquet")
     with pytest.raises(MaterializationGuardError, match="break the declared"):
         store.materialize(END)
-    assert served(store, 200) == before
+    assert served(store, 200) == before and staging_keys(store) == []
+
+
+def test_a_job_failing_part_way_leaves_the_previous_values_served(
+    make_store: Callable[..., FeatureStore],
+) -> None:
+    strict = DEFINITIONS.replace(
+        'Feature("age", pl.Int64, ge=0, le=130)',
+        'Feature("age", pl.Int64, expr=pl.col("age").cast(pl.Int8, strict=True).cast(pl.Int64))',
+    )
+    store = make_store("failing", True, users(200, seed=7), definitions=strict)
+    store.materialize(END)
+    before = served(store, 200)
+    frame = users(200, seed=8).with_columns(
+        pl.when(pl.col("user_id") == 150).then(1000).otherwise(pl.col("age")).alias("age")
+    )  # one entity's age no longer fits: its executor fails after others wrote their share
+    frame.write_parquet(store.repo.root / "data" / "users.parquet")
+    with pytest.raises(TransformError, match="age"):
+        store.materialize(END)
+    assert served(store, 200) == before and staging_keys(store) == []

@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from featurestore._repo import RepoContents
 from featurestore._selection import RetrievalPlan
@@ -215,6 +216,34 @@ class SparkEngine:
         keys, the event time of its latest row (``__fs_event_ts``) and each plain feature's
         value and status as a training set at ``end`` computes them; ``part=(i, n)``, the i-th
         of n disjoint shares of the entities (see the DuckDB engine's method)."""
+        joined, scan = self._latest_joined(view, end, start, part)
+        frame = pl.from_arrow(joined.toArrow())
+        assert isinstance(frame, pl.DataFrame)
+        return _latest_values(frame.sort(ROW), view, scan)
+
+    def map_latest_rows(
+        self, view: FeatureView, end: dt.datetime, fn: Callable[[pl.DataFrame], bytes]
+    ) -> list[bytes]:
+        """``fn`` run in the executors on each batch of the view's latest rows as of ``end``
+        (keys, ``__fs_event_ts``, values and statuses, as :meth:`latest_rows` gives them),
+        none of them gathered on the driver; returns what ``fn`` returned for each batch."""
+        joined, scan = self._latest_joined(view, end, None, (0, 1))
+
+        def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                out = fn(_latest_values(frame, view, scan))
+                yield pa.RecordBatch.from_pydict({"share": [out]}, schema=_SHARE)
+
+        shares = self._collect(joined.mapInArrow(run, "share binary"))
+        return [bytes(v) for v in shares["share"].to_list()]
+
+    def _latest_joined(
+        self, view: FeatureView, end: dt.datetime, start: dt.datetime | None, part: tuple[int, int]
+    ) -> tuple[DataFrame, SparkView]:
+        """Per entity of the (share of the) source with rows in ``[start, end]``: its keys and
+        the joined columns of its latest row as of ``end``, not yet computed."""
         from pyspark.sql import functions as F
 
         schema = self.checked_schema(view)
@@ -237,18 +266,24 @@ class SparkEngine:
             .withColumn(ROW, F.monotonically_increasing_id())
             .withColumn(T, F.lit(_us(end)))
         )
-        joined = points.join(latest_as_of(points, source, scan), ROW, "left")
-        frame = pl.from_arrow(joined.toArrow())
-        assert isinstance(frame, pl.DataFrame)
-        frame = frame.sort(ROW).with_columns(pl.col(f"__fs_match_{scan.alias}").cast(pl.UInt8))
-        values = view_values(frame, scan, view, [f.name for f in view.features], "")
-        event_ts = pl.from_epoch(pl.col(f"__fs_event_us_{scan.alias}"), time_unit="us")
-        return pl.concat([frame.select(*keys, event_ts.alias(EVENT_TS)), values], how="horizontal")
+        return points.join(latest_as_of(points, source, scan), ROW, "left"), scan
 
     @staticmethod
     def _range(spine: pl.DataFrame, timestamp_column: str) -> tuple[Any, Any]:
         times = spine_table(spine, [], timestamp_column)[SPINE_TS].dt.epoch("us")
         return times.min(), times.max()
+
+
+_SHARE = pa.schema([pa.field("share", pa.binary())])
+
+
+def _latest_values(frame: pl.DataFrame, view: FeatureView, scan: SparkView) -> pl.DataFrame:
+    """Keys, event time, values and statuses of joined latest rows (shared value code)."""
+    frame = frame.with_columns(pl.col(f"__fs_match_{scan.alias}").cast(pl.UInt8))
+    values = view_values(frame, scan, view, [f.name for f in view.features], "")
+    event_ts = pl.from_epoch(pl.col(f"__fs_event_us_{scan.alias}"), time_unit="us")
+    keys = list(view.join_keys)
+    return pl.concat([frame.select(*keys, event_ts.alias(EVENT_TS)), values], how="horizontal")
 
 
 def _view_scan(alias: str, view: FeatureView, wanted: list[str], schema: Schema) -> SparkView:
