@@ -30,7 +30,7 @@ from featurestore.offline._point_in_time import (
     ViewScan,
     point_in_time_sql,
 )
-from featurestore.offline._spine import SpineLike, check_spine, read_spine, spine_table
+from featurestore.offline._spine import SpineLike, checked_inputs, read_spine, spine_table
 from featurestore.sources._read_errors import reading
 from featurestore.sources._scans import files_signature, scan_sql
 from featurestore.sources._schema import check_view, read_schema
@@ -114,11 +114,7 @@ class OfflineEngine:
         """The spine with one column per requested feature, and status counts per feature;
         with ``status_columns``, also each value's status (``<column>__status``, text)."""
         step = progress or (lambda _msg: None)
-        schemas = {}
-        for name, view in plan.batch_views.items():
-            step(f"checking source {view.source.name}")
-            schemas[name] = self.checked_schema(view)
-        check_spine(spine, plan, timestamp_column, schemas)
+        schemas = checked_inputs(spine, plan, timestamp_column, self.checked_schema, step)
         internal = spine_table(spine, plan.join_keys, timestamp_column)
         scans, agg_scans = self._scans(plan, schemas, internal)
         step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows")

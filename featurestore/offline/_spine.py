@@ -4,6 +4,7 @@ requested features need, and turned into the internal table the point-in-time jo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,14 @@ import polars as pl
 import pyarrow as pa
 
 from featurestore._selection import RetrievalPlan
+from featurestore.definitions import FeatureView
 from featurestore.definitions._base import did_you_mean
 from featurestore.definitions._dtypes import dtype_kind, is_castable
 from featurestore.errors import SpineError
 from featurestore.sources._frames import as_polars, is_pandas
 from featurestore.sources._sql import SPINE_ROW, SPINE_TS
 
-__all__ = ["SpineLike", "check_spine", "read_spine", "spine_table"]
+__all__ = ["SpineLike", "check_spine", "checked_inputs", "read_spine", "spine_table"]
 
 SpineLike = Any  # pl.DataFrame | pl.LazyFrame | pa.Table | pandas.DataFrame | str | Path
 
@@ -146,3 +148,20 @@ def _check_request_columns(spine: pl.DataFrame, plan: RetrievalPlan) -> None:
                     f"{timed[0]}); on-demand view(s) {users} expect dates, and a datetime "
                     "counts as its date only at midnight: pass dates, e.g. pl.col(c).dt.date()"
                 )
+
+
+def checked_inputs(
+    spine: pl.DataFrame,
+    plan: RetrievalPlan,
+    timestamp_column: str,
+    checked_schema: Callable[[FeatureView], dict[str, pl.DataType]],
+    step: Callable[[str], None] = lambda _message: None,
+) -> dict[str, dict[str, pl.DataType]]:
+    """Every planned view's source schema, each checked against its declarations by the
+    engine's ``checked_schema``, then the spine against the plan (see :func:`check_spine`)."""
+    schemas = {}
+    for name, view in plan.batch_views.items():
+        step(f"checking source {view.source.name}")
+        schemas[name] = checked_schema(view)
+    check_spine(spine, plan, timestamp_column, schemas)
+    return schemas

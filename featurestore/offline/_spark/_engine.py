@@ -29,6 +29,7 @@ from featurestore.offline._feature_values import training_output, view_values
 from featurestore.offline._spark._join import (
     ROW,
     SparkAggregations,
+    SparkRows,
     SparkView,
     T,
     aggregations_at,
@@ -37,7 +38,7 @@ from featurestore.offline._spark._join import (
 from featurestore.offline._spark._session import spark_session
 from featurestore.offline._spark._sources import epoch_us, polars_schema, read_source
 from featurestore.offline._spark._values import status_column, value_rows
-from featurestore.offline._spine import check_spine, spine_table
+from featurestore.offline._spine import checked_inputs, spine_table
 from featurestore.sources._schema import check_view
 from featurestore.sources._sql import EVENT_TS, SPINE_ROW, SPINE_TS
 
@@ -94,11 +95,7 @@ class SparkEngine:
         (see the DuckDB engine's method of the same name: same values, same statuses). The
         values are computed in the executors by the shared code (``_values``)."""
         step = progress or (lambda _msg: None)
-        schemas = {}
-        for name, view in plan.batch_views.items():
-            step(f"checking source {view.source.name}")
-            schemas[name] = self.checked_schema(view)
-        check_spine(spine, plan, timestamp_column, schemas)
+        schemas = checked_inputs(spine, plan, timestamp_column, self.checked_schema, step)
         step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows on Spark")
         joined, scans, agg_scans = self._joined_dataframe(spine, plan, timestamp_column, schemas)
         step("computing features in the executors")
@@ -157,8 +154,7 @@ class SparkEngine:
         """The point-in-time join as a Spark DataFrame (one row per spine row, ``__fs_row`` and
         each view's joined columns; not yet computed), and what each view's columns hold. The
         spine and sources are checked first."""
-        schemas = {name: self.checked_schema(view) for name, view in plan.batch_views.items()}
-        check_spine(spine, plan, timestamp_column, schemas)
+        schemas = checked_inputs(spine, plan, timestamp_column, self.checked_schema)
         return self._joined_dataframe(spine, plan, timestamp_column, schemas)
 
     def _joined_dataframe(
@@ -290,15 +286,9 @@ def _view_scan(alias: str, view: FeatureView, wanted: list[str], schema: Schema)
     columns: dict[str, None] = {}
     for fname in wanted:
         columns.update(dict.fromkeys(view.feature(fname).source_columns))
-    src = view.source
-    created = src.created_timestamp_field
     return SparkView(
         alias=alias,
-        join_keys=tuple(view.join_keys),
-        timestamp=src.timestamp_field,
-        timestamp_dtype=schema[src.timestamp_field],
-        created=created,
-        created_dtype=schema[created] if created else None,
+        rows=SparkRows.of(view, schema),
         columns=tuple(columns),
         ttl_us=view.ttl // dt.timedelta(microseconds=1) if view.ttl else None,
     )
@@ -311,15 +301,9 @@ def _aggregation_scan(
     schema: Schema,
     spine_range_us: tuple[int, int],
 ) -> SparkAggregations:
-    src = view.source
-    created = src.created_timestamp_field
     return SparkAggregations(
         alias=alias,
-        join_keys=tuple(view.join_keys),
-        timestamp=src.timestamp_field,
-        timestamp_dtype=schema[src.timestamp_field],
-        created=created,
-        created_dtype=schema[created] if created else None,
+        rows=SparkRows.of(view, schema),
         aggregations=aggregations,
         spine_range_us=spine_range_us,
     )

@@ -16,28 +16,55 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from featurestore._value_rules import MATCH_FOUND, MATCH_NONE, MATCH_STALE
-from featurestore.definitions import Aggregation
+from featurestore.definitions import Aggregation, FeatureView
 from featurestore.offline._spark._sources import epoch_us
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["SparkAggregations", "SparkView", "aggregations_at", "latest_as_of", "spark_type"]
+__all__ = [
+    "SparkAggregations",
+    "SparkRows",
+    "SparkView",
+    "aggregations_at",
+    "latest_as_of",
+    "spark_type",
+]
 
 T, SIDE, CREATED, ROW = "__fs_t", "__fs_side", "__fs_c", "__fs_row"
 _MIN_US = -(2**63)  # a null created time loses every tie
 
 
 @dataclass(frozen=True)
-class SparkView:
-    """A view's plain features to join: what its source holds and where the columns go."""
+class SparkRows:
+    """How a view's source rows are keyed and timed: join keys, event and created time
+    columns with their dtypes."""
 
-    alias: str
     join_keys: tuple[str, ...]
     timestamp: str
     timestamp_dtype: pl.DataType
     created: str | None
     created_dtype: pl.DataType | None
+
+    @classmethod
+    def of(cls, view: FeatureView, schema: dict[str, pl.DataType]) -> SparkRows:
+        src = view.source
+        created = src.created_timestamp_field
+        return cls(
+            join_keys=tuple(view.join_keys),
+            timestamp=src.timestamp_field,
+            timestamp_dtype=schema[src.timestamp_field],
+            created=created,
+            created_dtype=schema[created] if created else None,
+        )
+
+
+@dataclass(frozen=True)
+class SparkView:
+    """A view's plain features to join: its rows and where their columns go."""
+
+    alias: str
+    rows: SparkRows
     columns: tuple[str, ...]
     ttl_us: int | None
 
@@ -47,11 +74,7 @@ class SparkAggregations:
     """A view's windowed aggregations to compute at each distinct spine point."""
 
     alias: str
-    join_keys: tuple[str, ...]
-    timestamp: str
-    timestamp_dtype: pl.DataType
-    created: str | None
-    created_dtype: pl.DataType | None
+    rows: SparkRows
     aggregations: tuple[Aggregation, ...]
     spine_range_us: tuple[int, int]
 
@@ -87,16 +110,18 @@ def _created(created: str | None, dtype: pl.DataType | None) -> Column:
     return F.coalesce(epoch_us(created, dtype), F.lit(_MIN_US))
 
 
-def _events(
-    source: DataFrame, keys: tuple[str, ...], timestamp: str, dtype: pl.DataType
-) -> DataFrame:
-    """The source's rows with a time and every key."""
+def _events(source: DataFrame, rows: SparkRows) -> DataFrame:
+    """The source's rows with a time and every key, with ``__fs_t`` and ``__fs_c``."""
     from pyspark.sql import functions as F
 
-    condition = F.col(timestamp).isNotNull()
-    for k in keys:
+    condition = F.col(rows.timestamp).isNotNull()
+    for k in rows.join_keys:
         condition = condition & F.col(k).isNotNull()
-    return source.where(condition).withColumn(T, epoch_us(timestamp, dtype))
+    return (
+        source.where(condition)
+        .withColumn(T, epoch_us(rows.timestamp, rows.timestamp_dtype))
+        .withColumn(CREATED, _created(rows.created, rows.created_dtype))
+    )
 
 
 def latest_as_of(spine: DataFrame, source: DataFrame, view: SparkView) -> DataFrame:
@@ -106,14 +131,14 @@ def latest_as_of(spine: DataFrame, source: DataFrame, view: SparkView) -> DataFr
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    a, keys = view.alias, list(view.join_keys)
-    events = _events(source, view.join_keys, view.timestamp, view.timestamp_dtype)
+    a, keys = view.alias, list(view.rows.join_keys)
+    events = _events(source, view.rows)
     value = F.struct(F.col(T).alias("t"), *(F.col(c).alias(c) for c in view.columns))
     rows = events.select(
         *keys,
         T,
         F.lit(0).alias(SIDE),
-        _created(view.created, view.created_dtype).alias(CREATED),
+        CREATED,
         F.lit(None).cast("long").alias(ROW),
         value.alias("__fs_v"),
     )
@@ -184,18 +209,16 @@ def aggregations_at(points: DataFrame, source: DataFrame, scan: SparkAggregation
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    a, keys, aggs = scan.alias, list(scan.join_keys), scan.aggregations
+    a, keys, aggs = scan.alias, list(scan.rows.join_keys), scan.aggregations
     first, last = scan.spine_range_us
     longest = max(g.window_us for g in aggs)
-    events = _events(source, scan.join_keys, scan.timestamp, scan.timestamp_dtype).where(
-        (F.col(T) < last) & (F.col(T) > first - longest)
-    )
+    events = _events(source, scan.rows).where((F.col(T) < last) & (F.col(T) > first - longest))
     inputs = {g.name: x for g in aggs if (x := _input(g)) is not None}
     rows = events.select(
         *keys,
         T,
         F.lit(0).alias(SIDE),
-        _created(scan.created, scan.created_dtype).alias(CREATED),
+        CREATED,
         F.lit(1).alias("__fs_event"),
         *(x.alias(f"__fs_x_{name}") for name, x in inputs.items()),
     )
