@@ -25,7 +25,8 @@ SpineLike = Any  # pl.DataFrame | pl.LazyFrame | pa.Table | pandas.DataFrame | s
 
 
 def read_spine(spine: SpineLike) -> pl.DataFrame:
-    """Accept a Polars, pandas or Arrow table, or a Parquet/CSV path, as a Polars frame."""
+    """Accept a Polars, pandas or Arrow table, a Spark DataFrame (collected through Arrow) or
+    a Parquet/CSV path, as a Polars frame."""
     if isinstance(spine, pl.DataFrame):
         return spine
     if isinstance(spine, pl.LazyFrame):
@@ -36,8 +37,10 @@ def read_spine(spine: SpineLike) -> pl.DataFrame:
         return _read_file(Path(spine))
     if is_pandas(spine):
         return as_polars(spine, SpineError, "spine")
+    if type(spine).__module__.startswith("pyspark.") and hasattr(spine, "toArrow"):
+        return pl.from_arrow(spine.toArrow())  # type: ignore[return-value]
     raise SpineError(
-        "spine must be a Polars, pandas or Arrow table or a Parquet path, "
+        "spine must be a Polars, pandas, Arrow or Spark table or a Parquet path, "
         f"found {type(spine).__name__}"
     )
 

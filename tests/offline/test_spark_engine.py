@@ -164,3 +164,18 @@ def test_a_failing_on_demand_function_is_a_transform_error_on_spark(
         assert plain["age"].to_list()[:3] == [30, 31, 45]
     finally:
         store.close()
+
+
+def test_the_spine_may_be_a_spark_dataframe(spark_pit_repo: PitRepo) -> None:
+    t = dt.datetime(2024, 1, 1)
+    spark_pit_repo.write_sources(
+        [{"user_id": 1, "event_time": t, "created": t, "score": 2.5, "level": 3, "tier": "gold"}]
+    )
+    spine = pl.DataFrame({"user_id": [2, 1], "event_timestamp": [t, t]})
+    engine = spark_pit_repo.store._joiner()
+    assert engine is not None
+    session = engine.spark
+    from_spark = spark_pit_repo.store.get_training_set(
+        session.createDataFrame(spine.to_arrow()), ["user_stats:score"]
+    )
+    assert from_spark.to_polars()["score"].to_list() == [None, 2.5]
