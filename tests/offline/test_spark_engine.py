@@ -71,7 +71,7 @@ def test_the_store_builds_training_sets_on_spark(spark_pit_repo: PitRepo) -> Non
     assert isinstance(spark_pit_repo.store._joiner(), SparkEngine)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=SLOW)
+@settings(max_examples=10, deadline=None, suppress_health_check=SLOW)
 @given(scenario=pit_scenarios())
 def test_training_set_on_spark_matches_oracle(
     spark_pit_repo: PitRepo, scenario: dict[str, Any]
@@ -91,7 +91,7 @@ def test_training_set_on_spark_matches_oracle(
     )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=SLOW)
+@settings(max_examples=8, deadline=None, suppress_health_check=SLOW)
 @given(scenario=agg_scenarios())
 def test_aggregations_on_spark_match_oracle(
     spark_agg_repo: aggregations.AggRepo, scenario: dict[str, Any]
