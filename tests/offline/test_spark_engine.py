@@ -71,7 +71,7 @@ def test_the_store_builds_training_sets_on_spark(spark_pit_repo: PitRepo) -> Non
     assert isinstance(spark_pit_repo.store._joiner(), SparkEngine)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=SLOW)
+@settings(max_examples=6, deadline=None, suppress_health_check=SLOW)
 @given(scenario=pit_scenarios())
 def test_training_set_on_spark_matches_oracle(
     spark_pit_repo: PitRepo, scenario: dict[str, Any]
@@ -91,7 +91,7 @@ def test_training_set_on_spark_matches_oracle(
     )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=SLOW)
+@settings(max_examples=5, deadline=None, suppress_health_check=SLOW)
 @given(scenario=agg_scenarios())
 def test_aggregations_on_spark_match_oracle(
     spark_agg_repo: aggregations.AggRepo, scenario: dict[str, Any]
@@ -179,3 +179,28 @@ def test_the_spine_may_be_a_spark_dataframe(spark_pit_repo: PitRepo) -> None:
         session.createDataFrame(spine.to_arrow()), ["user_stats:score"]
     )
     assert from_spark.to_polars()["score"].to_list() == [None, 2.5]
+
+
+def test_edges_on_spark(spark_pit_repo: PitRepo, spark_agg_repo: aggregations.AggRepo) -> None:
+    """The DuckDB engine's edge tests, on Spark: ttl edges to the microsecond, the spine's
+    zone read as an instant, duplicate spine rows kept in order, window edges, entities
+    without events, null values, sample deviations, ties of Last, and a mix of plain,
+    expression, aggregation and on-demand features."""
+    from . import test_aggregations as agg_tests
+    from . import test_point_in_time as pit_tests
+
+    pit_tests.test_ttl_edges(spark_pit_repo)
+    pit_tests.test_spine_zone_is_read_as_an_instant(spark_pit_repo)
+    pit_tests.test_duplicate_spine_rows_are_kept_in_order(spark_pit_repo, (2, 0, 1))
+    for edge in (
+        agg_tests.test_window_edges,
+        agg_tests.test_entity_without_events,
+        agg_tests.test_null_values_are_ignored_except_by_count,
+        agg_tests.test_all_null_values_give_zero_sums_and_not_found,
+        agg_tests.test_stddev_is_the_sample_deviation_and_null_below_two,
+    ):
+        edge(spark_agg_repo, math.inf)
+    agg_tests.test_last_ties_go_to_created_then_to_the_greatest_value(
+        spark_agg_repo, math.inf, True
+    )
+    agg_tests.test_mixed_with_plain_expression_and_on_demand_features(spark_agg_repo)
