@@ -113,7 +113,13 @@ def _run_lock(directory: Path) -> Iterator[None]:
 def _load_state(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {"evaluated": {}, "tracks": {}, "undelivered": []}
-    state: dict[str, Any] = json.loads(path.read_text())
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ReportError(
+            f"the alert state {path} cannot be read ({exc}); delete it to start the alerts "
+            "afresh (every rule is then evaluated again from the first summarized hour)"
+        ) from None
     return state
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -136,9 +136,12 @@ class SparkEngine:
         log.info("spark rows=%d seconds=%.3f", out.height, time.perf_counter() - started)
         return out
 
-    def _spine(self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str) -> DataFrame:
-        """The spine on Spark: row number, join keys, time in epoch microseconds and the
-        request columns of the on-demand views (cast to their declared dtypes)."""
+    def _spine(
+        self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str
+    ) -> tuple[DataFrame, tuple[int, int]]:
+        """The spine on Spark (row number, join keys, time in epoch microseconds and the
+        request columns of the on-demand views, cast to their declared dtypes), and its first
+        and last time."""
         internal = spine_table(spine, plan.join_keys, timestamp_column)
         requests = [
             spine[c].cast(d).alias(c) for c, d in plan.request_columns.items() if c not in internal
@@ -146,7 +149,8 @@ class SparkEngine:
         internal = internal.with_columns(
             pl.col(SPINE_ROW).cast(pl.Int64), pl.col(SPINE_TS).dt.epoch("us").alias(T), *requests
         ).drop(SPINE_TS)
-        return self.spark.createDataFrame(internal.rename({SPINE_ROW: ROW}).to_arrow())
+        span = (int(internal[T].min() or 0), int(internal[T].max() or 0))  # type: ignore[arg-type]
+        return self.spark.createDataFrame(internal.rename({SPINE_ROW: ROW}).to_arrow()), span
 
     def joined_dataframe(
         self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str = "event_timestamp"
@@ -164,8 +168,7 @@ class SparkEngine:
         timestamp_column: str,
         schemas: dict[str, Schema],
     ) -> tuple[DataFrame, Scans, AggScans]:
-        points = self._spine(spine, plan, timestamp_column)
-        first, last = (int(x or 0) for x in self._range(spine, timestamp_column))
+        points, (first, last) = self._spine(spine, plan, timestamp_column)
         joined = points.select(ROW, *[c for c in plan.request_columns if c not in plan.join_keys])
         scans: Scans = []
         agg_scans: AggScans = []
@@ -263,11 +266,6 @@ class SparkEngine:
             .withColumn(T, F.lit(_us(end)))
         )
         return points.join(latest_as_of(points, source, scan), ROW, "left"), scan
-
-    @staticmethod
-    def _range(spine: pl.DataFrame, timestamp_column: str) -> tuple[Any, Any]:
-        times = spine_table(spine, [], timestamp_column)[SPINE_TS].dt.epoch("us")
-        return times.min(), times.max()
 
 
 _SHARE = pa.schema([pa.field("share", pa.binary())])

@@ -312,3 +312,19 @@ def test_day_totals_equal_the_summed_hours(make_repo: Callable[..., Path]) -> No
     daily = store.monitor_history(AMOUNT, "1d")
     assert daily["rows"].to_list() == [4 * 700, 6 * 700 + 300]
     store.close()
+
+
+def test_a_corrupt_alert_state_is_named_not_a_traceback(make_repo: Callable[..., Path]) -> None:
+    from featurestore.errors import ReportError
+
+    store = open_repo(make_repo, _drift_alert("http://127.0.0.1:9/hook"))
+    serve_hours(store, range(1), rows=500)
+    state = store.repo.data_dir / "monitoring" / "alerts.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text("{not json")
+    with pytest.raises(ReportError, match=r"alert state .* cannot be read.*delete it"):
+        store.monitor(until=START + dt.timedelta(hours=1))
+    state.unlink()  # the summaries written before the failure are kept, not counted again
+    assert store.monitor(until=START + dt.timedelta(hours=1)).records == 0
+    assert store.monitor_history(AMOUNT, "1h")["rows"].to_list() == [500]
+    store.close()
