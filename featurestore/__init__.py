@@ -27,6 +27,7 @@ from featurestore.definitions import (
     RequestSource,
     StdDev,
     Sum,
+    TableSource,
     on_demand_feature_view,
 )
 from featurestore.definitions._monitoring import DriftConfig, SkewConfig
@@ -95,6 +96,7 @@ __all__ = [
     "SpineError",
     "StdDev",
     "Sum",
+    "TableSource",
     "TrainingSet",
     "TransformError",
     "__version__",

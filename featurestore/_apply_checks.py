@@ -1,13 +1,17 @@
 """Checks of the definitions against the world: every view against its source (its schema at
 apply and validate, its values at validate), on-demand views on their inputs, services against
 the repo. Apply collects the problems rather than raising them one by one, so a failed apply
-lists everything to fix at once (and writes nothing)."""
+lists everything to fix at once (and writes nothing).
+
+Sources are read by DuckDB, except a catalog table without files (a ``TableSource`` without
+``path``), which only a Spark store can read: its schema is checked through the Spark engine
+the facade passes in, and its values are not checked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -15,13 +19,23 @@ from featurestore._registry import RegistryState, build_state
 from featurestore._repo import RepoContents
 from featurestore._selection import build_plan
 from featurestore._transforms import run_on_demand
-from featurestore.definitions import FeatureView
+from featurestore.definitions import BatchSource, FeatureView, TableSource
 from featurestore.errors import ApplyError, FeatureReferenceError, SourceError
 from featurestore.offline._engine import OfflineEngine
 from featurestore.offline._value_checks import FeatureCheck, check_values
+from featurestore.sources._scans import needs_catalog
 from featurestore.sources._schema import read_schema, view_problems
 
-__all__ = ["SourceReport", "checked_state", "source_reports"]
+__all__ = ["CatalogReader", "SourceReport", "checked_state", "source_location", "source_reports"]
+
+
+class CatalogReader(Protocol):
+    """What reads a catalog table's schema: the Spark engine of a store that runs on Spark."""
+
+    def source_schema(self, view: FeatureView) -> dict[str, pl.DataType]: ...
+
+
+Catalog = Callable[[], CatalogReader | None]  # the store's Spark engine, made on first call
 
 
 @dataclass
@@ -35,6 +49,7 @@ class SourceReport:
     problems: list[str]  # every problem, schema and values, in full
     features: list[FeatureCheck] = field(default_factory=list)  # empty: values not checked
     rows: int | None = None  # source rows whose values were checked; None: not checked
+    unchecked: str | None = None  # why the values were not checked, when the schema fits
 
     @property
     def ok(self) -> bool:
@@ -48,15 +63,19 @@ class SourceReport:
             "ok": self.ok,
             "problems": self.problems,
             "rows": self.rows,
+            "values_unchecked": self.unchecked,
             "features": [f.to_dict() for f in self.features],
         }
 
 
-def checked_state(repo: RepoContents, offline: OfflineEngine) -> RegistryState:
-    """The registry state of ``repo``; raises ApplyError listing every problem found."""
+def checked_state(
+    repo: RepoContents, offline: OfflineEngine, catalog: Catalog | None = None
+) -> RegistryState:
+    """The registry state of ``repo``; raises ApplyError listing every problem found.
+    ``catalog`` gives the engine that reads catalog tables without files, if any."""
     problems: list[str] = []
     key_dtypes: dict[str, dict[str, str]] = {}
-    for view, report, schema in _checked_sources(repo, offline, values=False):
+    for view, report, schema in _checked_sources(repo, offline, catalog, values=False):
         problems += report.problems
         if schema is not None:
             key_dtypes[view.name] = {k: str(schema[k]) for k in view.join_keys if k in schema}
@@ -67,22 +86,36 @@ def checked_state(repo: RepoContents, offline: OfflineEngine) -> RegistryState:
     return build_state(repo, key_dtypes)
 
 
-def source_reports(repo: RepoContents, offline: OfflineEngine) -> list[SourceReport]:
+def source_reports(
+    repo: RepoContents, offline: OfflineEngine, catalog: Catalog | None = None
+) -> list[SourceReport]:
     """Each view's source checked against its declarations: first its schema (columns and
     dtypes), then, when that fits, its values: per feature, the rows whose value would be
     INVALID in a training set or online, with examples (see
     :mod:`featurestore.offline._value_checks`, which also states the cost: one scan of each
-    source's needed columns, in batches)."""
-    return [report for _, report, _ in _checked_sources(repo, offline, values=True)]
+    source's needed columns, in batches). A catalog table without files is read by
+    ``catalog``'s engine: its schema only."""
+    return [report for _, report, _ in _checked_sources(repo, offline, catalog, values=True)]
+
+
+def source_location(source: BatchSource) -> str:
+    """Where a source's rows are, in a line: its path, or its table (and files, if given)."""
+    if isinstance(source, TableSource):
+        return f"table {source.table}" + (f", files {source.path}" if source.path else "")
+    return source.path
 
 
 def _checked_sources(
-    repo: RepoContents, offline: OfflineEngine, *, values: bool
+    repo: RepoContents, offline: OfflineEngine, catalog: Catalog | None, *, values: bool
 ) -> Iterator[tuple[FeatureView, SourceReport, dict[str, pl.DataType] | None]]:
     """Per view: its report, and its source's schema (None when the source cannot be read).
     With ``values``, a source whose schema fits has its values checked too."""
     for view in repo.views.values():
-        report = SourceReport(view.name, view.source.name, view.source.path, [])
+        report = SourceReport(view.name, view.source.name, source_location(view.source), [])
+        reader = catalog() if catalog is not None and needs_catalog(view.source) else None
+        if reader is not None:
+            yield view, report, _checked_on_catalog(view, report, reader, values=values)
+            continue
         schema = None
         try:
             schema = read_schema(offline.con, view.source, repo.root)
@@ -94,6 +127,27 @@ def _checked_sources(
         except SourceError as exc:
             report.problems.append(str(exc))
         yield view, report, schema
+
+
+def _checked_on_catalog(
+    view: FeatureView, report: SourceReport, reader: CatalogReader, *, values: bool
+) -> dict[str, pl.DataType] | None:
+    """The schema of the view's catalog table, read by ``reader`` and checked into
+    ``report``; its values are left unchecked (they would be a scan of the whole table on
+    Spark), as ``report`` says. None when the table cannot be read."""
+    try:
+        schema = reader.source_schema(view)
+    except SourceError as exc:
+        report.problems.append(str(exc))
+        return None
+    report.problems = view_problems(view, schema)
+    if values and not report.problems:
+        report.unchecked = (
+            f"values of source {view.source.name!r} (view {view.name!r}) were not checked: "
+            "a catalog table read on Spark has its schema checked only; give the TableSource "
+            "path= its files to have DuckDB check its values too"
+        )
+    return schema
 
 
 def on_demand_problems(repo: RepoContents) -> list[str]:

@@ -28,6 +28,7 @@ from featurestore.definitions import (
     FileSource,
     OnDemandFeatureView,
     RequestSource,
+    TableSource,
 )
 from featurestore.definitions._base import Definition, did_you_mean
 from featurestore.definitions._fingerprint import function_definition
@@ -43,7 +44,7 @@ class RepoContents:
     root: Path
     config: RepoConfig
     entities: dict[str, Entity] = field(default_factory=dict)
-    sources: dict[str, FileSource | RequestSource] = field(default_factory=dict)
+    sources: dict[str, FileSource | TableSource | RequestSource] = field(default_factory=dict)
     views: dict[str, FeatureView] = field(default_factory=dict)
     on_demand_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
@@ -171,10 +172,19 @@ def _import_modules_locked(root: Path, files: list[Path]) -> dict[str, Any]:
     return modules
 
 
-_Named = Entity | FileSource | RequestSource | FeatureView | OnDemandFeatureView | FeatureService
+_Named = (
+    Entity
+    | FileSource
+    | TableSource
+    | RequestSource
+    | FeatureView
+    | OnDemandFeatureView
+    | FeatureService
+)
 _KINDS: list[tuple[type[_Named], str]] = [
     (Entity, "entities"),
     (FileSource, "sources"),
+    (TableSource, "sources"),
     (RequestSource, "sources"),
     (FeatureView, "views"),
     (OnDemandFeatureView, "on_demand_views"),

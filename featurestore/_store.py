@@ -99,13 +99,13 @@ class FeatureStore:
         """What apply would change (the repo's files as they are now against the registry),
         without writing anything."""
         repo, _ = self._code_on_disk()
-        return diff(self.registry.load(), checked_state(repo, self.offline))
+        return diff(self.registry.load(), checked_state(repo, self.offline, self._joiner))
 
     def apply(self) -> PlanDiff:
         """Validate the definitions in the repo's files against their sources and record them
         in the registry; this store then works with them (and serves them, if it serves)."""
         repo, seen = self._code_on_disk()
-        state = checked_state(repo, self.offline)
+        state = checked_state(repo, self.offline, self._joiner)
         changes = self.registry.record(state)
         if self._served.following:  # this process serves: the code it applied, at once
             self._served.adopt(ServedVersion(repo, state, seen))
@@ -120,7 +120,7 @@ class FeatureStore:
     def validate(self) -> list[SourceReport]:
         """Check each view's source against the declarations: its schema, then its values,
         per feature, with examples (see :func:`featurestore._apply_checks.source_reports`)."""
-        return source_reports(self.repo, self.offline)
+        return source_reports(self.repo, self.offline, self._joiner)
 
     def applied_fingerprints(self, refs: list[str]) -> dict[str, str]:
         """Fingerprints of ``refs``; fails if the code no longer matches what was applied."""
@@ -129,7 +129,8 @@ class FeatureStore:
     def _report_inputs(self) -> ReportInputs:
         from featurestore.monitoring import ReportInputs
 
-        return ReportInputs(self.repo, self.registry, self.offline, self.read_serving_log)
+        reads = (self.repo, self.registry, self.offline, self.read_serving_log, self._joiner)
+        return ReportInputs(*reads)
 
     def get_training_set(
         self,

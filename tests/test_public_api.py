@@ -48,6 +48,7 @@ EXPECTED_ALL = [
     "SpineError",
     "StdDev",
     "Sum",
+    "TableSource",
     "TrainingSet",
     "TransformError",
     "__version__",
@@ -94,9 +95,10 @@ def test_the_command_line_loads_scipy_and_the_server_only_when_used() -> None:
 # other module of a package is private (``_name.py``) and may move
 PACKAGE_ALL = {
     "featurestore.definitions": [
-        "Aggregation", "Count", "CountDistinct", "Entity", "Feature", "FeatureService",
-        "FeatureView", "FileSource", "Last", "Max", "Mean", "Min", "OnDemandFeatureView",
-        "PushSource", "RequestSource", "StdDev", "Sum", "on_demand_feature_view",
+        "Aggregation", "BatchSource", "Count", "CountDistinct", "Entity", "Feature",
+        "FeatureService", "FeatureView", "FileSource", "Last", "Max", "Mean", "Min",
+        "OnDemandFeatureView", "PushSource", "RequestSource", "StdDev", "Sum", "TableSource",
+        "on_demand_feature_view",
     ],
     "featurestore.sources": [
         "append_part", "check_view", "ident", "key_type_problems", "part_path", "pushed_frame",

@@ -15,11 +15,18 @@ from featurestore.definitions._entity import Entity
 from featurestore.definitions._feature import Feature
 from featurestore.definitions._on_demand import OnDemandFeatureView, on_demand_feature_view
 from featurestore.definitions._service import FeatureService
-from featurestore.definitions._sources import FileSource, PushSource, RequestSource
+from featurestore.definitions._sources import (
+    BatchSource,
+    FileSource,
+    PushSource,
+    RequestSource,
+    TableSource,
+)
 from featurestore.definitions._view import FeatureView
 
 __all__ = [
     "Aggregation",
+    "BatchSource",
     "Count",
     "CountDistinct",
     "Entity",
@@ -36,5 +43,6 @@ __all__ = [
     "RequestSource",
     "StdDev",
     "Sum",
+    "TableSource",
     "on_demand_feature_view",
 ]

@@ -2,10 +2,11 @@
 
 What a fingerprint covers, per kind of feature:
 
-- A plain feature: its source (name, path, format, timestamp and created timestamp columns),
-  the view's join keys and ttl, its dtype and validation rules (bounds, allowed values,
-  nullability, default), and its expression by the expression's full serialized Polars plan
-  (``Expr.meta.serialize``), which holds every argument: ``round(3)`` and ``round(2)``, or
+- A plain feature: its source (name, path, format, timestamp and created timestamp columns;
+  for a catalog table, its table too), the view's join keys and ttl, its dtype and validation
+  rules (bounds, allowed values, nullability, default), and its expression by the
+  expression's full serialized Polars plan (``Expr.meta.serialize``), which holds every
+  argument: ``round(3)`` and ``round(2)``, or
   ``str.contains(".", literal=True)`` and ``literal=False``, have different fingerprints
   although Polars prints them alike. A top-level ``alias`` is left out (the output is named
   by the feature). A Polars upgrade that changes how a plan serializes changes the
@@ -50,7 +51,7 @@ from featurestore.definitions._aggregation import Aggregation
 from featurestore.definitions._dtypes import dtype_name
 from featurestore.definitions._feature import Feature, expression_plan
 from featurestore.definitions._on_demand import OnDemandFeatureView
-from featurestore.definitions._sources import RequestSource
+from featurestore.definitions._sources import RequestSource, TableSource
 from featurestore.definitions._view import FeatureView
 
 __all__ = [
@@ -92,14 +93,20 @@ def _rules(feature: Feature) -> dict[str, Any]:
 
 
 def _source(view: FeatureView) -> dict[str, Any]:
+    """What of a view's source decides its values. A file source's entries are fixed (its
+    features' fingerprints must not move); a table source adds its table, so moving the view
+    to another table, or its files to another path, is a change."""
     src = view.source
-    return {
+    out = {
         "name": src.name,
         "path": src.path,
         "format": src.file_format,
         "timestamp_field": src.timestamp_field,
         "created_timestamp_field": src.created_timestamp_field,
     }
+    if isinstance(src, TableSource):
+        out["table"] = src.table
+    return out
 
 
 def feature_definition(view: FeatureView, feature: Feature) -> dict[str, Any]:

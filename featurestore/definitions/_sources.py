@@ -1,9 +1,11 @@
-"""Data sources: where feature rows come from (files) and what a request carries."""
+"""Data sources: where feature rows come from (files, or a table of a Spark catalog) and what a
+request carries."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import polars as pl
 from pydantic import Field, field_validator, model_validator
@@ -13,7 +15,29 @@ from featurestore.definitions._dtypes import DTypeLike, parse_dtype
 
 FileFormat = Literal["parquet", "csv"]
 
-_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv"}
+_FORMATS: dict[str, FileFormat] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".csv.gz": "csv",
+}
+
+
+def _file_format(path: str, given: FileFormat | None) -> FileFormat:
+    """The format of the files at ``path``: ``given``, else told by the path's suffix (a
+    directory, a path ending in ``/``, holds Parquet files)."""
+    if given is not None:
+        return given
+    lowered = path.lower()
+    fmt = next((f for s, f in _FORMATS.items() if lowered.endswith(s)), None)
+    if fmt is None and path.endswith(("/", "\\")):
+        fmt = "parquet"
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the format of path {path!r} from its suffix; "
+            "set file_format='parquet' or 'csv', or end a directory's path with '/'"
+        )
+    return fmt
 
 
 class FileSource(Definition):
@@ -51,16 +75,7 @@ class FileSource(Definition):
     @model_validator(mode="after")
     def _format(self) -> FileSource:
         if self.file_format is None:
-            lowered = self.path.lower()
-            fmt = next((f for s, f in _FORMATS.items() if lowered.endswith(s)), None)
-            if fmt is None and self.is_directory:
-                fmt = "parquet"
-            if fmt is None:
-                raise ValueError(
-                    f"cannot tell the format of path {self.path!r} from its suffix; "
-                    "set file_format='parquet' or 'csv', or end a directory's path with '/'"
-                )
-            object.__setattr__(self, "file_format", fmt)
+            object.__setattr__(self, "file_format", _file_format(self.path, None))
         if self.created_timestamp_field == self.timestamp_field:
             raise ValueError("created_timestamp_field must differ from timestamp_field")
         return self
@@ -113,6 +128,70 @@ class PushSource(FileSource):
                     )
                 data[field] = getattr(batch, field)
         return data
+
+
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+
+
+class TableSource(Definition):
+    """A table of the Spark session's catalog (Hive metastore, Glue, Iceberg, Delta...),
+    named ``table``, ``db.table`` or ``catalog.db.table``: the Spark engine reads it with
+    ``spark.table``. The DuckDB engine has no catalog: it reads the table's files at ``path``
+    (a directory, glob or file of Parquet or CSV, as a FileSource's), and cannot read the
+    source without one. Pushes cannot append to it (a catalog would not see the files)."""
+
+    name: Identifier
+    table: str
+    timestamp_field: str
+    created_timestamp_field: str | None = None
+    path: str | None = None
+    file_format: FileFormat | None = None
+    description: str = ""
+    owner: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            name: str,
+            *,
+            table: str,
+            timestamp_field: str,
+            created_timestamp_field: str | None = None,
+            path: str | None = None,
+            file_format: FileFormat | None = None,
+            description: str = "",
+            owner: str | None = None,
+            tags: Mapping[str, str] = ...,
+        ) -> None: ...
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str) -> str:
+        if not _TABLE.match(v):
+            raise ValueError(
+                f"table {v!r} must be one to three identifiers separated by dots "
+                "('events', 'db.events' or 'catalog.db.events'), each starting with a letter "
+                "or underscore and holding only letters, digits and underscores"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _format(self) -> TableSource:
+        if self.path is not None:
+            object.__setattr__(self, "file_format", _file_format(self.path, self.file_format))
+        elif self.file_format is not None:
+            raise ValueError(
+                "file_format is the format of the files at path; give path= the table's files "
+                "too, or drop file_format"
+            )
+        if self.created_timestamp_field == self.timestamp_field:
+            raise ValueError("created_timestamp_field must differ from timestamp_field")
+        return self
+
+
+BatchSource: TypeAlias = FileSource | TableSource  # what a feature view reads its rows from
 
 
 class RequestSource(Definition):

@@ -1,4 +1,5 @@
-"""Feature views: features of one or more entities, read from one source.
+"""Feature views: features of one or more entities, read from one source (files or a catalog
+table).
 
 A view holds plain ``features`` (the latest source row within the ttl) and/or windowed
 ``aggregations`` (over the events in ``(t - window, t)``; the ttl does not apply to them).
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -17,7 +18,7 @@ from featurestore.definitions._aggregation import Aggregation
 from featurestore.definitions._base import Definition, Identifier, did_you_mean
 from featurestore.definitions._entity import Entity
 from featurestore.definitions._feature import Feature
-from featurestore.definitions._sources import FileSource
+from featurestore.definitions._sources import BatchSource, FileSource, TableSource
 from featurestore.errors import FeatureReferenceError
 
 
@@ -27,7 +28,7 @@ class FeatureView(Definition):
 
     name: Identifier
     entities: list[Entity]
-    source: FileSource
+    source: BatchSource
     features: list[Feature] = Field(default_factory=list)
     aggregations: list[Aggregation] = Field(default_factory=list)
     owner: str
@@ -43,7 +44,7 @@ class FeatureView(Definition):
             name: str,
             *,
             entities: Sequence[Entity],
-            source: FileSource,
+            source: BatchSource,
             features: Sequence[Feature] = ...,
             aggregations: Sequence[Aggregation] = ...,
             owner: str,
@@ -52,6 +53,17 @@ class FeatureView(Definition):
             tags: Mapping[str, str] = ...,
             online: bool = True,
         ) -> None: ...
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, v: Any) -> Any:
+        """One clear error for a wrong kind of source, rather than one per kind it is not."""
+        if isinstance(v, FileSource | TableSource | dict):
+            return v
+        raise ValueError(
+            "source must be a FileSource, PushSource or TableSource, found "
+            f"{type(v).__name__} {v!r:.60}"
+        )
 
     @field_validator("owner")
     @classmethod

@@ -249,8 +249,9 @@ class _Checker:
     def _source(self, view: FeatureView, status: ViewStatus) -> None:
         """The source's newest event, or why it cannot be read or no longer fits the
         declarations (flagged: training sets and materializations would fail)."""
+        engine = self.reads.source_engine(view)
         try:
-            status.source_newest_event_time = self.reads.offline.newest_event_time(view)
+            status.source_newest_event_time = engine.newest_event_time(view)
         except FeatureStoreError as exc:
             status.source_error = str(exc)
             status.problems.append(
@@ -262,7 +263,7 @@ class _Checker:
             status.problems.append(f"its source {view.source.name!r} holds no rows")
         record = self.applied.views.get(view.name) if self.applied else None
         if record is not None:
-            schema = self.reads.offline.source_schema(view)
+            schema = engine.source_schema(view)
             status.problems += key_type_problems(view, schema, record.join_keys)
 
     def _source_freshness(self, view: FeatureView, status: ViewStatus) -> None:

@@ -30,6 +30,7 @@ from featurestore.offline._point_in_time import (
     ViewScan,
     point_in_time_sql,
 )
+from featurestore.offline._recent_events import EVENTS_SLICE_ROWS, EventsLayout, recent_events
 from featurestore.offline._spine import SpineLike, checked_inputs, read_spine, spine_table
 from featurestore.sources._read_errors import reading
 from featurestore.sources._scans import files_signature, scan_sql
@@ -305,3 +306,14 @@ class OfflineEngine:
             ],
             how="horizontal",
         )
+
+    def map_recent_events(
+        self, layout: EventsLayout, end: dt.datetime, fn: Callable[[pl.DataFrame], bytes]
+    ) -> list[bytes]:
+        """``fn`` run on each slice of the view's recent events as of ``end`` (one row per
+        entity: its events in ``(end - longest window, end]`` as ``layout`` groups them, see
+        :mod:`featurestore.offline._recent_events`); returns what it returned for each slice.
+        The source is checked against the view first."""
+        schema = self.checked_schema(layout.view)
+        events = recent_events(self.con, layout, schema, self.repo.root, end)
+        return [fn(part) for part in events.iter_slices(EVENTS_SLICE_ROWS)]

@@ -19,7 +19,14 @@ from featurestore.errors import SpineError
 from featurestore.sources._frames import as_polars, is_pandas
 from featurestore.sources._sql import SPINE_ROW, SPINE_TS
 
-__all__ = ["SpineLike", "check_spine", "checked_inputs", "read_spine", "spine_table"]
+__all__ = [
+    "SpineLike",
+    "check_spine",
+    "checked_inputs",
+    "is_spark_frame",
+    "read_spine",
+    "spine_table",
+]
 
 SpineLike = Any  # pl.DataFrame | pl.LazyFrame | pa.Table | pandas.DataFrame | str | Path
 
@@ -37,12 +44,17 @@ def read_spine(spine: SpineLike) -> pl.DataFrame:
         return _read_file(Path(spine))
     if is_pandas(spine):
         return as_polars(spine, SpineError, "spine")
-    if type(spine).__module__.startswith("pyspark.") and hasattr(spine, "toArrow"):
+    if is_spark_frame(spine):
         return pl.from_arrow(spine.toArrow())  # type: ignore[return-value]
     raise SpineError(
         "spine must be a Polars, pandas, Arrow or Spark table or a Parquet path, "
         f"found {type(spine).__name__}"
     )
+
+
+def is_spark_frame(spine: object) -> bool:
+    """Whether ``spine`` is a Spark DataFrame (checked without importing pyspark)."""
+    return type(spine).__module__.startswith("pyspark.") and hasattr(spine, "toArrow")
 
 
 def _read_file(path: Path) -> pl.DataFrame:

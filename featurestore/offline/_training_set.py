@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,15 +21,24 @@ from featurestore._selection import RetrievalPlan
 from featurestore.errors import FeatureStoreError
 from featurestore.offline._engine import OfflineEngine, Progress
 from featurestore.offline._event_spine import EventRange, event_spine
-from featurestore.offline._spine import SpineLike, read_spine
+from featurestore.offline._spine import SpineLike, is_spark_frame, read_spine
 from featurestore.sources._frames import to_pandas
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TrainingSet", "TrainingSetFeature", "TrainingSetMetadata", "build_training_set"]
+__all__ = [
+    "TrainingEngine",
+    "TrainingSet",
+    "TrainingSetFeature",
+    "TrainingSetMetadata",
+    "build_training_set",
+    "read_metadata",
+    "training_metadata",
+]
 
 METADATA_KEY = b"featurestore.training_set"
+COMMON_METADATA = "_common_metadata"  # a saved directory's schema and metadata (Parquet's name)
 
 
 class TrainingSetFeature(BaseModel):
@@ -73,11 +83,11 @@ class TrainingSet:
         return self._frame
 
     def to_arrow(self) -> pa.Table:
-        return self._frame.to_arrow()
+        return self.to_polars().to_arrow()
 
     def to_pandas(self) -> pd.DataFrame:
         """A pandas frame with nullable dtypes: integers stay integers, nulls stay missing."""
-        return to_pandas(self._frame)
+        return to_pandas(self.to_polars())
 
     def to_spark(self, spark: Any = None) -> Any:
         """A Spark DataFrame of the rows, on ``spark`` (default: the active session; pyspark
@@ -99,7 +109,7 @@ class TrainingSet:
         """Per-feature profiles (computed once, then kept in the metadata)."""
         if not self.metadata.profiles:
             self.metadata.profiles = profile_frame(
-                self._frame, [f.column for f in self.metadata.features]
+                self.to_polars(), [f.column for f in self.metadata.features]
             )
         return self.metadata.profiles
 
@@ -129,27 +139,76 @@ class TrainingSet:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainingSet:
-        """Read a training set written by :meth:`save`."""
+        """Read a training set written by :meth:`save`: a Parquet file, or the directory of
+        part files a Spark engine writes."""
+        metadata = read_metadata(path)
         table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(METADATA_KEY)
-        if raw is None:
-            raise FeatureStoreError(
-                f"{path} has no featurestore metadata; it was not written by TrainingSet.save()"
-            )
-        metadata = TrainingSetMetadata.model_validate(json.loads(raw))
         return cls(pl.from_arrow(table.replace_schema_metadata(None)), metadata)  # type: ignore[arg-type]
 
 
-class TrainingEngine(Protocol):
-    """What computes a training frame: the DuckDB engine or the Spark engine."""
+def read_metadata(path: str | Path) -> TrainingSetMetadata:
+    """The metadata a saved training set holds: in a Parquet file's footer, or in the
+    ``_common_metadata`` file of a directory of parts."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / COMMON_METADATA
+    if not target.is_file():
+        raise FeatureStoreError(f"training set {path} does not exist")
+    raw = (pq.read_schema(target).metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise FeatureStoreError(
+            f"{path} has no featurestore metadata; it was not written by TrainingSet.save()"
+        )
+    return TrainingSetMetadata.model_validate(json.loads(raw))
 
-    def training_frame(
+
+class TrainingEngine(Protocol):
+    """What builds a training set on another engine than DuckDB (the Spark engine): from the
+    spine as given (a Spark DataFrame stays on Spark) or read from the sources' events."""
+
+    def training_set(
         self,
-        spine: pl.DataFrame,
+        spine: Any,
         plan: RetrievalPlan,
-        timestamp_column: str = ...,
-        progress: Progress | None = ...,
-    ) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]: ...
+        fingerprints: dict[str, str],
+        timestamp_column: str,
+        progress: Progress | None,
+        events: EventRange | None,
+    ) -> TrainingSet: ...
+
+
+def training_metadata(
+    project: str,
+    plan: RetrievalPlan,
+    fingerprints: dict[str, str],
+    dtypes: Mapping[str, pl.DataType],
+    statuses: dict[str, dict[str, int]],
+    rows: int,
+    span: tuple[Any, Any],
+    timestamp_column: str,
+    events: EventRange | None,
+) -> TrainingSetMetadata:
+    """The metadata of a training set of ``rows`` rows whose spine spans ``span`` (first and
+    last time; None when empty), with each feature's output dtype and status counts."""
+    return TrainingSetMetadata(
+        project=project,
+        created_at=dt.datetime.now(dt.UTC),
+        row_count=rows,
+        timestamp_column=timestamp_column,
+        spine_start=span[0],
+        spine_end=span[1],
+        events=events,
+        features=[
+            TrainingSetFeature(
+                ref=r.ref,
+                column=r.column,
+                dtype=str(dtypes[r.column]),
+                fingerprint=fingerprints[r.ref],
+                statuses=statuses[r.ref],
+            )
+            for r in plan.refs
+        ],
+    )
 
 
 def build_training_set(
@@ -163,33 +222,32 @@ def build_training_set(
 ) -> TrainingSet:
     """The spine (given, or read from the sources' events in an :class:`EventRange`) with
     the plan's features as of each row's time, and the metadata that reproduces it
-    (``fingerprints``: the applied ones, by reference). ``joiner`` computes the features
-    (default: ``engine``, which also reads an event spine)."""
-    if isinstance(spine, EventRange):
+    (``fingerprints``: the applied ones, by reference). ``joiner`` builds it instead of
+    ``engine`` (which still reads an event spine); a Spark DataFrame spine goes to it as is."""
+    events = spine if isinstance(spine, EventRange) else None
+    if events is not None:
         if progress:
             progress("reading the spine from the sources' events")
-        frame = event_spine(engine, plan, spine, timestamp_column)
+        frame = event_spine(engine, plan, events, timestamp_column)
+    elif joiner is not None and is_spark_frame(spine):
+        return joiner.training_set(spine, plan, fingerprints, timestamp_column, progress, None)
     else:
         frame = read_spine(spine)
-    out, statuses = (joiner or engine).training_frame(frame, plan, timestamp_column, progress)
+    if joiner is not None:
+        return joiner.training_set(frame, plan, fingerprints, timestamp_column, progress, events)
+    out, statuses = engine.training_frame(frame, plan, timestamp_column, progress)
     ts = frame[timestamp_column]
-    metadata = TrainingSetMetadata(
-        project=engine.repo.config.project,
-        created_at=dt.datetime.now(dt.UTC),
-        row_count=out.height,
-        timestamp_column=timestamp_column,
-        spine_start=ts.min() if frame.height else None,  # type: ignore[arg-type]
-        spine_end=ts.max() if frame.height else None,  # type: ignore[arg-type]
-        events=spine if isinstance(spine, EventRange) else None,
-        features=[
-            TrainingSetFeature(
-                ref=r.ref,
-                column=r.column,
-                dtype=str(out.schema[r.column]),
-                fingerprint=fingerprints[r.ref],
-                statuses=statuses[r.ref],
-            )
-            for r in plan.refs
-        ],
+    span = (ts.min(), ts.max()) if frame.height else (None, None)
+    project = engine.repo.config.project
+    metadata = training_metadata(
+        project,
+        plan,
+        fingerprints,
+        out.schema,
+        statuses,
+        out.height,
+        span,
+        timestamp_column,
+        events,
     )
     return TrainingSet(out, metadata)

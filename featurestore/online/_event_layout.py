@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 
@@ -28,8 +28,11 @@ def field_name(sql: str) -> str:
 
 @dataclass(frozen=True)
 class WindowLayout:
-    """How one view's events are stored: its inputs (SQL -> field) and its longest window."""
+    """How one view's events are stored: its inputs (SQL -> field) and its longest window.
+    It is also what an offline engine is handed to group a source's events per entity
+    (``featurestore.offline._recent_events.EventsLayout``)."""
 
+    newest: ClassVar[str] = TS_FIELD  # the column of each entity's newest event time
     view: FeatureView
     inputs: dict[str, str]  # input SQL -> field name in the stored value
     fields: dict[str, str]  # aggregation name -> the field it reads (not for Count)
@@ -125,8 +128,8 @@ class WindowLayout:
         ``__fs_ts``, a naive UTC TIMESTAMP) whose entity has events in ``(__fs_ts - longest
         window, __fs_ts]``: ``__fs_row``, the keys and those events as :meth:`events_sql`
         lists them, i.e. what materialization with ``end`` at the row's time writes for the
-        entity (:func:`featurestore.online._publish.publish_events`). Rows without such events
-        are left out."""
+        entity (:func:`featurestore.online._publish_events.publish_events`). Rows without such
+        events are left out."""
         keys = self.view.join_keys
         not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
         on = " AND ".join(f"s.{ident(k)} = e.{ident(k)}" for k in keys)

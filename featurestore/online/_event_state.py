@@ -8,13 +8,13 @@ lies within the view's longest window of the entity's newest event (under the vi
      "i1f2e3d4c": [...], ...}
 
 Times are epoch microseconds; events are sorted by ``(t, c)``; ``c`` is present only when the
-source declares a created timestamp; the other lists are the aggregations' inputs, cast in
-DuckDB exactly as the offline SQL casts them (one list per distinct input), each named by a
-hash of its SQL, so a stored part says what it holds whatever definition wrote it
-(:mod:`featurestore.online._event_layout` writes them). ``__d`` is the digest of the
-definitions the part was written with (:mod:`featurestore.online._published`). At request time
-``t`` every aggregation reads the events with ``t - window < event time < t`` (two bisections)
-and aggregates them in Python, with the offline rules of
+source declares a created timestamp; the other lists are the aggregations' inputs, cast
+exactly as the offline SQL casts them (by Spark alike when it materializes; one list per
+distinct input), each named by a hash of its SQL, so a stored part says what it holds whatever
+definition wrote it (:mod:`featurestore.online._event_layout` writes them). ``__d`` is the
+digest of the definitions the part was written with (:mod:`featurestore.online._published`). At
+request time ``t`` every aggregation reads the events with ``t - window < event time < t`` (two
+bisections) and aggregates them in Python, with the offline rules of
 :mod:`featurestore.definitions._aggregation`.
 
 Why raw events rather than pre-aggregated time tiles: every kind is exact at any request time,

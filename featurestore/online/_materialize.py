@@ -5,8 +5,9 @@ online value of an entity is, by construction, what a training set at ``end`` wo
 Before publishing, a guard (:mod:`featurestore.online._guard`) compares the batch with the
 declarations and with the last published batch of the view, and refuses a batch that looks
 broken unless forced. A view's aggregations get each entity's events in ``(end - longest
-window, end]`` instead, replacing the previous ones. Each publish writes the view's state in
-its own transaction (:mod:`featurestore.online._state`).
+window, end]`` instead, replacing the previous ones, grouped by the same engine
+(:mod:`featurestore.online._publish_events`). Each publish writes the view's state in its own
+transaction (:mod:`featurestore.online._state`).
 """
 
 from __future__ import annotations
@@ -17,22 +18,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-import duckdb
 import polars as pl
 
 from featurestore._registry import Registry, RegistryState
 from featurestore._repo import RepoContents
 from featurestore.definitions import FeatureView
 from featurestore.errors import FeatureReferenceError, SchemaMismatchError
-from featurestore.online._event_layout import events_definitions
+from featurestore.online._event_layout import WindowLayout, events_definitions
 from featurestore.online._guard import GuardCheck, GuardReport
 from featurestore.online._protocol import OnlineStore
 from featurestore.online._publish import (
     MaterializationResult,
     publish_batch,
-    publish_events,
     publish_in_parts,
 )
+from featurestore.online._publish_events import Share, publish_events
 from featurestore.online._published import PublishedDefinitions, values_definitions
 from featurestore.online._staged import StagedRows, publish_staged, staging_store
 from featurestore.online._state import MaterializationState, ViewState
@@ -55,10 +55,7 @@ Progress = Callable[[str], None]
 
 class OfflineRows(Protocol):
     """What materialization reads through the offline engine (the DuckDB ``OfflineEngine``,
-    or the Spark engine, which reads the latest rows on Spark)."""
-
-    @property
-    def con(self) -> duckdb.DuckDBPyConnection: ...
+    or the Spark engine, which reads the latest rows and groups the recent events on Spark)."""
 
     def source_schema(self, view: FeatureView) -> dict[str, pl.DataType]: ...
 
@@ -71,6 +68,10 @@ class OfflineRows(Protocol):
     ) -> pl.DataFrame: ...
 
     def source_rows(self, view: FeatureView) -> int: ...
+
+    def map_recent_events(
+        self, layout: WindowLayout, end: dt.datetime, fn: Share
+    ) -> list[bytes]: ...
 
 
 def online_view_names(repo: RepoContents, views: Sequence[str] | None) -> list[str]:
@@ -234,9 +235,8 @@ class _Run:
         """The aggregations' recent events, replacing the stored ones."""
         return publish_events(
             self.store,
-            self.offline.con,
+            self.offline,
             view,
-            self.repo.root,
             self.end,
             definitions=definitions,
             min_row_ratio=self.repo.config.materialization.min_row_ratio,

@@ -1,6 +1,6 @@
-"""Publishing one view online: guard the batch, then write it and the view's new state in one
-transaction. Plain features publish each entity's latest values; aggregation views publish each
-entity's recent events (see :mod:`featurestore.online._event_state`)."""
+"""Publishing one view's plain features online: guard the batch, then write each entity's latest
+values and the view's new state in one transaction, whole or in parts. (An aggregation view's
+recent events are published by :mod:`featurestore.online._publish_events`.)"""
 
 from __future__ import annotations
 
@@ -9,40 +9,31 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TypeVar, cast
 
-import duckdb
 import polars as pl
 from pydantic import BaseModel
 
 from featurestore._config import MaterializationConfig
-from featurestore._times import epoch_us
 from featurestore.definitions import FeatureView
 from featurestore.errors import MaterializationGuardError
-from featurestore.online._codec import events_store_name, key_expr, value_expr
-from featurestore.online._event_layout import WindowLayout
+from featurestore.online._codec import key_expr, value_expr
 from featurestore.online._guard import (
     BatchCounts,
-    GuardCheck,
     GuardReport,
     batch_stats,
     guard_batch,
 )
-from featurestore.online._protocol import OnlineStore, events_state_key, view_state_key
+from featurestore.online._protocol import OnlineStore, view_state_key
 from featurestore.online._published import PublishedDefinitions, write_definitions
-from featurestore.online._state import BatchStats, EventsState, ViewState
-from featurestore.sources._read_errors import reading
-from featurestore.sources._scans import scan_sql
-from featurestore.sources._schema import check_view, read_schema
-from featurestore.sources._sql import EVENT_TS, timestamp_sql
+from featurestore.online._state import BatchStats, ViewState
+from featurestore.sources._sql import EVENT_TS
 
 __all__ = [
     "MaterializationResult",
     "encoded_values",
     "next_state",
     "publish_batch",
-    "publish_events",
     "publish_in_parts",
 ]
 
@@ -228,96 +219,3 @@ def next_state(
         last_full_batch=stats if stats.full_snapshot else last_full,
         fingerprints=fingerprints,
     )
-
-
-def publish_events(
-    online: OnlineStore,
-    con: duckdb.DuckDBPyConnection,
-    view: FeatureView,
-    root: Path,
-    end: dt.datetime,
-    *,
-    definitions: PublishedDefinitions,
-    min_row_ratio: float,
-    force: bool = False,
-) -> MaterializationResult:
-    """Replace the view's online events by each entity's events in ``(end - longest window,
-    end]`` read from its source, unless the entity count collapses (then refuse, or warn when
-    ``force``). Always a full snapshot: the horizon moves with ``end``. The events are tagged
-    with the digest of ``definitions`` (recorded first), and the view's events state (end,
-    entities, fingerprints, digest) is written with them in one transaction."""
-    started = time.perf_counter()
-    layout = WindowLayout.of(view)
-    grouped = _recent_events(con, view, layout, root, end)
-    encoded = layout.encode(grouped, definitions.digest).sort("key")
-    name = events_store_name(view.name)
-    report = _entities_guard(view, encoded.height, online.count(name), min_row_ratio)
-    if not report.passed and not force:
-        raise MaterializationGuardError(report)
-    state = EventsState(
-        end=end,
-        published_at=dt.datetime.now(dt.UTC),
-        entities=encoded.height,
-        fingerprints={f"{view.name}:{n}": fp for n, fp in definitions.fingerprints.items()},
-        digest=definitions.digest,
-    )
-    write_definitions(online, definitions)
-    online.publish(
-        name,
-        encoded["key"].to_list(),
-        encoded["value"].to_list(),
-        replace=True,
-        meta={events_state_key(view.name): state.model_dump_json().encode()},
-    )
-    return MaterializationResult(
-        view=view.name,
-        start=None,
-        end=end,
-        rows=encoded.height,
-        seconds=time.perf_counter() - started,
-        published=True,
-        forced=not report.passed,
-        guard=report,
-    )
-
-
-def _recent_events(
-    con: duckdb.DuckDBPyConnection,
-    view: FeatureView,
-    layout: WindowLayout,
-    root: Path,
-    end: dt.datetime,
-) -> pl.DataFrame:
-    """Each entity's events in ``(end - longest window, end]``, grouped as ``layout`` stores
-    them; the source is checked against the view first."""
-    src = view.source
-    schema = read_schema(con, src, root)
-    check_view(view, schema)
-    timestamp = timestamp_sql(src.timestamp_field, schema[src.timestamp_field])
-    created = src.created_timestamp_field
-    end_us = epoch_us(end)
-    sql = layout.events_sql(
-        scan_sql(src, root),
-        timestamp,
-        timestamp_sql(created, schema[created]) if created else None,
-        f"epoch_us({timestamp}) <= {end_us} "
-        f"AND epoch_us({timestamp}) > {end_us - layout.max_window_us}",
-    )
-    with reading([src], root):
-        events: pl.DataFrame = con.sql(sql).pl()
-    return events
-
-
-def _entities_guard(
-    view: FeatureView, entities: int, previous: int, min_row_ratio: float
-) -> GuardReport:
-    """The events' guard: the entities with events must not fall below ``min_row_ratio`` of
-    those published before."""
-    passed = not previous or entities >= min_row_ratio * previous
-    check = GuardCheck(
-        check="row_count",
-        passed=passed,
-        detail=f"{entities} entities with events vs {previous} published before "
-        f"(minimum ratio {min_row_ratio})",
-    )
-    return GuardReport(view=view.name, rows=entities, previous_rows=previous, checks=[check])

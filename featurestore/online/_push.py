@@ -27,7 +27,7 @@ import polars as pl
 
 from featurestore._registry import Registry, RegistryState
 from featurestore._repo import RepoContents
-from featurestore.definitions import FeatureView, FileSource, PushSource
+from featurestore.definitions import BatchSource, FeatureView, PushSource
 from featurestore.definitions._base import did_you_mean
 from featurestore.definitions._dtypes import dtype_kind, parse_dtype
 from featurestore.errors import (
@@ -98,8 +98,8 @@ class PushResult:
         return cls(**{name: data[name] for name in names})
 
 
-def _files(source: FileSource) -> FileSource:
-    """The file source whose files a source reads (a PushSource's batch source)."""
+def _files(source: BatchSource) -> BatchSource:
+    """The source whose rows a source reads (a PushSource's batch source)."""
     return source.batch_source if isinstance(source, PushSource) else source
 
 

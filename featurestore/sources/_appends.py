@@ -11,7 +11,8 @@ a push or none of it. Where it goes:
 - a directory (a path ending in ``/``): ``<dir>/push-<UTC time>-<id>.parquet``;
 - a glob such as ``data/txns/*.parquet`` or ``data/txns/part-*.parquet``: a new name the glob
   matches, in the glob's directory (``**`` directories: at their top);
-- a single file or a CSV source cannot take appends without rewriting what is there: a
+- a single file or a CSV source cannot take appends without rewriting what is there, and a
+  catalog table (``TableSource``) would not see files written behind its catalog's back: a
   :class:`~featurestore.errors.PushError` names the ways out.
 """
 
@@ -33,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurestore._files import write_atomically
-from featurestore.definitions import FeatureView, FileSource
+from featurestore.definitions import BatchSource, FeatureView, FileSource, TableSource
 from featurestore.definitions._dtypes import dtype_kind, dtype_name, utc_text_datetime
 from featurestore.errors import PushError, SchemaMismatchError
 from featurestore.sources._frames import as_polars
@@ -167,9 +168,25 @@ def _ways_out(source: FileSource, root: Path, why: str) -> PushError:
     )
 
 
-def part_path(source: FileSource, root: Path) -> Path:
+def _table_refusal(source: TableSource) -> PushError:
+    """Why a push cannot append to a catalog table, and the ways out."""
+    name = source.name
+    return PushError(
+        f"cannot append pushed events to source {name!r}: it is the catalog table "
+        f"{source.table!r}, and files written beside it would be invisible to the table (an "
+        "Iceberg or Delta table reads only the files its manifests list). Push with "
+        "to='online' to update only the online state of its aggregation views (the next "
+        "materialization replaces those values with the table's), or give the view a "
+        f"PushSource(name='{name}_push', batch_source=FileSource(path='data/{name}_events/', "
+        "...)) or a FileSource over a directory of Parquet files, which take pushes"
+    )
+
+
+def part_path(source: BatchSource, root: Path) -> Path:
     """A new file path for pushed events that the source's path or glob reads; PushError when
-    the source cannot take one."""
+    the source cannot take one (a catalog table never can)."""
+    if isinstance(source, TableSource):
+        raise _table_refusal(source)
     if source.file_format != "parquet":
         raise _ways_out(source, root, "it reads CSV files")
     path = resolve_path(source, root)
@@ -212,7 +229,7 @@ def _arrow_type(dtype: pl.DataType) -> pa.DataType:
 
 def _target_schema(
     con: duckdb.DuckDBPyConnection,
-    source: FileSource,
+    source: BatchSource,
     root: Path,
     frame: pl.DataFrame,
     views: Sequence[FeatureView],
@@ -266,7 +283,7 @@ def _conform(frame: pl.DataFrame, schema: pa.Schema, source: str) -> pa.Table:
 
 def append_part(
     con: duckdb.DuckDBPyConnection,
-    source: FileSource,
+    source: BatchSource,
     root: Path,
     frame: pl.DataFrame,
     target: Path,

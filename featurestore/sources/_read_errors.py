@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from featurestore.definitions import FileSource
+from featurestore.definitions import BatchSource, FileSource
 from featurestore.errors import SourceError
 
 __all__ = ["csv_header_problem", "reading", "source_error"]
@@ -34,15 +34,18 @@ _GENERATED = re.compile(r"column\d+")
 _SHOWN = 120  # characters of a line quoted in a message
 
 
-def _glob_of(source: FileSource, root: Path) -> str:
+def _glob_of(source: BatchSource, root: Path) -> str | None:
+    """A pattern of every file the source reads; None for a table without files."""
+    if source.path is None:
+        return None
     path = Path(source.path).expanduser()
     full = path if path.is_absolute() else root / path
-    if source.is_directory or full.is_dir():
+    if source.path.endswith(("/", "\\")) or full.is_dir():
         return str(full / "**" / "*")
     return str(full)
 
 
-def _culprit(sources: list[FileSource], root: Path, file: str | None) -> FileSource | None:
+def _culprit(sources: list[BatchSource], root: Path, file: str | None) -> BatchSource | None:
     """The source whose files include ``file`` (as DuckDB names it), if one does."""
     if len(sources) == 1:
         return sources[0]
@@ -51,12 +54,14 @@ def _culprit(sources: list[FileSource], root: Path, file: str | None) -> FileSou
     resolved = str((root / file).resolve()) if not Path(file).is_absolute() else file
     for source in sources:
         pattern = _glob_of(source, root)
+        if pattern is None:
+            continue
         if fnmatch.fnmatch(resolved, pattern) or fnmatch.fnmatch(file, pattern):
             return source
     return None
 
 
-def source_error(sources: Iterable[FileSource], root: Path, exc: duckdb.Error) -> SourceError:
+def source_error(sources: Iterable[BatchSource], root: Path, exc: duckdb.Error) -> SourceError:
     """``exc``, raised while reading ``sources``, as a SourceError with what DuckDB says of the
     file, line, column and value, and the fix."""
     listed = list(sources)
@@ -68,7 +73,11 @@ def source_error(sources: Iterable[FileSource], root: Path, exc: duckdb.Error) -
         if source is not None
         else f"one of the sources {', '.join(repr(s.name) for s in listed)}"
     )
-    where = f" ({file})" if file else (f" ({source.path})" if source is not None else "")
+    where = (
+        f" ({file})"
+        if file
+        else (f" ({source.path})" if source is not None and source.path else "")
+    )
     line = m.group(1) if (m := _LINE.search(text)) else None
     if line is not None:
         original = m.group(1) if (m := _ORIGINAL.search(text)) else ""
@@ -96,7 +105,7 @@ def source_error(sources: Iterable[FileSource], root: Path, exc: duckdb.Error) -
 
 
 @contextmanager
-def reading(sources: Iterable[FileSource], root: Path) -> Iterator[None]:
+def reading(sources: Iterable[BatchSource], root: Path) -> Iterator[None]:
     """Turn any DuckDB error raised inside the block into a SourceError naming which of
     ``sources`` it read, the file, line and column."""
     listed = list(sources)

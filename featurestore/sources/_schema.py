@@ -10,21 +10,22 @@ import duckdb
 import polars as pl
 
 from featurestore._transforms import expression_dtype, feature_expr
-from featurestore.definitions import FeatureView, FileSource
+from featurestore.definitions import BatchSource, FeatureView
 from featurestore.definitions._base import did_you_mean
 from featurestore.definitions._dtypes import dtype_kind, dtype_name, is_castable, parse_dtype
 from featurestore.errors import SchemaMismatchError
 from featurestore.sources._read_errors import csv_header_problem, reading
-from featurestore.sources._scans import files_glob, scan_sql
+from featurestore.sources._scans import files_glob, files_of, scan_sql
 
 __all__ = ["check_view", "key_type_problems", "read_schema", "view_problems"]
 
 
 def read_schema(
-    con: duckdb.DuckDBPyConnection, source: FileSource, root: Path
+    con: duckdb.DuckDBPyConnection, batch: BatchSource, root: Path
 ) -> dict[str, pl.DataType]:
     """Column names and Polars dtypes of a source, read from file metadata only (for CSV, from
     its first rows); a SourceError that says why when it cannot be read or parsed."""
+    source = files_of(batch)
     scan = scan_sql(source, root)
     with reading([source], root):
         schema = dict(con.sql(f"SELECT * FROM {scan} LIMIT 0").pl().schema)

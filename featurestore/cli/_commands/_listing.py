@@ -3,14 +3,16 @@ services), one row of short text per definition, as tables and JSON alike."""
 
 from __future__ import annotations
 
+from featurestore._apply_checks import source_location
 from featurestore._repo import RepoContents
 from featurestore._times import format_duration
 from featurestore.definitions import (
+    BatchSource,
     FeatureView,
-    FileSource,
     OnDemandFeatureView,
     PushSource,
     RequestSource,
+    TableSource,
 )
 
 __all__ = ["DEFINITION_KINDS", "definition_rows"]
@@ -39,17 +41,19 @@ def _sources(repo: RepoContents) -> list[Row]:
         if isinstance(s, RequestSource):
             rows.append({"name": s.name, "kind": "request", "reads": ", ".join(s.fields)})
             continue
-        kind = "push" if isinstance(s, PushSource) else "file"
+        kind = "table" if isinstance(s, TableSource) else "file"
+        kind = "push" if isinstance(s, PushSource) else kind
         files = s.batch_source if isinstance(s, PushSource) else s
         rows.append({"name": s.name, "kind": kind, "reads": _files(files)})
     return rows
 
 
-def _files(source: FileSource) -> str:
+def _files(source: BatchSource) -> str:
+    """Where the source's rows are (a catalog table, and its files when given) and its times."""
     created = (
         f", created {source.created_timestamp_field}" if source.created_timestamp_field else ""
     )
-    return f"{source.path} (time {source.timestamp_field}{created})"
+    return f"{source_location(source)} (time {source.timestamp_field}{created})"
 
 
 def _views(repo: RepoContents) -> list[Row]:

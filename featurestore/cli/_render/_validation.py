@@ -71,6 +71,8 @@ def _other_problems(out: Console, reports: Sequence[SourceReport]) -> bool:
         for problem in rep.problems:
             if problem not in shown:
                 out.print(f"[red]✗[/] {escape(problem)}")
+        if rep.unchecked is not None:
+            out.print(f"[yellow]![/] {escape(rep.unchecked)}")
     return value_problems
 
 
@@ -85,8 +87,14 @@ def validation(out: Console, reports: Sequence[SourceReport]) -> None:
     if _other_problems(out, reports):
         out.print(INVALID_MEANS, soft_wrap=True)
     bad = sum(not r.ok for r in reports)
+    unchecked = sum(r.unchecked is not None for r in reports)
     if bad:
         out.print(f"[red]{bad} of {len(reports)} source(s) have problems.[/]")
+    elif unchecked:
+        out.print(
+            f"[green]All {len(reports)} source(s) match their declarations[/]; the values "
+            f"of {unchecked} catalog table(s) were not checked."
+        )
     else:
         out.print(
             f"[green]All {len(reports)} source(s) match their declarations, values included.[/]"

@@ -23,7 +23,7 @@ from featurestore.definitions import Feature, FeatureView
 from featurestore.definitions._base import did_you_mean
 from featurestore.definitions._dtypes import parse_dtype
 from featurestore.definitions._monitoring import DriftConfig
-from featurestore.errors import FeatureReferenceError, ReportError
+from featurestore.errors import FeatureReferenceError, FeatureStoreError, ReportError
 from featurestore.monitoring._drift._compute import compute_drift
 from featurestore.monitoring._drift._report import DriftFeature, DriftReport
 from featurestore.monitoring._drift._sides import (
@@ -35,7 +35,7 @@ from featurestore.monitoring._drift._sides import (
 )
 from featurestore.offline._engine import OfflineEngine
 from featurestore.offline._feature_values import view_values
-from featurestore.offline._training_set import METADATA_KEY, TrainingSet, TrainingSetMetadata
+from featurestore.offline._training_set import TrainingSet, TrainingSetMetadata, read_metadata
 from featurestore.serving._serving_log import decode_json_column
 from featurestore.sources._read_errors import reading
 from featurestore.sources._schema import check_view
@@ -74,20 +74,24 @@ def _training_set(side: TrainingSetSide) -> _Resolved:
         resolved.load_rows = lambda: [_training_rows(ts.to_polars(), meta)]
     else:
         path = Path(side.source)
-        if not path.is_file():
-            raise ReportError(f"training set file {path} does not exist")
-        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
-        if raw is None:
-            raise ReportError(
-                f"{path} has no featurestore metadata; it was not written by TrainingSet.save()"
-            )
-        meta = TrainingSetMetadata.model_validate_json(raw)
+        try:
+            meta = read_metadata(path)
+        except FeatureStoreError as exc:
+            raise ReportError(str(exc)) from None
         resolved = _Resolved(side.label, [f.ref for f in meta.features])
         wanted = [f.column for f in meta.features]  # only the features: spines can be wide
-        resolved.load_rows = lambda: [_training_rows(pl.read_parquet(path, columns=wanted), meta)]
+        resolved.load_rows = lambda: [_training_rows(_read_columns(path, wanted), meta)]
     columns = {f.column: f.ref for f in meta.features}
     resolved.profiles = {columns[c]: p for c, p in meta.profiles.items() if c in columns}
     return resolved
+
+
+def _read_columns(path: Path, columns: list[str]) -> pl.DataFrame:
+    """Columns of a saved training set: a Parquet file or a directory of parts."""
+    table = pq.read_table(path, columns=columns)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _training_rows(

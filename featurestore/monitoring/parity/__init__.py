@@ -12,7 +12,7 @@ feature twice:
   point-in-time join finds (:meth:`OfflineEngine.rows_as_of`), encoded as
   :func:`~featurestore.online._materialize.publish_batch` encodes it, and the entity's events in
   ``(t - longest window, t]`` (:meth:`WindowLayout.spine_events_sql`), encoded as
-  :func:`~featurestore.online._event_state.publish_events` encodes them; both are tagged with the
+  :func:`~featurestore.online._publish_events.publish_events` encodes them; both are tagged with the
   digests of the checked definitions, so the retriever reads them as current values.
 
 Both paths read the same source rows at the same times, so a difference is a difference of

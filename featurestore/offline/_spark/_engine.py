@@ -15,17 +15,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 
 from featurestore._repo import RepoContents
 from featurestore._selection import RetrievalPlan
 from featurestore._times import epoch_us as _us
-from featurestore._value_rules import STATUS_DTYPE
 from featurestore.definitions import Aggregation, FeatureView
-from featurestore.errors import TransformError
-from featurestore.offline._feature_values import training_output, view_values
+from featurestore.offline._event_spine import EventRange
+from featurestore.offline._feature_values import view_values
+from featurestore.offline._recent_events import EventsLayout
+from featurestore.offline._spark._events import map_recent_events
 from featurestore.offline._spark._join import (
     ROW,
     SparkAggregations,
@@ -36,11 +36,19 @@ from featurestore.offline._spark._join import (
     latest_as_of,
 )
 from featurestore.offline._spark._session import spark_session
-from featurestore.offline._spark._sources import epoch_us, polars_schema, read_source
-from featurestore.offline._spark._values import status_column, value_rows
-from featurestore.offline._spine import checked_inputs, spine_table
+from featurestore.offline._spark._sources import (
+    epoch_us,
+    newest_time,
+    polars_schema,
+    read_source,
+)
+from featurestore.offline._spark._spine import SparkSpine
+from featurestore.offline._spark._training_set import SparkTrainingSet, status_counts
+from featurestore.offline._spark._values import transform_errors, value_rows, value_schema
+from featurestore.offline._spine import checked_inputs
+from featurestore.offline._training_set import TrainingSet, training_metadata
 from featurestore.sources._schema import check_view
-from featurestore.sources._sql import EVENT_TS, SPINE_ROW, SPINE_TS
+from featurestore.sources._sql import EVENT_TS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -56,20 +64,13 @@ AggScans = list[tuple[str, SparkAggregations]]
 
 
 class SparkEngine:
-    """Builds training frames for one repo on a Spark session (``offline_store.type: spark``,
+    """Builds training sets and the rows materialization publishes for one repo on a Spark
+    session (``offline_store.type: spark``,
     or the ``SparkSession`` given)."""
 
     def __init__(self, repo: RepoContents, session: SparkSession | None = None) -> None:
         self.repo = repo
         self.spark = spark_session(repo.config.offline_store, session)
-        self._con: duckdb.DuckDBPyConnection | None = None
-
-    def close(self) -> None:
-        """Close the DuckDB connection; the Spark session belongs to the process (other stores
-        may use it) and stays."""
-        if self._con is not None:
-            self._con.close()
-            self._con = None
 
     def source(self, view: FeatureView) -> DataFrame:
         """Every row of the view's source."""
@@ -82,28 +83,49 @@ class SparkEngine:
         check_view(view, schema)
         return schema
 
-    def training_frame(
+    def training_set(
         self,
-        spine: pl.DataFrame,
+        spine: pl.DataFrame | DataFrame,
         plan: RetrievalPlan,
+        fingerprints: dict[str, str],
         timestamp_column: str = "event_timestamp",
         progress: Progress | None = None,
-        *,
-        status_columns: bool = False,
-    ) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
-        """The spine with one column per requested feature, and status counts per feature
-        (see the DuckDB engine's method of the same name: same values, same statuses). The
-        values are computed in the executors by the shared code (``_values``)."""
+        events: EventRange | None = None,
+    ) -> TrainingSet:
+        """The spine with the plan's features as of each row's time (see the DuckDB engine's
+        ``training_frame``: same values, same statuses), its values computed in the executors
+        by the shared code (``_values``) and kept in Spark (``SparkTrainingSet``); a Spark
+        DataFrame spine stays on Spark. The status counts are computed here, in Spark."""
         step = progress or (lambda _msg: None)
-        schemas = checked_inputs(spine, plan, timestamp_column, self.checked_schema, step)
-        step(f"joining {len(plan.views)} view(s) onto {spine.height:,} spine rows on Spark")
-        joined, scans, agg_scans = self._joined_dataframe(spine, plan, timestamp_column, schemas)
+        held = SparkSpine.of(self.spark, spine)
+        schemas = checked_inputs(held.sample(), plan, timestamp_column, self.checked_schema, step)
+        held.check_values(plan, timestamp_column)
+        step(f"joining {len(plan.views)} view(s) onto the spine on Spark")
+        points, span = held.points(plan, timestamp_column)
+        joined, scans, agg_scans = self._joined_from(points, span, plan, schemas)
+        declared = self._dtypes(plan)
+        rows = value_rows(joined, plan, self.repo.views, scans, agg_scans, declared)
         step("computing features in the executors")
-        rows = value_rows(joined, plan, self.repo.views, scans, agg_scans, self._dtypes(plan))
-        frame = self._collect(rows).sort(ROW)
-        values = {r.ref: frame[r.ref] for r in plan.refs}
-        statuses = {r.ref: frame[status_column(r.ref)].cast(STATUS_DTYPE) for r in plan.refs}
-        return training_output(spine, plan, values, statuses, status_columns)
+        with transform_errors():
+            # computed once into the executors' block stores: not persist(), whose cache Spark
+            # would hand to a later identical plan over files that have changed since
+            values = rows.localCheckpoint(eager=True)
+            statuses = status_counts(values, plan)
+        count = sum(statuses[plan.refs[0].ref].values()) if plan.refs else 0
+        output = pl.DataFrame(value_schema(plan, declared).empty_table()).schema
+        dtypes = {r.column: output[r.ref] for r in plan.refs}
+        metadata = training_metadata(
+            self.repo.config.project,
+            plan,
+            fingerprints,
+            dtypes,
+            statuses,
+            count,
+            held.time_range(span, count, timestamp_column),
+            timestamp_column,
+            events,
+        )
+        return SparkTrainingSet(metadata, held, values, plan, dtypes, self._collect)
 
     def _dtypes(self, plan: RetrievalPlan) -> dict[str, pl.DataType]:
         """The declared dtype of each requested feature."""
@@ -120,37 +142,13 @@ class SparkEngine:
     def _collect(self, frame: DataFrame) -> pl.DataFrame:
         """The rows of ``frame`` on the driver; an error the shared code raised in an executor
         (a feature expression or an on-demand function that failed) becomes a TransformError."""
-        from pyspark.errors import PythonException
-
         started = time.perf_counter()
-        try:
+        with transform_errors():
             table = frame.toArrow()
-        except PythonException as exc:
-            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-            cause = next(
-                (ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else ""
-            )
-            raise TransformError(f"computing features on Spark failed: {cause.strip()}") from None
         out = pl.from_arrow(table)
         assert isinstance(out, pl.DataFrame)
         log.info("spark rows=%d seconds=%.3f", out.height, time.perf_counter() - started)
         return out
-
-    def _spine(
-        self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str
-    ) -> tuple[DataFrame, tuple[int, int]]:
-        """The spine on Spark (row number, join keys, time in epoch microseconds and the
-        request columns of the on-demand views, cast to their declared dtypes), and its first
-        and last time."""
-        internal = spine_table(spine, plan.join_keys, timestamp_column)
-        requests = [
-            spine[c].cast(d).alias(c) for c, d in plan.request_columns.items() if c not in internal
-        ]
-        internal = internal.with_columns(
-            pl.col(SPINE_ROW).cast(pl.Int64), pl.col(SPINE_TS).dt.epoch("us").alias(T), *requests
-        ).drop(SPINE_TS)
-        span = (int(internal[T].min() or 0), int(internal[T].max() or 0))  # type: ignore[arg-type]
-        return self.spark.createDataFrame(internal.rename({SPINE_ROW: ROW}).to_arrow()), span
 
     def joined_dataframe(
         self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str = "event_timestamp"
@@ -159,16 +157,17 @@ class SparkEngine:
         each view's joined columns; not yet computed), and what each view's columns hold. The
         spine and sources are checked first."""
         schemas = checked_inputs(spine, plan, timestamp_column, self.checked_schema)
-        return self._joined_dataframe(spine, plan, timestamp_column, schemas)
+        points, span = SparkSpine.of(self.spark, spine).points(plan, timestamp_column)
+        return self._joined_from(points, span, plan, schemas)
 
-    def _joined_dataframe(
+    def _joined_from(
         self,
-        spine: pl.DataFrame,
+        points: DataFrame,
+        span: tuple[int, int],
         plan: RetrievalPlan,
-        timestamp_column: str,
         schemas: dict[str, Schema],
     ) -> tuple[DataFrame, Scans, AggScans]:
-        points, (first, last) = self._spine(spine, plan, timestamp_column)
+        first, last = span
         joined = points.select(ROW, *[c for c in plan.request_columns if c not in plan.join_keys])
         scans: Scans = []
         agg_scans: AggScans = []
@@ -195,14 +194,12 @@ class SparkEngine:
         """How many rows the view's source holds."""
         return int(self.source(view).count())
 
-    @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection for what materialization still reads from local files itself
-        (the recent events of aggregation views)."""
-        if self._con is None:
-            self._con = duckdb.connect()
-            self._con.execute("SET TimeZone = 'UTC'")
-        return self._con
+    def newest_event_time(self, view: FeatureView) -> dt.datetime | None:
+        """The latest event time in the view's source (aware UTC), None when it has no rows;
+        the source is checked against the declarations first, as on DuckDB."""
+        schema = self.checked_schema(view)
+        ts = view.source.timestamp_field
+        return newest_time(self.source(view), ts, schema[ts])
 
     def latest_rows(
         self,
@@ -266,6 +263,14 @@ class SparkEngine:
             .withColumn(T, F.lit(_us(end)))
         )
         return points.join(latest_as_of(points, source, scan), ROW, "left"), scan
+
+    def map_recent_events(
+        self, layout: EventsLayout, end: dt.datetime, fn: Callable[[pl.DataFrame], bytes]
+    ) -> list[bytes]:
+        """``fn`` run in the executors on each batch of the view's recent events as of ``end``
+        (one row per entity, as the DuckDB engine's method gives them; see ``_events``), none
+        of them gathered on the driver; returns what ``fn`` returned for each batch."""
+        return map_recent_events(self.spark, self.repo.root, layout, end, fn)
 
 
 _SHARE = pa.schema([pa.field("share", pa.binary())])

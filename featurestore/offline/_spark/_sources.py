@@ -1,23 +1,33 @@
 """Sources as Spark DataFrames: the files a ``FileSource`` names (local, ``hdfs://``,
-``s3a://``; Parquet or CSV; a file, a glob or a directory), their schema as Polars dtypes (for
-the checks every engine shares), and event times as integer epoch microseconds."""
+``s3a://``; Parquet or CSV; a file, a glob or a directory) or the catalog table a
+``TableSource`` names, their schema as Polars dtypes (for the checks every engine shares), and
+event times as integer epoch microseconds."""
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from featurestore.definitions import FileSource
+from featurestore._times import from_epoch_us
+from featurestore.definitions import BatchSource, FileSource, TableSource
 from featurestore.errors import SourceError, SourceNotFoundError
 from featurestore.sources._scans import resolve_path
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["epoch_us", "polars_dtype", "polars_schema", "read_source"]
+__all__ = [
+    "epoch_us",
+    "newest_time",
+    "polars_dtype",
+    "polars_schema",
+    "read_source",
+    "read_table",
+]
 
 _REMOTE = ("hdfs://", "s3a://", "s3://", "gs://", "abfs://", "abfss://", "file://")
 
@@ -43,9 +53,36 @@ def _location(source: FileSource, root: Path) -> tuple[str, dict[str, str]]:
     return path, {}
 
 
-def read_source(spark: SparkSession, source: FileSource, root: Path) -> DataFrame:
-    """Every row of the source's files (Parquet schemas merged by name; CSV with a header and
-    inferred types)."""
+def read_table(spark: SparkSession, source: TableSource) -> DataFrame:
+    """Every row of the source's catalog table, whatever the catalog (Hive metastore, Glue,
+    Iceberg, Delta...); never its ``path``, which is for DuckDB alone."""
+    try:
+        frame = spark.table(source.table) if spark.catalog.tableExists(source.table) else None
+    except Exception as exc:  # AnalysisException and friends (an unknown catalog): name them
+        raise SourceError(
+            f"source {source.name!r}: Spark cannot read the table {source.table!r}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    if frame is None:
+        files = (
+            f"; its path {source.path!r} is read only by the DuckDB engine, never in place of "
+            "the table on Spark"
+            if source.path is not None
+            else ""
+        )
+        raise SourceNotFoundError(
+            f"source {source.name!r}: the table {source.table!r} is not in the Spark session's "
+            f"catalog{files}. Create the table (e.g. df.write.saveAsTable({source.table!r})) "
+            "or fix table= in the definition"
+        )
+    return frame
+
+
+def read_source(spark: SparkSession, source: BatchSource, root: Path) -> DataFrame:
+    """Every row of the source: its catalog table, or its files (Parquet schemas merged by
+    name; CSV with a header and inferred types)."""
+    if isinstance(source, TableSource):
+        return read_table(spark, source)
     path, options = _location(source, root)
     reader = spark.read.options(**options)
     try:
@@ -103,3 +140,11 @@ def epoch_us(column: str, dtype: pl.DataType) -> Column:
     if isinstance(dtype, pl.String):
         return F.unix_micros(F.to_timestamp(col))
     return col.cast("long")
+
+
+def newest_time(frame: DataFrame, column: str, dtype: pl.DataType) -> dt.datetime | None:
+    """The latest time in ``column`` of ``frame`` (aware UTC); None when it has no rows."""
+    from pyspark.sql import functions as F
+
+    [(newest,)] = frame.select(F.max(epoch_us(column, dtype))).collect()
+    return None if newest is None else from_epoch_us(int(newest))

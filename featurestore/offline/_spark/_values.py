@@ -9,6 +9,7 @@ Each output row holds ``__fs_row``, and per requested feature its value and its 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -16,13 +17,14 @@ import pyarrow as pa
 
 from featurestore._selection import RetrievalPlan
 from featurestore.definitions import FeatureView
+from featurestore.errors import TransformError
 from featurestore.offline._feature_values import feature_columns, on_demand_columns
 from featurestore.offline._spark._join import ROW, SparkAggregations, SparkView
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["arrow_type", "status_column", "value_rows"]
+__all__ = ["arrow_type", "status_column", "transform_errors", "value_rows", "value_schema"]
 
 Scans = Sequence[tuple[str, list[str], SparkView]]
 AggScans = Sequence[tuple[str, SparkAggregations]]
@@ -76,6 +78,28 @@ def _values(
     )
 
 
+def value_schema(plan: RetrievalPlan, dtypes: Mapping[str, pl.DataType]) -> pa.Schema:
+    """The Arrow schema of :func:`value_rows`: row number, each value, each status."""
+    fields = [pa.field(ROW, pa.int64())]
+    fields += [pa.field(r.ref, arrow_type(dtypes[r.ref])) for r in plan.refs]
+    fields += [pa.field(status_column(r.ref), pa.string()) for r in plan.refs]
+    return pa.schema(fields)
+
+
+@contextmanager
+def transform_errors() -> Iterator[None]:
+    """Run a Spark action whose executors run the shared value code: an error raised there (a
+    feature expression or an on-demand function that failed) becomes a TransformError."""
+    from pyspark.errors import PythonException
+
+    try:
+        yield
+    except PythonException as exc:
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        cause = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "")
+        raise TransformError(f"computing features on Spark failed: {cause.strip()}") from None
+
+
 def value_rows(
     joined: DataFrame,
     plan: RetrievalPlan,
@@ -86,10 +110,7 @@ def value_rows(
 ) -> DataFrame:
     """``joined`` (``__fs_row``, each view's joined columns, the request columns) turned into
     each requested feature's value (dtype ``dtypes[ref]``) and status, in the executors."""
-    fields = [pa.field(ROW, pa.int64())]
-    fields += [pa.field(r.ref, arrow_type(dtypes[r.ref])) for r in plan.refs]
-    fields += [pa.field(status_column(r.ref), pa.string()) for r in plan.refs]
-    schema = pa.schema(fields)
+    schema = value_schema(plan, dtypes)
 
     def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
