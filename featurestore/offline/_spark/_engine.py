@@ -105,11 +105,14 @@ class SparkEngine:
         joined, scans, agg_scans = self._joined_from(points, span, plan, schemas)
         declared = self._dtypes(plan)
         rows = value_rows(joined, plan, self.repo.views, scans, agg_scans, declared)
+        from pyspark import StorageLevel
+
         step("computing features in the executors")
         with transform_errors():
-            # computed once into the executors' block stores: not persist(), whose cache Spark
-            # would hand to a later identical plan over files that have changed since
-            values = rows.localCheckpoint(eager=True)
+            # computed once onto the executors' local disks: not persist(), whose cache Spark
+            # would hand to a later identical plan over files that have changed since, and not
+            # in memory, where it would crowd out the results collected from it
+            values = rows.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
             statuses = status_counts(values, plan)
         count = sum(statuses[plan.refs[0].ref].values()) if plan.refs else 0
         output = pl.DataFrame(value_schema(plan, declared).empty_table()).schema

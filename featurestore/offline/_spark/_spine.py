@@ -41,10 +41,11 @@ class SparkSpine:
     def of(cls, spark: SparkSession, spine: pl.DataFrame | DataFrame) -> SparkSpine:
         if isinstance(spine, pl.DataFrame):
             return cls(spark, spine, None)
+        from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
         numbered = spine.withColumn(ROW, F.monotonically_increasing_id())
-        return cls(spark, None, numbered.localCheckpoint(eager=True))
+        return cls(spark, None, numbered.localCheckpoint(True, StorageLevel.DISK_ONLY))
 
     @property
     def schema(self) -> dict[str, pl.DataType]:
