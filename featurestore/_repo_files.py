@@ -17,6 +17,8 @@ import ast
 import fnmatch
 from pathlib import Path, PurePosixPath
 
+from featurestore.definitions._fingerprint import parse_python
+
 __all__ = ["IGNORE_FILE", "definition_files"]
 
 IGNORE_FILE = ".featurestoreignore"
@@ -80,7 +82,7 @@ def _module_name(rel: PurePosixPath) -> str:
 def _imported(path: Path, module: str) -> set[str]:
     """Every module name ``path`` imports, with each of its parents (``a.b`` gives ``a``)."""
     try:
-        tree = ast.parse(path.read_bytes(), str(path))
+        tree = parse_python(path.read_bytes(), str(path))
     except (SyntaxError, ValueError):
         return {"featurestore"}  # load it, so that the import reports the error where it is
     package = module.rpartition(".")[0]

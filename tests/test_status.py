@@ -323,7 +323,7 @@ def test_serving_log_files_days_and_last_day_records(make_repo: Callable[..., Pa
 def test_cli_status_json_and_exit_codes(open_store: Callable[..., FeatureStore]) -> None:
     store = open_store()
     repo = str(store.repo.root)
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "200"})  # the table's width, whatever ran before
 
     result = runner.invoke(main, ["status", "--repo", repo, "--at", "2024-02-10", "--json"])
     assert result.exit_code == 0, result.output

@@ -202,6 +202,25 @@ def test_load_a_file_without_metadata(tmp_path: Path) -> None:
     assert str(path) in str(info.value) and "TrainingSet.save" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("not parquet", "cannot be read as Parquet"),
+        ("a directory without metadata", "TrainingSet.save"),
+        ("missing", "does not exist"),
+    ],
+)
+def test_load_what_is_no_training_set(tmp_path: Path, what: str, message: str) -> None:
+    path = tmp_path / "train.parquet"
+    if what == "not parquet":
+        path.write_text("junk")
+    elif what == "a directory without metadata":
+        path.mkdir()
+        pl.DataFrame({"a": [1]}).write_parquet(path / "part-0.parquet")
+    with pytest.raises(FeatureStoreError, match=message):
+        TrainingSet.load(path)
+
+
 def test_empty_spine(store: FeatureStore, spine: pl.DataFrame, tmp_path: Path) -> None:
     ts = store.get_training_set(spine.clear(), feature_service="risk_model")
     out = ts.to_polars()

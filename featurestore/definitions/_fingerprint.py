@@ -40,6 +40,7 @@ import inspect
 import io
 import json
 import textwrap
+import threading
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,7 +62,22 @@ __all__ = [
     "function_definition",
     "normalized_source",
     "on_demand_definition",
+    "parse_python",
 ]
+
+# CPython keeps the AST constructor's recursion depth per interpreter, and some releases (3.11.7
+# among them) can leave it wrong (gh-106905): every later ast.parse in the process then raises
+# SystemError "AST constructor recursion depth mismatch". featurestore's own parses (repo loads
+# and fingerprints, which a serving process's reload watcher runs beside its request threads)
+# never overlap.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse_python(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, one call at a time in this process (see ``_PARSE_LOCK``)."""
+    with _PARSE_LOCK:
+        return ast.parse(source, filename)
+
 
 # co_flags bit of a code object whose first constant is its docstring (Python 3.14+)
 _HAS_DOCSTRING: int | None = getattr(inspect, "CO_HAS_DOCSTRING", None)
@@ -331,7 +347,7 @@ def normalized_source(fn: Callable[..., Any]) -> str | None:
     """The function's code without comments, docstrings, decorators or formatting; None when
     its source cannot be read (the bytecode still covers it)."""
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        tree = parse_python(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
         return None
     return ast.unparse(_StripDocstrings().visit(tree))

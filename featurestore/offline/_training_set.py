@@ -150,11 +150,17 @@ def read_metadata(path: str | Path) -> TrainingSetMetadata:
     """The metadata a saved training set holds: in a Parquet file's footer, or in the
     ``_common_metadata`` file of a directory of parts."""
     target = Path(path)
+    if not target.exists():
+        raise FeatureStoreError(f"training set {path} does not exist")
     if target.is_dir():
         target = target / COMMON_METADATA
-    if not target.is_file():
-        raise FeatureStoreError(f"training set {path} does not exist")
-    raw = (pq.read_schema(target).metadata or {}).get(METADATA_KEY)
+    try:
+        schema = pq.read_schema(target) if target.is_file() else None
+    except (OSError, pa.ArrowException) as exc:
+        raise FeatureStoreError(
+            f"training set {path} cannot be read as Parquet: {str(exc).splitlines()[0]}"
+        ) from None
+    raw = (schema.metadata or {}).get(METADATA_KEY) if schema is not None else None
     if raw is None:
         raise FeatureStoreError(
             f"{path} has no featurestore metadata; it was not written by TrainingSet.save()"

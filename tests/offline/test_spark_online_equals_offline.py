@@ -5,7 +5,6 @@ included."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,25 +13,13 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from online.conftest import (
-    ALL_FEATURES,
-    PAIR_FEATURES,
     REDIS_URL,
-    USER_FEATURES,
     drop_prefix,
     online_store_yaml,
     unique_prefix,
     write_online_repo,
-    write_sources,
 )
-from online.test_online_equals_offline import (
-    BASE,
-    RANDOM_ENTITIES,
-    assert_same,
-    pair,
-    scenarios,
-    spine_at,
-    user,
-)
+from online.test_online_equals_offline import BASE, check_random_scenario, pair, scenarios, user
 
 from featurestore import FeatureStore
 
@@ -67,21 +54,5 @@ def test_random_tables_online_equals_training_set_on_spark(
 ) -> None:
     from featurestore.offline._spark import SparkEngine
 
-    store, at = spark_store, scenario["at"]
-    assert isinstance(store._joiner(), SparkEngine)
-    write_sources(store.repo.root, scenario["users"], scenario["pairs"])
-    store.materialize(end=at, force=True)
-    n = len(RANDOM_ENTITIES["user_id"])
-    amounts = [scenario["amount"]] * n
-    resp = store.get_online_features(
-        features=ALL_FEATURES,
-        entities=RANDOM_ENTITIES,
-        request_data={"amount": amounts},
-        request_time=at,
-    )
-    ts = store.get_training_set(spine_at(RANDOM_ENTITIES, amounts, at), features=ALL_FEATURES)
-    columns = [f.split(":")[1] for f in ALL_FEATURES]
-    assert_same(resp, ts.to_polars(), columns)
-    counts = {c: dict(Counter(s.value for s in resp.statuses[c])) for c in columns}
-    assert counts == {f.column: f.statuses for f in ts.metadata.features}
-    assert set(USER_FEATURES) | set(PAIR_FEATURES) <= set(resp.refs.values())
+    assert isinstance(spark_store._joiner(), SparkEngine)
+    check_random_scenario(spark_store, scenario)

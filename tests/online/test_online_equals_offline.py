@@ -302,7 +302,13 @@ RANDOM_ENTITIES = {
 def test_random_tables_online_equals_training_set(
     random_store: FeatureStore, scenario: dict[str, Any]
 ) -> None:
-    store, at = random_store, scenario["at"]
+    check_random_scenario(random_store, scenario)
+
+
+def check_random_scenario(store: FeatureStore, scenario: dict[str, Any]) -> None:
+    """Write the scenario's sources, materialize at its time and assert the online response
+    there equals the training set at that time, values and status counts."""
+    at = scenario["at"]
     write_sources(store.repo.root, scenario["users"], scenario["pairs"])
     store.materialize(end=at, force=True)
     n = len(RANDOM_ENTITIES["user_id"])

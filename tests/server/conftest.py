@@ -195,8 +195,10 @@ class Server:
 
 
 def server_env(tokens: str | None = None, **extra: str) -> dict[str, str]:
-    """The environment of a server process: no tokens unless given."""
+    """The environment of a server process: no tokens unless given, a wide console (its banner
+    is matched by tests)."""
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, "PROMETHEUS_MULTIPROC_DIR")}
+    env["COLUMNS"] = "200"
     if tokens is not None:
         env[TOKEN_ENV] = tokens
     return env | extra
