@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 import redis
 from conftest import MERCHANT, USER, definitions, source, view
+from online.conftest import drop_prefix
 
 from featurestore import FeatureStore
 from featurestore.errors import MaterializationGuardError, OnlineStoreError
@@ -200,9 +201,7 @@ def make_store(make_repo: Callable[..., Path]) -> Iterator[Store]:
         store.close()
     client = redis.Redis.from_url(REDIS_URL)
     for prefix in prefixes:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
+        drop_prefix(client, prefix)
     client.close()
 
 

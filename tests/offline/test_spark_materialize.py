@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 import redis
 from conftest import DEFINITIONS
+from online.conftest import drop_prefix
 
 from featurestore import FeatureStore
 from featurestore.errors import MaterializationGuardError, TransformError
@@ -77,9 +78,7 @@ def make_store(make_repo: Callable[..., Path]) -> Iterator[Callable[..., Feature
         store.close()
     client = redis.Redis.from_url(REDIS_URL)
     for prefix in prefixes:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
+        drop_prefix(client, prefix)
     client.close()
 
 
