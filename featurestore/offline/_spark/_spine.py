@@ -103,11 +103,17 @@ class SparkSpine:
         schema = self.schema
         columns = [F.col(ROW), *[F.col(k) for k in plan.join_keys]]
         columns.append(epoch_us(timestamp_column, schema[timestamp_column]).alias(T))
-        columns += [
-            F.col(c).cast(from_arrow_type(arrow_type(d))).alias(c)
-            for c, d in plan.request_columns.items()
-            if c not in plan.join_keys
-        ]
+        for c, d in plan.request_columns.items():
+            if c in plan.join_keys:
+                continue
+            try:
+                spark_type = from_arrow_type(arrow_type(d))
+            except ValueError:
+                raise SpineError(
+                    f"request column {c!r} is declared {d}, which a Spark spine cannot carry; "
+                    "give the spine as a Polars, pandas or Arrow table"
+                ) from None
+            columns.append(F.col(c).cast(spark_type).alias(c))
         points = self.remote.select(*columns)
         found = points.agg(F.min(T).alias("first"), F.max(T).alias("last")).first()
         assert found is not None
