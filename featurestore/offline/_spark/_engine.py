@@ -99,7 +99,6 @@ class SparkEngine:
         step = progress or (lambda _msg: None)
         held = SparkSpine.of(self.spark, spine)
         schemas = checked_inputs(held.sample(), plan, timestamp_column, self.checked_schema, step)
-        held.check_values(plan, timestamp_column)
         step(f"joining {len(plan.views)} view(s) onto the spine on Spark")
         points, span = held.points(plan, timestamp_column)
         joined, scans, agg_scans = self._joined_from(points, span, plan, schemas)

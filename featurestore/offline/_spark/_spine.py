@@ -18,9 +18,10 @@ from featurestore.offline._spark._join import ROW, T
 from featurestore.offline._spark._sources import epoch_us, polars_schema
 from featurestore.offline._spark._values import arrow_type
 from featurestore.offline._spine import spine_table
+from featurestore.sources._sql import SPINE_ROW, SPINE_TS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = ["SparkSpine"]
 
@@ -56,29 +57,40 @@ class SparkSpine:
 
     def sample(self) -> pl.DataFrame:
         """The spine itself, or for a Spark spine an empty frame of its schema: what the
-        shared spine checks read (its data is checked in Spark by :meth:`check_values`)."""
+        shared spine checks read (its data is checked in Spark by :meth:`points`)."""
         if self.local is not None:
             return self.local
         return pl.DataFrame(schema=self.schema)
 
-    def check_values(self, plan: RetrievalPlan, timestamp_column: str) -> None:
-        """For a Spark spine, the checks of values the shared ones make on a Polars spine: no
-        null time, and request dates given as datetimes only at midnight."""
-        if self.remote is None:
-            return
+    def points(self, plan: RetrievalPlan, timestamp_column: str) -> tuple[DataFrame, Span]:
+        """The join's points on Spark and the spine's first and last time. A Spark spine's
+        values are checked in the same pass as the shared checks check a Polars spine's: no
+        null time, request dates given as datetimes only at midnight."""
+        if self.local is not None:
+            return self._local_points(self.local, plan, timestamp_column)
+        assert self.remote is not None
         from pyspark.sql import functions as F
 
+        points = self.remote.select(
+            F.col(ROW),
+            *[F.col(k) for k in plan.join_keys],
+            epoch_us(timestamp_column, self.schema[timestamp_column]).alias(T),
+            *self._requests(plan),
+        )
         dates = [
             c
             for c, d in plan.request_columns.items()
             if dtype_kind(d) == "date" and dtype_kind(self.schema[c]) == "datetime"
         ]
-        counts = [F.count(F.when(F.col(timestamp_column).isNull(), 1)).alias("null_times")]
-        counts += [
-            F.count(F.when(F.col(c) != F.col(c).cast("date").cast("timestamp"), 1)).alias(c)
-            for c in dates
-        ]
-        found = self.remote.agg(*counts).first()
+        found = self.remote.agg(
+            F.count(F.when(F.col(timestamp_column).isNull(), 1)).alias("null_times"),
+            F.min(epoch_us(timestamp_column, self.schema[timestamp_column])).alias("first"),
+            F.max(epoch_us(timestamp_column, self.schema[timestamp_column])).alias("last"),
+            *[
+                F.count(F.when(F.col(c) != F.col(c).cast("date").cast("timestamp"), 1)).alias(c)
+                for c in dates
+            ],
+        ).first()
         assert found is not None
         if found["null_times"]:
             raise SpineError(
@@ -91,18 +103,14 @@ class SparkSpine:
                     f"spine request column {c!r} holds {found[c]} datetime(s) with a time of "
                     "day; a datetime counts as its date only at midnight: pass dates"
                 )
+        return points, (int(found["first"] or 0), int(found["last"] or 0))
 
-    def points(self, plan: RetrievalPlan, timestamp_column: str) -> tuple[DataFrame, Span]:
-        """The join's points on Spark and the spine's first and last time."""
-        if self.local is not None:
-            return self._local_points(self.local, plan, timestamp_column)
-        assert self.remote is not None
+    def _requests(self, plan: RetrievalPlan) -> list[Column]:
+        """The on-demand views' request columns of a Spark spine, cast to their dtypes."""
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_type
 
-        schema = self.schema
-        columns = [F.col(ROW), *[F.col(k) for k in plan.join_keys]]
-        columns.append(epoch_us(timestamp_column, schema[timestamp_column]).alias(T))
+        columns = []
         for c, d in plan.request_columns.items():
             if c in plan.join_keys:
                 continue
@@ -114,16 +122,11 @@ class SparkSpine:
                     "give the spine as a Polars, pandas or Arrow table"
                 ) from None
             columns.append(F.col(c).cast(spark_type).alias(c))
-        points = self.remote.select(*columns)
-        found = points.agg(F.min(T).alias("first"), F.max(T).alias("last")).first()
-        assert found is not None
-        return points, (int(found["first"] or 0), int(found["last"] or 0))
+        return columns
 
     def _local_points(
         self, spine: pl.DataFrame, plan: RetrievalPlan, timestamp_column: str
     ) -> tuple[DataFrame, Span]:
-        from featurestore.sources._sql import SPINE_ROW, SPINE_TS
-
         internal = spine_table(spine, plan.join_keys, timestamp_column)
         requests = [
             spine[c].cast(d).alias(c) for c, d in plan.request_columns.items() if c not in internal
